@@ -1,0 +1,28 @@
+"""mtlreg: regularized multi-task learning with scikit-learn estimators.
+
+Estimators of the feature-learning family:
+
+* :class:`LassoRegressor` / :class:`LassoClassifier` -- independent L1 (baseline)
+* :class:`L21Regressor` / :class:`L21Classifier` -- joint feature selection
+* :class:`MTFLRegressor` / :class:`MTFLClassifier` -- convex multi-task feature learning
+
+Data helpers: :func:`stack_tasks`; model selection helper: :func:`alpha_max`.
+"""
+
+from ._data import stack_tasks
+from .feature import (
+    L21Classifier,
+    L21Regressor,
+    LassoClassifier,
+    LassoRegressor,
+    MTFLClassifier,
+    MTFLRegressor,
+    alpha_max,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "L21Classifier", "L21Regressor", "LassoClassifier", "LassoRegressor",
+    "MTFLClassifier", "MTFLRegressor", "alpha_max", "stack_tasks", "__version__",
+]

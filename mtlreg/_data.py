@@ -1,0 +1,327 @@
+"""Task data model: validated, task-sorted samples in a batched layout.
+
+Two layouts reach the solvers:
+
+* **padded** (long format, ``fit(X, y, tasks=...)``): the samples of task t are
+  rows ``0 .. n_t - 1`` of ``X[t]``, an array of shape
+  ``(n_tasks, max_t n_t, n_features)``; padding rows are zero and carry zero
+  weight.  Per-task products are batched matrix products, so no Python loop
+  runs over the tasks.  Memory is ``n_tasks * max_t n_t * n_features``.
+* **shared** (shared design, ``fit(X, Y)`` with a 2-D ``Y``): one ``X`` of
+  shape ``(n_samples, n_features)`` serves every task; ``X @ W`` is one matrix
+  product.
+
+In both layouts the linear predictor and the targets are ``(n_tasks, m)``
+arrays, with ``m`` the padded task length or the shared sample count, and the
+loss weights ``weight[t, i]`` equal ``c_t`` (``1 / n_t`` for
+``loss_scaling="mean"``, ``1`` for ``"sum"``) on real samples and ``0`` on
+padding.
+"""
+
+import numpy as np
+
+from ._backend import device
+
+__all__ = ["TaskData", "build_task_data", "encode_tasks", "stack_tasks"]
+
+
+def stack_tasks(X_list, y_list):
+    """Stack per-task arrays into the long format ``(X, y, tasks)``.
+
+    The MALSAR / RMTL convention holds one design matrix and one target vector
+    per task; mtlreg's estimators take the long format, where a label per
+    sample says which task it belongs to.
+
+    Parameters
+    ----------
+    X_list : sequence of array-like of shape (n_t, n_features)
+        Design matrix of each task.
+    y_list : sequence of array-like of shape (n_t,)
+        Targets of each task.
+
+    Returns
+    -------
+    X : ndarray of shape (sum_t n_t, n_features)
+    y : ndarray of shape (sum_t n_t,)
+    tasks : ndarray of shape (sum_t n_t,)
+        Task label of each row: the position ``t`` of the task in the lists.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from mtlreg import stack_tasks
+    >>> X, y, tasks = stack_tasks([np.ones((2, 3)), np.zeros((1, 3))], [[1, 2], [3]])
+    >>> X.shape, tasks.tolist()
+    ((3, 3), [0, 0, 1])
+    """
+    if len(X_list) != len(y_list):
+        raise ValueError(
+            f"stack_tasks needs one y per X: got {len(X_list)} design matrices "
+            f"and {len(y_list)} target vectors."
+        )
+    if len(X_list) == 0:
+        raise ValueError("stack_tasks needs at least one task; got empty lists.")
+    Xs, ys, labels = [], [], []
+    n_features = None
+    for t, (Xt, yt) in enumerate(zip(X_list, y_list)):
+        Xt = np.asarray(Xt)
+        yt = np.asarray(yt)
+        if Xt.ndim != 2:
+            raise ValueError(f"task {t}: X must be 2-D, got shape {Xt.shape}.")
+        if yt.ndim != 1:
+            yt = yt.reshape(-1) if yt.ndim == 2 and 1 in yt.shape else yt
+        if yt.ndim != 1:
+            raise ValueError(f"task {t}: y must be 1-D, got shape {yt.shape}.")
+        if Xt.shape[0] != yt.shape[0]:
+            raise ValueError(
+                f"task {t}: X has {Xt.shape[0]} samples but y has {yt.shape[0]}."
+            )
+        if Xt.shape[0] == 0:
+            raise ValueError(f"task {t} has no samples.")
+        if n_features is None:
+            n_features = Xt.shape[1]
+        elif Xt.shape[1] != n_features:
+            raise ValueError(
+                f"task {t}: X has {Xt.shape[1]} features, task 0 has {n_features}."
+            )
+        Xs.append(Xt)
+        ys.append(yt)
+        labels.append(np.full(Xt.shape[0], t))
+    return np.concatenate(Xs), np.concatenate(ys), np.concatenate(labels)
+
+
+def encode_tasks(tasks, n_samples):
+    """Check task labels and map them to indices into their sorted unique values.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_tasks,)
+        Sorted unique labels.
+    index : ndarray of int64, shape (n_samples,)
+        ``labels[index] == tasks``.
+    """
+    tasks = _labels_to_numpy(tasks)
+    if tasks.shape[0] != n_samples:
+        raise ValueError(
+            f"tasks has {tasks.shape[0]} labels but X has {n_samples} samples; "
+            "give one task label per sample."
+        )
+    _check_no_missing_labels(tasks)
+    try:
+        labels, index = np.unique(tasks, return_inverse=True)
+    except TypeError as exc:
+        raise ValueError(
+            "task labels must be mutually comparable so that they can be sorted "
+            f"(for example all str or all int): {exc}"
+        ) from exc
+    return labels, index.reshape(-1).astype(np.int64)
+
+
+def lookup_tasks(tasks, labels, n_samples):
+    """Indices of ``tasks`` in the fitted, sorted ``labels``; unknown labels raise."""
+    tasks = _labels_to_numpy(tasks)
+    if tasks.shape[0] != n_samples:
+        raise ValueError(
+            f"tasks has {tasks.shape[0]} labels but X has {n_samples} samples; "
+            "give one task label per sample."
+        )
+    _check_no_missing_labels(tasks)
+    try:
+        index = np.searchsorted(labels, tasks)
+    except TypeError as exc:
+        raise ValueError(
+            f"task labels of type {tasks.dtype} cannot be compared with the "
+            f"labels seen in fit ({labels.dtype}): {exc}"
+        ) from exc
+    index = np.minimum(index, labels.shape[0] - 1)
+    unknown = labels[index] != tasks
+    if np.any(unknown):
+        missing = list(dict.fromkeys(tasks[unknown].tolist()))
+        shown = ", ".join(repr(v) for v in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise ValueError(
+            f"task label(s) {shown}{more} were not seen in fit; the model knows "
+            f"{labels.shape[0]} task(s)."
+        )
+    return index.astype(np.int64)
+
+
+def _labels_to_numpy(tasks):
+    if hasattr(tasks, "to_numpy"):  # pandas Series / Index
+        tasks = tasks.to_numpy()
+    elif not isinstance(tasks, np.ndarray):
+        try:
+            from ._backend import to_numpy
+
+            tasks = to_numpy(tasks)
+        except TypeError:
+            tasks = np.asarray(tasks)
+    tasks = np.asarray(tasks)
+    if tasks.ndim == 2 and tasks.shape[1] == 1:
+        tasks = tasks[:, 0]
+    if tasks.ndim != 1:
+        raise ValueError(f"tasks must be 1-D (one label per sample), got shape {tasks.shape}.")
+    return tasks
+
+
+def _check_no_missing_labels(tasks):
+    if tasks.dtype.kind == "f" and np.isnan(tasks).any():
+        raise ValueError("tasks contains NaN; every sample needs a task label.")
+    if tasks.dtype.kind == "O":
+        for v in tasks:
+            if v is None or (isinstance(v, float) and v != v):
+                raise ValueError("tasks contains a missing label (None or NaN); "
+                                 "every sample needs a task label.")
+
+
+class TaskData:
+    """Multi-task data in the batched layout the solvers work on.
+
+    Attributes
+    ----------
+    xp : namespace
+    shared : bool
+        True for a shared design (one ``X`` for all tasks).
+    X : array
+        ``(n_tasks, m, n_features)`` (padded) or ``(m, n_features)`` (shared);
+        ``None`` when only the Gram matrices are kept.
+    Y : array of shape (n_tasks, m)
+        Targets (centred per task when the intercept is eliminated), 0 on padding.
+    weight : array of shape (n_tasks, m)
+        Loss weight ``c_t`` of each sample, 0 on padding.
+    n_samples_task : ndarray of shape (n_tasks,)
+        ``n_t`` (host-side NumPy).
+    X_offset, y_offset : arrays or None
+        Per-task means removed by centring, to recover the intercepts.
+    gram, Xty, yty : arrays or None
+        ``X_t^T X_t`` (``(n_tasks, d, d)``, or ``(d, d)`` when shared),
+        ``X_t^T y_t`` and ``y_t^T y_t`` when the Gram path is used.
+    """
+
+    def __init__(self, xp, X, Y, weight, n_samples_task, shared):
+        self.xp = xp
+        self.X = X
+        self.Y = Y
+        self.weight = weight
+        self.n_samples_task = n_samples_task
+        self.shared = shared
+        self.n_tasks = Y.shape[0]
+        self.n_features = X.shape[-1]
+        self.dtype = Y.dtype
+        self.device = device(Y)
+        self.X_offset = None
+        self.y_offset = None
+        self.gram = None
+        self.Xty = None
+        self.yty = None
+
+    # -- linear maps ---------------------------------------------------------
+    def linear(self, coef):
+        """Linear predictor ``Z[t] = X_t w_t`` of shape (n_tasks, m)."""
+        xp = self.xp
+        if self.shared:
+            return coef @ xp.permute_dims(self.X, (1, 0))
+        return xp.matmul(self.X, coef[:, :, None])[:, :, 0]
+
+    def rlinear(self, R):
+        """Adjoint ``G[t] = X_t^T R[t]`` of shape (n_tasks, n_features)."""
+        xp = self.xp
+        if self.shared:
+            return R @ self.X
+        return xp.matmul(R[:, None, :], self.X)[:, 0, :]
+
+    # -- preprocessing -------------------------------------------------------
+    def center(self):
+        """Remove each task's feature and target means (squared loss intercepts)."""
+        xp = self.xp
+        n_t = xp.asarray(self.n_samples_task, dtype=self.dtype, device=self.device)
+        mask = xp.astype(self.weight > 0, self.dtype) if not self.shared else None
+        if self.shared:
+            x_mean = xp.mean(self.X, axis=0)
+            self.X = self.X - x_mean[None, :]
+            self.X_offset = xp.broadcast_to(x_mean[None, :], (self.n_tasks, self.n_features))
+            self.y_offset = xp.mean(self.Y, axis=1)
+            self.Y = self.Y - self.y_offset[:, None]
+        else:
+            self.X_offset = xp.sum(self.X, axis=1) / n_t[:, None]
+            self.y_offset = xp.sum(self.Y, axis=1) / n_t
+            self.X = (self.X - self.X_offset[:, None, :]) * mask[:, :, None]
+            self.Y = (self.Y - self.y_offset[:, None]) * mask
+        return self
+
+    def compute_gram(self, keep_X=False):
+        """Cache ``X_t^T X_t``, ``X_t^T y_t`` and ``||y_t||^2`` (squared loss)."""
+        xp = self.xp
+        if self.shared:
+            self.gram = xp.permute_dims(self.X, (1, 0)) @ self.X
+        else:
+            self.gram = xp.matmul(xp.permute_dims(self.X, (0, 2, 1)), self.X)
+        self.Xty = self.rlinear(self.Y)
+        self.yty = xp.sum(self.Y * self.Y, axis=1)
+        if not keep_X:
+            self.X = None
+        return self
+
+    def gram_matvec(self, coef):
+        """``G_t w_t`` for every task, shape (n_tasks, n_features)."""
+        xp = self.xp
+        if self.shared:
+            return coef @ self.gram  # gram is symmetric
+        return xp.matmul(self.gram, coef[:, :, None])[:, :, 0]
+
+
+def task_weights(n_samples_task, loss_scaling):
+    """``c_t`` of each task as a host-side float array."""
+    n = np.asarray(n_samples_task, dtype=np.float64)
+    if loss_scaling == "mean":
+        return 1.0 / n
+    if loss_scaling == "sum":
+        return np.ones_like(n)
+    raise ValueError(f"loss_scaling must be 'mean' or 'sum', got {loss_scaling!r}.")
+
+
+def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="mean"):
+    """Arrange validated arrays into a :class:`TaskData`.
+
+    Parameters
+    ----------
+    xp : namespace of ``X`` and ``y``.
+    X : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,) with ``task_index``, or (n_samples, n_tasks)
+        for a shared design (``task_index=None``).
+    task_index : host int ndarray of shape (n_samples,), optional
+        Task of each sample, in ``0 .. n_tasks - 1``.
+    """
+    dev = device(X)
+    dtype = X.dtype
+    n_samples, n_features = X.shape
+    if task_index is None:
+        if y.ndim != 2:
+            raise ValueError("a shared design needs a 2-D Y of shape (n_samples, n_tasks).")
+        n_tasks = y.shape[1]
+        counts = np.full(n_tasks, n_samples)
+        c = task_weights(counts, loss_scaling)
+        weight = xp.asarray(np.repeat(c[:, None], n_samples, axis=1), dtype=dtype, device=dev)
+        Y = xp.permute_dims(y, (1, 0))
+        return TaskData(xp, X, Y, weight, counts, shared=True)
+
+    counts = np.bincount(task_index, minlength=n_tasks)
+    if np.any(counts == 0):
+        raise ValueError(f"task(s) {np.flatnonzero(counts == 0).tolist()} have no samples.")
+    m = int(counts.max())
+    order = np.argsort(task_index, kind="stable")
+    sorted_task = task_index[order]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    position = np.arange(n_samples) - starts[sorted_task]
+    gather = np.full(n_tasks * m, n_samples, dtype=np.int64)  # n_samples -> zero row
+    gather[sorted_task * m + position] = order
+    gather_dev = xp.asarray(gather, device=dev)
+
+    X_pad = xp.concat([X, xp.zeros((1, n_features), dtype=dtype, device=dev)], axis=0)
+    y_pad = xp.concat([y, xp.zeros((1,), dtype=dtype, device=dev)], axis=0)
+    X3 = xp.reshape(xp.take(X_pad, gather_dev, axis=0), (n_tasks, m, n_features))
+    Y = xp.reshape(xp.take(y_pad, gather_dev, axis=0), (n_tasks, m))
+    c = task_weights(counts, loss_scaling)
+    valid = (gather < n_samples).reshape(n_tasks, m)
+    weight = xp.asarray(np.where(valid, c[:, None], 0.0), dtype=dtype, device=dev)
+    return TaskData(xp, X3, Y, weight, counts, shared=False)

@@ -1,0 +1,384 @@
+"""Estimator base classes: data model, validation, fit/predict plumbing.
+
+An estimator subclass only says which penalty it uses (``_make_penalty``) and,
+when it is not plain FISTA, how to solve (``_solve``).  Everything else --
+input checks, the long and shared-design formats, task labels, intercepts,
+warm starts, metadata routing of ``tasks`` -- lives here, once.
+"""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._array_api import get_namespace as sk_get_namespace
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._backend import device, is_numpy_namespace, to_numpy
+from ._data import build_task_data, encode_tasks, lookup_tasks
+from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
+from .solvers import fista
+
+__all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase"]
+
+_SHARED_DOC = """
+    Parameters shared by every mtlreg estimator
+    ----------------------------------------------
+    ridge : float, default=0
+        Adds ``ridge * ||W||_F^2`` to the objective.
+    loss_scaling : {"mean", "sum"}, default="mean"
+        ``c_t = 1 / n_t`` (each task's mean loss; scikit-learn's and RMTL's
+        convention) or ``c_t = 1`` (MALSAR's sum).
+    fit_intercept : bool, default=True
+        Fit one unpenalized intercept ``b_t`` per task.
+    tol : float, default=1e-6
+        Relative stopping tolerance (floored at ``100 * eps`` of the dtype).
+    max_iter : int
+        Maximum number of solver iterations.
+    warm_start : bool, default=False
+        Start from the previous ``coef_`` / ``intercept_`` when shapes match.
+"""
+
+
+class _MultiTaskLinearModel(BaseEstimator):
+    """Shared machinery of all mtlreg estimators (not public)."""
+
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "ridge": [Interval(Real, 0, None, closed="left")],
+        "loss_scaling": [StrOptions({"mean", "sum"})],
+        "fit_intercept": ["boolean"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "warm_start": ["boolean"],
+    }
+    _loss = None  # SquaredLoss or LogisticLoss
+
+    # -- hooks for subclasses --------------------------------------------------
+    def _make_penalty(self, xp):
+        raise NotImplementedError
+
+    def _solve(self, datafit, penalty, coef0, intercept0):
+        return fista(datafit, penalty, coef0, intercept0, tol=self.tol, max_iter=self.max_iter)
+
+    def _store_extra(self, result, penalty, xp):
+        """Family-specific fitted attributes (e.g. MTFL's feature covariance)."""
+
+    # -- fit -----------------------------------------------------------------------
+    def _validate_X_y(self, X, y):
+        xp, _ = sk_get_namespace(X)
+        if self._loss is SquaredLoss:
+            y_arr = y if not is_numpy_namespace(xp) else _as_numpy_labels(y)
+            if is_numpy_namespace(xp) and y_arr.dtype.kind not in "biuf":
+                try:
+                    y_arr.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"{type(self).__name__} needs numeric y; got values of dtype "
+                        f"{y_arr.dtype} (e.g. {y_arr.reshape(-1)[0]!r}). For class labels "
+                        f"use the matching Classifier."
+                    ) from None
+            X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
+                                 dtype=("float64", "float32"))
+        else:
+            X, y = validate_data(self, X, y, multi_output=True, dtype=("float64", "float32"))
+            y_host = _as_numpy_labels(y)
+            check_classification_targets(y_host)
+        xp, _ = sk_get_namespace(X)
+        return xp, X, y
+
+    def _prepare_targets(self, xp, X, y):
+        """Regressors: targets in X's dtype.  Classifiers override."""
+        return xp.astype(xp.asarray(y, device=device(X)), X.dtype)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, tasks=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_tasks)
+            Long format: 1-D ``y`` with ``tasks``.  Shared design: 2-D ``Y``
+            with one column per task and ``tasks=None``.  A 1-D ``y`` without
+            ``tasks`` is a single task.
+        tasks : array-like of shape (n_samples,), default=None
+            Task label of each sample (any sortable hashable values).
+
+        Returns
+        -------
+        self
+        """
+        xp, X, y = self._validate_X_y(X, y)
+        n_samples, n_features = X.shape
+        if y.ndim == 2 and y.shape[1] == 1 and tasks is not None:
+            y = xp.reshape(y, (-1,))
+        Y = self._prepare_targets(xp, X, y)
+        self._y_ndim = y.ndim
+        if tasks is not None:
+            if y.ndim != 1:
+                raise ValueError(
+                    f"tasks was given with a 2-D y of shape {tuple(y.shape)}: pass either a "
+                    "1-D y with tasks (long format) or a 2-D Y with one column per task "
+                    "(shared design) and tasks=None."
+                )
+            labels, task_index = encode_tasks(tasks, n_samples)
+            shared = False
+            data = build_task_data(xp, X, Y, task_index, labels.shape[0],
+                                   loss_scaling=self.loss_scaling)
+        else:
+            shared = True
+            Y2 = Y if Y.ndim == 2 else Y[:, None]
+            labels = np.arange(Y2.shape[1])
+            data = build_task_data(xp, X, Y2, loss_scaling=self.loss_scaling)
+        self._shared = shared
+        self.tasks_ = labels
+        self.n_tasks_ = labels.shape[0]
+
+        loss = self._loss()
+        squared = loss.name == "squared"
+        one_class_sign = None
+        if squared and self.fit_intercept:
+            data.center()
+        if not squared and self.fit_intercept:
+            one_class_sign = self._drop_one_class_tasks(xp, data)
+        m = data.Y.shape[1]
+        use_gram = squared and n_features <= m
+        if use_gram:
+            data.compute_gram()
+        datafit = make_datafit(loss, data, self.fit_intercept and not squared, use_gram)
+        penalty = self._make_penalty(xp)
+
+        coef0, intercept0 = self._initial_point(xp, data, loss, squared)
+        result = self._solve(datafit, penalty, coef0, intercept0)
+
+        coef = result.coef
+        if squared:
+            if self.fit_intercept:
+                intercept = data.y_offset - xp.sum(data.X_offset * coef, axis=1)
+            else:
+                intercept = xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
+        else:
+            intercept = result.intercept if self.fit_intercept else \
+                xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
+            if one_class_sign is not None:
+                coef, intercept = self._set_one_class_tasks(xp, coef, intercept, one_class_sign)
+
+        self.coef_ = coef
+        self.intercept_ = intercept
+        self.n_iter_ = int(result.n_iter)
+        self.objective_ = float(result.objective)
+        self.dual_gap_ = float(result.dual_gap) if result.dual_gap is not None else None
+        self.converged_ = bool(result.converged)
+        self._store_extra(result, penalty, xp)
+        if not result.converged:
+            what = "duality gap" if result.dual_gap is not None else "stopping criterion"
+            warnings.warn(
+                f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
+                f"iterations: {what} {result.criterion:.3g} > tol={self.tol:g} (relative to "
+                f"{result.scale:.3g}). Increase max_iter or tol, or scale the features.",
+                ConvergenceWarning,
+            )
+        return self
+
+    def _initial_point(self, xp, data, loss, squared):
+        T, d = data.n_tasks, data.n_features
+        coef0 = xp.zeros((T, d), dtype=data.dtype, device=data.device)
+        intercept0 = None if squared or not self.fit_intercept else \
+            optimal_intercepts_at_zero(loss, data)
+        if self.warm_start and hasattr(self, "coef_") and tuple(self.coef_.shape) == (T, d):
+            coef0 = xp.astype(xp.asarray(self.coef_, device=data.device), data.dtype)
+            if intercept0 is not None and hasattr(self, "intercept_"):
+                b = xp.astype(xp.asarray(self.intercept_, device=data.device), data.dtype)
+                finite = xp.isfinite(b) & (xp.abs(b) < 30)
+                intercept0 = xp.where(finite, b, intercept0)
+        return coef0, intercept0
+
+    def _drop_one_class_tasks(self, xp, data):
+        return None
+
+    # -- predict -----------------------------------------------------------------
+    def _linear_predictor(self, X, tasks):
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=("float64", "float32"))
+        xp, _ = sk_get_namespace(X)
+        coef = self.coef_
+        intercept = self.intercept_
+        if not is_numpy_namespace(xp) or not isinstance(coef, np.ndarray):
+            coef = xp.asarray(coef, device=device(X))
+            intercept = xp.asarray(intercept, device=device(X))
+        if tasks is None:
+            if self._shared:
+                Z = X @ xp.permute_dims(coef, (1, 0)) + intercept[None, :]
+                return Z[:, 0] if self._y_ndim == 1 else Z
+            if self.n_tasks_ == 1:
+                return X @ coef[0, :] + intercept[0]
+            raise ValueError(
+                f"{type(self).__name__} was fitted in long format on {self.n_tasks_} tasks: "
+                "pass tasks=... (one label per sample) to say which task's model predicts "
+                "each sample. Under metadata routing, request it with "
+                "set_predict_request(tasks=True) / set_score_request(tasks=True)."
+            )
+        index = lookup_tasks(tasks, self.tasks_, X.shape[0])
+        idx = xp.asarray(index, device=device(X))
+        W = xp.take(coef, idx, axis=0)
+        return xp.sum(X * W, axis=1) + xp.take(intercept, idx, axis=0)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.target_tags.single_output = True
+        tags.array_api_support = True
+        return tags
+
+
+class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
+    """Regressor base: squared loss."""
+
+    _loss = SquaredLoss
+
+    def predict(self, X, tasks=None):
+        """Predict with each sample's task model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        tasks : array-like of shape (n_samples,), default=None
+            Task label of each sample; required for a model fitted in long
+            format on more than one task.  Without it, a shared-design model
+            returns every task's prediction, shape (n_samples, n_tasks).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_tasks)
+        """
+        return self._linear_predictor(X, tasks)
+
+    def score(self, X, y, tasks=None):
+        """Coefficient of determination R^2 of ``predict(X, tasks)``.
+
+        Pooled over all samples in long format; averaged uniformly over tasks
+        for a shared design (as scikit-learn's multi-output R^2).
+        """
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, self.predict(X, tasks=tasks)))
+
+
+class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
+    """Binary classifier base: logistic loss, any two class labels.
+
+    A task whose training labels are all one class has no finite minimizer
+    when intercepts are fitted: its loss vanishes only in the limit
+    ``w_t = 0``, ``b_t -> +-inf``.  That limit does not change the other
+    tasks' problem, so such a task is left out of the joint solve and gets
+    ``coef_[t] = 0`` and ``intercept_[t] = +-log(1 / eps)`` (probability
+    ``1 - eps`` for its class).
+    """
+
+    _loss = LogisticLoss
+
+    def _prepare_targets(self, xp, X, y):
+        y_host = _as_numpy_labels(y)
+        classes = np.unique(y_host)
+        if classes.shape[0] > 2:
+            raise ValueError(
+                f"{type(self).__name__} is a binary classifier (one logistic model per task); "
+                f"y has {classes.shape[0]} classes: {classes[:10].tolist()}. "
+                "Fit one model per class (one-vs-rest) for more."
+            )
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of two classes in y; got only one "
+                f"class: {classes.tolist()}."
+            )
+        self.classes_ = classes
+        signs = np.where(y_host == classes[1], 1.0, -1.0)
+        return xp.asarray(signs, dtype=X.dtype, device=device(X))
+
+    def _drop_one_class_tasks(self, xp, data):
+        pos = to_numpy(xp.sum(xp.astype(data.Y > 0, data.dtype), axis=1))
+        neg = to_numpy(xp.sum(xp.astype(data.Y < 0, data.dtype), axis=1))
+        one_class = (pos == 0) | (neg == 0)
+        if not one_class.any():
+            return None
+        keep = xp.asarray((~one_class).astype(np.float64), dtype=data.dtype, device=data.device)
+        data.weight = data.weight * keep[:, None]
+        sign = np.where(one_class, np.where(pos > 0, 1.0, -1.0), 0.0)
+        return sign
+
+    def _set_one_class_tasks(self, xp, coef, intercept, sign):
+        dev = device(coef)
+        eps = float(xp.finfo(coef.dtype).eps)
+        s = xp.asarray(sign, dtype=coef.dtype, device=dev)
+        drop = s != 0
+        coef = xp.where(drop[:, None], xp.zeros_like(coef), coef)
+        intercept = xp.where(drop, s * math.log(1.0 / eps), intercept)
+        return coef, intercept
+
+    def decision_function(self, X, tasks=None):
+        """Logit ``x . w_t + b_t`` of the positive class ``classes_[1]``.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_tasks)
+            The second form for a shared-design model called without ``tasks``.
+        """
+        return self._linear_predictor(X, tasks)
+
+    def predict_proba(self, X, tasks=None):
+        """Class probabilities.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, 2), columns ordered as ``classes_``; for a
+        shared-design model called without ``tasks``, the probability of
+        ``classes_[1]`` for every task, shape (n_samples, n_tasks).
+        """
+        Z = self.decision_function(X, tasks)
+        xp, _ = sk_get_namespace(Z)
+        E = xp.exp(-xp.abs(Z))
+        p = xp.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
+        if Z.ndim == 2:
+            return p
+        return xp.stack([1.0 - p, p], axis=1)
+
+    def predict_log_proba(self, X, tasks=None):
+        """Logarithm of :meth:`predict_proba`."""
+        P = self.predict_proba(X, tasks)
+        xp, _ = sk_get_namespace(P)
+        return xp.log(P)
+
+    def predict(self, X, tasks=None):
+        """Predicted class labels (``classes_[1]`` where the logit is positive)."""
+        Z = self.decision_function(X, tasks)
+        positive = to_numpy(Z > 0)
+        return self.classes_[positive.astype(np.int64)]
+
+    def score(self, X, y, tasks=None):
+        """Mean accuracy of ``predict(X, tasks)`` over all samples (and tasks)."""
+        y_true = _as_numpy_labels(y)
+        y_pred = self.predict(X, tasks=tasks)
+        if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
+            y_true = y_true[:, 0]
+        return float(np.mean(y_pred == y_true))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = False
+        return tags
+
+
+def _as_numpy_labels(y):
+    if hasattr(y, "to_numpy"):
+        return np.asarray(y.to_numpy())
+    if isinstance(y, np.ndarray):
+        return y
+    try:
+        return to_numpy(y)
+    except (TypeError, AttributeError, ValueError):
+        return np.asarray(y)

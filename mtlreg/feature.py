@@ -1,0 +1,320 @@
+"""Feature-learning family: Lasso (baseline), L2,1 joint feature selection, MTFL.
+
+Notation of every docstring: ``T`` tasks, task ``t`` has ``n_t`` samples
+``(X_t, y_t)``; ``W = coef_.T`` is ``n_features x T`` with columns ``w_t``;
+``b = intercept_``; ``c_t = 1 / n_t`` (``loss_scaling="mean"``) or ``1``
+(``"sum"``).
+"""
+
+from ._backend import as_float, to_numpy
+from ._data import build_task_data, encode_tasks
+from .base import MultiTaskClassifierBase, MultiTaskRegressorBase
+from .penalties import L1, L21, SquaredTraceNorm
+from .solvers import alternating_minimization, fista
+from sklearn.utils._param_validation import StrOptions
+
+__all__ = [
+    "LassoRegressor", "LassoClassifier", "L21Regressor", "L21Classifier",
+    "MTFLRegressor", "MTFLClassifier", "alpha_max",
+]
+
+_SQUARED = "sum_t c_t * 1/2 ||y_t - X_t w_t - b_t||^2"
+_LOGISTIC = "sum_t c_t * sum_i log(1 + exp(-y_ti (x_ti . w_t + b_t)))"
+
+
+def _doc(summary, loss, penalty, detail, alpha_default, extra_params="", extra_attrs="",
+         classifier=False):
+    loss_txt = _LOGISTIC if classifier else _SQUARED
+    labels = ("labels ``y_ti`` in {-1, +1} stand for ``classes_[0]``, ``classes_[1]``"
+              if classifier else "squared loss")
+    class_attrs = """
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive class.""" if classifier else ""
+    return f"""{summary}
+
+    Minimizes, over ``W`` (n_features x n_tasks) and the intercepts ``b``,
+
+        {loss_txt}
+            + {penalty} + ridge * ||W||_F^2
+
+    ({labels}; ``c_t = 1/n_t`` with ``loss_scaling="mean"``, ``1`` with
+    ``"sum"``; the intercepts are not penalized.)
+
+    {detail}
+
+    Parameters
+    ----------
+    alpha : float, default={alpha_default}
+        Strength of the structural penalty.{extra_params}
+    ridge : float, default=0
+        Strength of the added ``ridge * ||W||_F^2``.
+    loss_scaling : {{"mean", "sum"}}, default="mean"
+        ``"mean"``: each task's loss divided by its ``n_t`` (scikit-learn's and
+        RMTL's convention); ``"sum"``: MALSAR's convention.
+    fit_intercept : bool, default=True
+        Fit one unpenalized intercept per task.
+    tol : float, default=1e-6
+        Stopping tolerance, relative to the objective at ``W = 0`` (floored at
+        ``100 * eps`` of the data's dtype).
+    max_iter : int
+        Maximum number of iterations.
+    warm_start : bool, default=False
+        Start from the previous solution when the shapes match.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_tasks, n_features)
+        ``W.T``: row ``t`` is the model of task ``tasks_[t]``.
+    intercept_ : ndarray of shape (n_tasks,)
+    tasks_ : ndarray of shape (n_tasks,)
+        Sorted task labels (``0 .. n_tasks-1`` for a shared design).
+    n_tasks_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string feature names (pandas).
+    n_iter_ : int
+        Iterations run.
+    objective_ : float
+        Objective value at the solution.
+    dual_gap_ : float or None
+        Certified duality gap at the solution (``None`` without a certificate).
+    converged_ : bool{class_attrs}{extra_attrs}
+    """
+
+
+class _NormMixin:
+    _penalty_class = None
+
+    def _make_penalty(self, xp):
+        return self._penalty_class(xp, self.alpha, ridge=self.ridge)
+
+
+_LASSO_DETAIL = """The elementwise L1 penalty ``alpha * sum_{j,t} |W_jt|`` makes each task an
+    independent Lasso: the baseline against which joint structure is judged.
+    Solved by FISTA with a certified duality gap."""
+
+_L21_DETAIL = """The L2,1 penalty ``alpha * sum_j ||W_j,:||_2`` (``W_j,:`` = feature j across
+    tasks) selects the same features for every task.  On a shared design with
+    ``loss_scaling="mean"`` and ``ridge=0`` this is scikit-learn's
+    ``MultiTaskLasso``.  Solved by FISTA with a certified duality gap."""
+
+_MTFL_DETAIL = """Convex multi-task feature learning (Argyriou, Evgeniou & Pontil 2008):
+    ``alpha * min_D tr(W^T D^-1 W)`` over ``D >= 0, tr D <= 1``, equal to
+    ``alpha * ||W||_*^2`` (squared trace norm): tasks share a low-dimensional
+    feature subspace.
+
+    Two solvers, both stopping on the certified duality gap of the
+    unperturbed problem (the conjugate of the squared trace norm is a
+    spectral function with a closed form):
+
+    * ``solver="fista"`` (default): FISTA on the equivalent
+      ``alpha * ||W||_*^2``, whose prox is a thin SVD and a sorted threshold
+      of the singular values.  Reaches the optimum to ``tol``.
+    * ``solver="alternating"``: the paper's alternating minimization, a FISTA
+      W-step for fixed ``D``, then ``D = (W W^T + eps I)^1/2 / tr(...)``, with
+      ``eps = epsilon_k * sigma_max(W)^2`` decreasing geometrically
+      (``epsilon_k = 0.1^k``, floored at ``epsilon``).  Like every
+      epsilon-perturbed scheme it slows down as ``eps`` shrinks: it is
+      offered for comparison with published results, and may stop at
+      ``max_iter`` with a gap above ``tol`` (a ``ConvergenceWarning`` says so)."""
+
+_MTFL_PARAMS = """
+    solver : {"fista", "alternating"}, default="fista"
+        See above.
+    epsilon : float, default=1e-12
+        Floor of the relative perturbation of the ``D`` step (used for
+        ``feature_covariance_`` and by ``solver="alternating"``)."""
+
+_MTFL_ATTRS = """
+    feature_covariance_ : ndarray of shape (n_features, n_features)
+        ``D = (W W^T + eps I)^1/2 / tr(...)`` at the solution: the learned
+        feature covariance (its leading eigenvectors span the shared subspace)."""
+
+
+class LassoRegressor(_NormMixin, MultiTaskRegressorBase):
+    __doc__ = _doc("Independent Lasso per task (elementwise L1), squared loss.",
+                   "squared", "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "1.0")
+    _penalty_class = L1
+
+    def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
+                 tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class LassoClassifier(_NormMixin, MultiTaskClassifierBase):
+    __doc__ = _doc("Independent L1-penalized logistic regression per task.",
+                   "logistic", "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "0.01",
+                   classifier=True)
+    _penalty_class = L1
+
+    def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
+                 tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class L21Regressor(_NormMixin, MultiTaskRegressorBase):
+    __doc__ = _doc("Joint feature selection across tasks (L2,1 norm), squared loss.",
+                   "squared", "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "1.0")
+    _penalty_class = L21
+
+    def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
+                 tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class L21Classifier(_NormMixin, MultiTaskClassifierBase):
+    __doc__ = _doc("Joint feature selection across tasks (L2,1 norm), logistic loss.",
+                   "logistic", "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "0.01",
+                   classifier=True)
+    _penalty_class = L21
+
+    def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
+                 tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class _MTFLMixin:
+    _parameter_constraints = {
+        **MultiTaskRegressorBase._parameter_constraints,
+        "epsilon": [MultiTaskRegressorBase._parameter_constraints["alpha"][0]],
+        "solver": [StrOptions({"fista", "alternating"})],
+    }
+
+    def _make_penalty(self, xp):
+        return SquaredTraceNorm(xp, self.alpha, ridge=self.ridge)
+
+    def _solve(self, datafit, penalty, coef0, intercept0):
+        if self.solver == "fista":
+            return fista(datafit, penalty, coef0, intercept0, tol=self.tol,
+                         max_iter=self.max_iter)
+        return alternating_minimization(datafit, penalty, coef0, intercept0, tol=self.tol,
+                                        max_iter=self.max_iter, eps_floor=self.epsilon)
+
+    def _store_extra(self, result, penalty, xp):
+        coef = result.coef
+        scale = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if as_float(
+            xp.sum(coef * coef)) > 0 else 1.0
+        U, lam = penalty.feature_covariance(coef, max(self.epsilon, 1e-300) * scale)
+        self.feature_covariance_ = (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+
+
+class MTFLRegressor(_MTFLMixin, MultiTaskRegressorBase):
+    __doc__ = _doc("Convex multi-task feature learning (MTFL), squared loss.", "squared",
+                   "alpha * min_D tr(W^T D^-1 W)  [= alpha * ||W||_*^2]", _MTFL_DETAIL, "1.0",
+                   _MTFL_PARAMS, _MTFL_ATTRS)
+
+    def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-12, ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.solver = solver
+        self.epsilon = epsilon
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class MTFLClassifier(_MTFLMixin, MultiTaskClassifierBase):
+    __doc__ = _doc("Convex multi-task feature learning (MTFL), logistic loss.", "logistic",
+                   "alpha * min_D tr(W^T D^-1 W)  [= alpha * ||W||_*^2]", _MTFL_DETAIL, "0.01",
+                   _MTFL_PARAMS, _MTFL_ATTRS, classifier=True)
+
+    def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-12, ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.solver = solver
+        self.epsilon = epsilon
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="mean",
+              fit_intercept=True):
+    """Smallest ``alpha`` for which the solution is ``W = 0``.
+
+    ``W = 0`` is optimal iff ``-grad_W F(0, b*) `` lies in ``alpha`` times the
+    unit ball of the dual norm, with ``b*`` the optimal intercepts at ``W = 0``;
+    so ``alpha_max = dual_norm(grad_W F(0, b*))``: ``max_{j,t} |G_jt|`` for L1,
+    ``max_j ||G_j,:||_2`` for L2,1.  Independent of ``ridge``.
+
+    Parameters
+    ----------
+    X, y, tasks : as in ``fit`` (long format or shared design).
+    penalty : {"l1", "l21"}
+    loss : {"squared", "logistic"}
+        For ``"logistic"``, ``y`` holds two class labels.
+    loss_scaling : {"mean", "sum"}
+    fit_intercept : bool
+
+    Returns
+    -------
+    float
+    """
+    from sklearn.utils.validation import check_array
+
+    from ._backend import get_namespace
+    from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
+
+    classes = {"l1": L1, "l21": L21}
+    if penalty not in classes:
+        raise ValueError(f"penalty must be one of {sorted(classes)}, got {penalty!r}.")
+    if loss not in ("squared", "logistic"):
+        raise ValueError(f"loss must be 'squared' or 'logistic', got {loss!r}.")
+    X = check_array(X, dtype=("float64", "float32"))
+    y_arr = to_numpy(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+    if loss == "logistic":
+        import numpy as np
+
+        classes_ = np.unique(y_arr)
+        if classes_.shape[0] != 2:
+            raise ValueError(f"logistic alpha_max needs two classes, got {classes_.tolist()}.")
+        y_arr = np.where(y_arr == classes_[1], 1.0, -1.0)
+    y_arr = check_array(y_arr, ensure_2d=False, dtype=X.dtype)
+    xp = get_namespace(X)
+    if tasks is None:
+        Y2 = y_arr if y_arr.ndim == 2 else y_arr[:, None]
+        data = build_task_data(xp, X, Y2, loss_scaling=loss_scaling)
+    else:
+        labels, index = encode_tasks(tasks, X.shape[0])
+        data = build_task_data(xp, X, y_arr, index, labels.shape[0], loss_scaling=loss_scaling)
+    loss_obj = SquaredLoss() if loss == "squared" else LogisticLoss()
+    if loss == "squared" and fit_intercept:
+        data.center()
+    datafit = make_datafit(loss_obj, data, fit_intercept and loss == "logistic", False)
+    zero = xp.zeros((data.n_tasks, data.n_features), dtype=data.dtype)
+    b0 = optimal_intercepts_at_zero(loss_obj, data) if loss == "logistic" and fit_intercept \
+        else None
+    _, grad, _ = datafit.value_and_grad(zero, b0, datafit.state(zero, b0))
+    return classes[penalty](xp, 1.0).alpha_max(grad)

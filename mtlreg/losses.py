@@ -1,0 +1,266 @@
+"""Losses and the smooth part of the multi-task objective.
+
+The objective convention (DESIGN.md section 2) is
+
+    F(W, b) = sum_t c_t sum_{i in task t} loss(y_ti, x_ti . w_t + b_t)
+
+with ``c_t = 1 / n_t`` (``loss_scaling="mean"``) or ``1`` (``"sum"``).
+
+Two pieces live here:
+
+* :class:`SquaredLoss` and :class:`LogisticLoss` know one sample's loss, its
+  derivative, its Fenchel conjugate, and how to make a dual point feasible
+  for the unpenalized intercepts.
+* :class:`DataFit` (any loss, works on the data) and :class:`GramDataFit`
+  (squared loss on per-task Gram matrices) are the smooth part the solver
+  sees: a cached linear state (the linear predictor ``Z`` or ``G_t w_t``),
+  ``value``, fused ``value_and_grad`` from one pass over the data, a
+  Lipschitz constant of the gradient, and the dual point used to certify a
+  duality gap.
+"""
+
+import math
+
+import numpy as np
+
+from ._backend import as_float
+
+__all__ = ["SquaredLoss", "LogisticLoss", "DataFit", "GramDataFit", "make_datafit"]
+
+
+class SquaredLoss:
+    """``loss(y, z) = (y - z)^2 / 2``; conjugate ``loss*(u) = u^2 / 2 + u y``."""
+
+    name = "squared"
+    curvature = 1.0
+
+    def value_and_derivative(self, xp, Y, Z, weight):
+        R = Z - Y
+        return 0.5 * xp.sum(weight * R * R), weight * R
+
+    def value(self, xp, Y, Z, weight):
+        R = Z - Y
+        return 0.5 * xp.sum(weight * R * R)
+
+    def conjugate_at_scaled_gradient(self, xp, Y, Z, weight):
+        """Return ``s -> F*(s * grad F(Z))`` for the dual objective.
+
+        With ``theta = c (z - y)``: ``c loss*(s theta / c) = c (s^2 r^2 / 2 + s r y)``.
+        """
+        R = Z - Y
+        a = 0.5 * as_float(xp.sum(weight * R * R))
+        b = as_float(xp.sum(weight * R * Y))
+        return lambda s: s * s * a + s * b
+
+    def dual_feasible(self, xp, Y, Z, weight, intercept_free):
+        # The intercept is eliminated by centring, so the centred residuals
+        # already sum to zero in every task: nothing to project.
+        return weight * (Z - Y)
+
+
+class LogisticLoss:
+    """``loss(y, z) = log(1 + exp(-y z))`` with labels ``y`` in {-1, +1}.
+
+    Conjugate: for ``u = -y v`` with ``v`` in [0, 1],
+    ``loss*(u) = v log v + (1 - v) log(1 - v)`` (``+inf`` elsewhere).
+    """
+
+    name = "logistic"
+    curvature = 0.25
+
+    def value_and_derivative(self, xp, Y, Z, weight):
+        M = -Y * Z
+        value = xp.sum(weight * xp.logaddexp(xp.zeros_like(M), M))
+        return value, -weight * Y * _sigmoid(xp, M)
+
+    def value(self, xp, Y, Z, weight):
+        M = -Y * Z
+        return xp.sum(weight * xp.logaddexp(xp.zeros_like(M), M))
+
+    def _dual_v(self, xp, Y, Z, weight, intercept_free):
+        """``v`` of the dual point ``theta = -c y v``; feasible for the intercepts."""
+        V = _sigmoid(xp, -Y * Z)
+        if intercept_free:
+            # sum_i theta_ti = 0 in each task: shrink the v of the class with
+            # the larger weighted sum (keeps 0 <= v <= 1).
+            pos = xp.astype(Y > 0, Z.dtype) * weight
+            neg = xp.astype(Y < 0, Z.dtype) * weight
+            a = xp.sum(pos * V, axis=1)
+            b = xp.sum(neg * V, axis=1)
+            tiny = xp.finfo(Z.dtype).tiny
+            scale_pos = xp.where(a > b, b / xp.maximum(a, tiny), xp.ones_like(a))
+            scale_neg = xp.where(b > a, a / xp.maximum(b, tiny), xp.ones_like(b))
+            V = V * xp.where(Y > 0, scale_pos[:, None], scale_neg[:, None])
+        return V
+
+    def dual_feasible(self, xp, Y, Z, weight, intercept_free):
+        return -weight * Y * self._dual_v(xp, Y, Z, weight, intercept_free)
+
+    def conjugate_at_scaled_gradient(self, xp, Y, Z, weight, intercept_free=False):
+        V = self._dual_v(xp, Y, Z, weight, intercept_free)
+
+        def conj(s):
+            sv = s * V
+            return as_float(xp.sum(weight * (_xlogx(xp, sv) + _xlogx(xp, 1 - sv))))
+
+        return conj
+
+
+def _sigmoid(xp, M):
+    # exp of a non-positive number only: no overflow
+    E = xp.exp(-xp.abs(M))
+    return xp.where(M >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
+
+
+def _xlogx(xp, A):
+    safe = xp.where(A > 0, A, xp.ones_like(A))
+    return xp.where(A > 0, A * xp.log(safe), xp.zeros_like(A))
+
+
+class DataFit:
+    """Smooth part ``F(W, b)`` evaluated on the data (any loss).
+
+    The cached state is the linear predictor ``Z = X W + b``: it is linear in
+    ``(W, b)``, so the solver extrapolates it instead of recomputing it, and one
+    FISTA iteration costs one pass over ``X`` for ``Z`` of the new point and one
+    for the gradient ``X^T dloss(Z)``.
+    """
+
+    def __init__(self, loss, data, fit_intercept):
+        self.loss = loss
+        self.data = data
+        self.xp = data.xp
+        self.fit_intercept = fit_intercept
+        self.lipschitz_is_exact = False
+
+    def state(self, coef, intercept):
+        Z = self.data.linear(coef)
+        if self.fit_intercept:
+            Z = Z + intercept[:, None]
+        return Z
+
+    def value(self, coef, intercept, Z):
+        return self.loss.value(self.xp, self.data.Y, Z, self.data.weight)
+
+    def value_and_grad(self, coef, intercept, Z):
+        f, dZ = self.loss.value_and_derivative(self.xp, self.data.Y, Z, self.data.weight)
+        g_intercept = self.xp.sum(dZ, axis=1) if self.fit_intercept else None
+        return f, self.data.rlinear(dZ), g_intercept
+
+    def lipschitz(self, n_iter=50):
+        """Upper estimate of the Lipschitz constant of the gradient.
+
+        Batched power iteration on ``c_t [X_t, 1]^T [X_t, 1]``, times the loss'
+        curvature bound; the solver's backtracking corrects an underestimate.
+        """
+        xp, data = self.xp, self.data
+        rng = np.random.default_rng(0)
+        v = xp.asarray(rng.standard_normal((data.n_tasks, data.n_features)),
+                       dtype=data.dtype, device=data.device)
+        vb = xp.ones((data.n_tasks,), dtype=data.dtype, device=data.device)
+        lam = xp.zeros((data.n_tasks,), dtype=data.dtype, device=data.device)
+        for _ in range(n_iter):
+            norm = xp.sqrt(xp.sum(v * v, axis=1) + (vb * vb if self.fit_intercept else 0.0))
+            norm = xp.where(norm > 0, norm, xp.ones_like(norm))
+            v, vb = v / norm[:, None], vb / norm
+            Z = data.linear(v) + (vb[:, None] if self.fit_intercept else 0.0)
+            R = data.weight * Z
+            v, vb = data.rlinear(R), xp.sum(R, axis=1)
+            lam_new = xp.sqrt(xp.sum(v * v, axis=1) + (vb * vb if self.fit_intercept else 0.0))
+            if as_float(xp.max(xp.abs(lam_new - lam))) <= 1e-6 * as_float(xp.max(lam_new)):
+                lam = lam_new
+                break
+            lam = lam_new
+        return max(as_float(xp.max(lam)) * self.loss.curvature, _tiny_positive(data.dtype))
+
+    def dual(self, coef, intercept, Z):
+        """Dual point from the primal point: ``(X^T theta, s -> F*(s theta))``."""
+        xp, data = self.xp, self.data
+        theta = self.loss.dual_feasible(xp, data.Y, Z, data.weight, self.fit_intercept)
+        if self.loss.name == "logistic":
+            conj = self.loss.conjugate_at_scaled_gradient(
+                xp, data.Y, Z, data.weight, intercept_free=self.fit_intercept)
+        else:
+            conj = self.loss.conjugate_at_scaled_gradient(xp, data.Y, Z, data.weight)
+        return data.rlinear(theta), conj
+
+
+class GramDataFit:
+    """Squared loss on per-task Gram matrices (centred data, no intercept).
+
+    ``F(W) = sum_t c_t (w_t^T G_t w_t / 2 - w_t^T q_t + ||y_t||^2 / 2)`` with
+    ``G_t = X_t^T X_t`` and ``q_t = X_t^T y_t``.  The cached state is
+    ``H_t = G_t w_t``; an iteration costs one batched ``d x d`` product per
+    task instead of two passes over ``X``.  Cheaper than :class:`DataFit`
+    when ``n_t >= n_features``.
+    """
+
+    def __init__(self, data):
+        if data.gram is None:
+            raise ValueError("GramDataFit needs TaskData.compute_gram() first.")
+        self.data = data
+        self.xp = data.xp
+        self.fit_intercept = False
+        self.loss = SquaredLoss()
+        c = data.weight[:, 0] if data.shared else data.xp.max(data.weight, axis=1)
+        self.c = c
+        self.lipschitz_is_exact = True
+
+    def state(self, coef, intercept):
+        return self.data.gram_matvec(coef)
+
+    def value(self, coef, intercept, H):
+        xp, data = self.xp, self.data
+        per_task = 0.5 * xp.sum(coef * H, axis=1) - xp.sum(coef * data.Xty, axis=1) + 0.5 * data.yty
+        return xp.sum(self.c * per_task)
+
+    def value_and_grad(self, coef, intercept, H):
+        grad = self.c[:, None] * (H - self.data.Xty)
+        return self.value(coef, intercept, H), grad, None
+
+    def lipschitz(self):
+        xp, data = self.xp, self.data
+        gram = data.gram
+        if data.shared:
+            top = xp.max(xp.linalg.eigvalsh(gram)) * xp.max(self.c)
+        else:
+            top = xp.max(xp.linalg.eigvalsh(gram)[:, -1] * self.c)
+        # eigvalsh is accurate to a few eps * ||G||: add that margin so the
+        # constant is a true upper bound.
+        eps = float(xp.finfo(data.dtype).eps)
+        return max(as_float(top) * (1.0 + 64 * eps), _tiny_positive(data.dtype))
+
+    def dual(self, coef, intercept, H):
+        xp, data, c = self.xp, self.data, self.c
+        # theta_t = c_t (X_t w_t - y_t): ||theta_t||^2 / c_t and theta_t . y_t
+        # follow from the Gram quantities without touching X.
+        wq = xp.sum(coef * data.Xty, axis=1)
+        rr = xp.sum(coef * H, axis=1) - 2 * wq + data.yty
+        a = 0.5 * as_float(xp.sum(c * xp.maximum(rr, xp.zeros_like(rr))))
+        b = as_float(xp.sum(c * (wq - data.yty)))
+        grad = c[:, None] * (H - data.Xty)
+        return grad, (lambda s: s * s * a + s * b)
+
+
+def _tiny_positive(dtype):
+    return 1e-30
+
+
+def make_datafit(loss, data, fit_intercept, use_gram):
+    if use_gram:
+        return GramDataFit(data)
+    return DataFit(loss, data, fit_intercept)
+
+
+def optimal_intercepts_at_zero(loss, data):
+    """Intercepts minimizing ``F(0, b)`` (closed form for both losses)."""
+    xp = data.xp
+    if loss.name == "squared":
+        return xp.zeros((data.n_tasks,), dtype=data.dtype, device=data.device)
+    pos = xp.sum(xp.astype(data.Y > 0, data.dtype) * data.weight, axis=1)
+    tot = xp.sum(data.weight, axis=1)
+    tot = xp.where(tot > 0, tot, xp.ones_like(tot))
+    p = pos / tot
+    eps = math.sqrt(float(xp.finfo(data.dtype).eps))
+    p = xp.clip(p, eps, 1 - eps)
+    return xp.log(p / (1 - p))

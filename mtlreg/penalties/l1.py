@@ -1,0 +1,20 @@
+"""Elementwise L1 norm: independent sparse tasks (the Lasso of each task)."""
+
+from ._base import NormPenalty
+
+
+class L1(NormPenalty):
+    """``alpha * sum_{j,t} |W_jt| + ridge * ||W||_F^2``.
+
+    Prox: soft thresholding.  Dual norm: ``max_{j,t} |V_jt|``.
+    """
+
+    def norm(self, coef):
+        return self.xp.sum(self.xp.abs(coef))
+
+    def norm_prox(self, coef, tau):
+        xp = self.xp
+        return xp.sign(coef) * xp.maximum(xp.abs(coef) - tau, xp.zeros_like(coef))
+
+    def dual_norm(self, V):
+        return self.xp.max(self.xp.abs(V))

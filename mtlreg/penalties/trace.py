@@ -1,0 +1,94 @@
+"""Squared trace norm: the convex multi-task feature learning (MTFL) penalty."""
+
+from .._backend import as_float, device
+from ._base import Penalty
+from .quadratic import MetricQuadratic
+
+
+class SquaredTraceNorm(Penalty):
+    """``alpha * min_D tr(W^T D^-1 W) + ridge * ||W||_F^2`` over ``D >= 0, tr D <= 1``.
+
+    The minimum over ``D`` equals ``||W||_*^2`` (Argyriou, Evgeniou & Pontil
+    2008), attained at ``D = (W W^T)^1/2 / tr (W W^T)^1/2``; so the value is
+    ``alpha * (sum_i sigma_i(W))^2 + ridge * ||W||_F^2``.
+
+    For alternating minimization it gives the perturbed ``D`` step
+    ``D_eps = (W W^T + eps I)^1/2 / tr (W W^T + eps I)^1/2`` and the W-step
+    penalty (:class:`MetricQuadratic`).  For the certificate it gives the
+    exact conjugate, a spectral function: with ``g(s) = alpha (sum s)^2 + ridge
+    sum s^2`` on singular values, ``h*(V) = g*(sigma(V))``.
+    """
+
+    has_conjugate = True
+
+    def __init__(self, xp, alpha, ridge=0.0):
+        self.xp = xp
+        self.alpha = float(alpha)
+        self.ridge = float(ridge)
+        if self.alpha == 0.0 and self.ridge == 0.0:
+            self.has_conjugate = False
+
+    def singular_values(self, coef):
+        return self.xp.linalg.svdvals(coef)
+
+    def value(self, coef):
+        xp = self.xp
+        s = self.singular_values(coef)
+        return self.alpha * xp.sum(s) ** 2 + self.ridge * xp.sum(coef * coef)
+
+    def prox(self, coef, step):
+        """Prox of ``step * h`` by a thin SVD and a sorted threshold on sigma.
+
+        On singular values, ``argmin_x 1/2 ||x - sigma||^2 + tau (sum x)^2``
+        is ``x_i = (sigma_i - 2 tau S)_+`` with ``S = sum_{i<=k} sigma_i /
+        (1 + 2 tau k)`` over the active prefix ``k``; the ridge term rescales
+        first (``prox_{s(g + r||.||^2)}(v) = prox_{s g / k}(v / k)``,
+        ``k = 1 + 2 s r``).
+        """
+        xp = self.xp
+        k = 1.0 + 2.0 * step * self.ridge
+        tau = step * self.alpha / k
+        U, sigma, Vt = xp.linalg.svd(coef / k, full_matrices=False)
+        idx = xp.arange(1, sigma.shape[0] + 1, dtype=sigma.dtype, device=device(sigma))
+        S_k = xp.cumulative_sum(sigma) / (1.0 + 2.0 * tau * idx)
+        active = xp.astype(sigma - 2.0 * tau * S_k > 0, sigma.dtype)
+        n_active = xp.sum(active)
+        # S of the largest active prefix (active indices form a prefix)
+        S = xp.sum(xp.where(idx == n_active, S_k, xp.zeros_like(S_k)))
+        shrunk = xp.maximum(sigma - 2.0 * tau * S, xp.zeros_like(sigma))
+        return (U * shrunk[None, :]) @ Vt
+
+    def dual_scale(self, V):
+        return 1.0  # the conjugate is finite everywhere
+
+    def conjugate(self, V):
+        """``sup_W <V, W> - h(W)``, by the sorted-threshold formula on sigma(V)."""
+        xp = self.xp
+        u = self.singular_values(V)  # descending
+        alpha, ridge = self.alpha, self.ridge
+        if ridge == 0.0:
+            return as_float(u[0]) ** 2 / (4.0 * alpha)
+        # Active singular values are a prefix 1..k of the sorted u with
+        # S = U_k / (2 ridge + 2 alpha k) and s_i = (u_i - 2 alpha S) / (2 ridge).
+        k = xp.arange(1, u.shape[0] + 1, dtype=u.dtype, device=device(u))
+        S_k = xp.cumulative_sum(u) / (2.0 * ridge + 2.0 * alpha * k)
+        active = xp.astype(u - 2.0 * alpha * S_k > 0, xp.int64)
+        n_active = int(as_float(xp.sum(active)))
+        if n_active == 0:
+            return 0.0
+        S = as_float(S_k[n_active - 1])
+        s = xp.maximum(u - 2.0 * alpha * S, xp.zeros_like(u)) / (2.0 * ridge)
+        return as_float(xp.sum(u * s) - ridge * xp.sum(s * s)) - alpha * S * S
+
+    # -- alternating minimization -------------------------------------------
+    def feature_covariance(self, coef, eps):
+        """``(eigvecs, eigvals)`` of ``D_eps`` for ``W = coef.T``."""
+        xp = self.xp
+        WWt = xp.permute_dims(coef, (1, 0)) @ coef  # (d, d)
+        WWt = 0.5 * (WWt + xp.permute_dims(WWt, (1, 0)))
+        lam, U = xp.linalg.eigh(WWt)
+        root = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)) + eps)
+        return U, root / xp.sum(root)
+
+    def step_penalty(self, eigvecs, eigvals):
+        return MetricQuadratic(self.xp, self.alpha, eigvecs, eigvals, ridge=self.ridge)

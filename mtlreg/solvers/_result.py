@@ -1,0 +1,44 @@
+"""What a solver returns."""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class SolverResult:
+    """Solution and diagnostics of one solve.
+
+    Attributes
+    ----------
+    coef : array of shape (n_tasks, n_features)
+    intercept : array of shape (n_tasks,) or None
+    n_iter : int
+        Iterations run (outer iterations for alternating solvers).
+    converged : bool
+        Whether the stopping rule was met before ``max_iter``.
+    objective : float
+        Objective at the returned point.
+    criterion : float
+        Last value of the stopping quantity (gap, gradient mapping or
+        relative change).
+    dual_gap : float or None
+        Certified duality gap at the returned point, when the penalty has a
+        conjugate.
+    history : list of tuple
+        ``(iteration, objective, criterion)`` at each convergence check.
+    lipschitz : float
+        Final step-size constant ``L`` (FISTA).
+    scale : float
+        ``F(0, b0)``, the scale of the relative stopping rule.
+    """
+
+    coef: object
+    intercept: object
+    n_iter: int
+    converged: bool
+    objective: float
+    criterion: float
+    dual_gap: object = None
+    history: list = field(default_factory=list)
+    lipschitz: float = float("nan")
+    scale: float = float("nan")
+    auxiliary: object = None
