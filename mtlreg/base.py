@@ -83,9 +83,9 @@ class _MultiTaskLinearModel(BaseEstimator):
                         f"use the matching Classifier."
                     ) from None
             X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                                 dtype=("float64", "float32"))
+                                 dtype=_float_dtypes(X))
         else:
-            X, y = validate_data(self, X, y, multi_output=True, dtype=("float64", "float32"))
+            X, y = validate_data(self, X, y, multi_output=True, dtype=_float_dtypes(X))
             y_host = _as_numpy_labels(y)
             check_classification_targets(y_host)
         xp, _ = sk_get_namespace(X)
@@ -204,7 +204,7 @@ class _MultiTaskLinearModel(BaseEstimator):
     # -- predict -----------------------------------------------------------------
     def _linear_predictor(self, X, tasks):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=("float64", "float32"))
+        X = validate_data(self, X, reset=False, dtype=_float_dtypes(X))
         xp, _ = sk_get_namespace(X)
         coef = self.coef_
         intercept = self.intercept_
@@ -382,3 +382,11 @@ def _as_numpy_labels(y):
         return to_numpy(y)
     except (TypeError, AttributeError, ValueError):
         return np.asarray(y)
+
+
+def _float_dtypes(X):
+    """float64 then float32, in the namespace scikit-learn will validate X with."""
+    xp, _ = sk_get_namespace(X)
+    if is_numpy_namespace(xp):
+        return (np.float64, np.float32)
+    return (xp.float64, xp.float32)

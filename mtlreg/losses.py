@@ -87,7 +87,7 @@ class LogisticLoss:
             neg = xp.astype(Y < 0, Z.dtype) * weight
             a = xp.sum(pos * V, axis=1)
             b = xp.sum(neg * V, axis=1)
-            tiny = xp.finfo(Z.dtype).tiny
+            tiny = xp.finfo(Z.dtype).smallest_normal
             scale_pos = xp.where(a > b, b / xp.maximum(a, tiny), xp.ones_like(a))
             scale_neg = xp.where(b > a, a / xp.maximum(b, tiny), xp.ones_like(b))
             V = V * xp.where(Y > 0, scale_pos[:, None], scale_neg[:, None])

@@ -1,0 +1,1 @@
+"""mtlreg benchmarks (speed and memory are measured here, never in tests)."""

@@ -1,0 +1,123 @@
+"""FISTA: cost per iteration, backtracking, restart, and the two squared-loss paths."""
+
+import numpy as np
+import pytest
+
+import array_api_compat.numpy as xp
+from mtlreg._data import TaskData, build_task_data, encode_tasks
+from mtlreg.losses import DataFit, LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
+from mtlreg.penalties import L21
+from mtlreg.solvers import fista
+
+
+def _long_problem(n_tasks, n_per_task=25, d=8, seed=0, logistic=False):
+    rng = np.random.default_rng(seed)
+    n = n_tasks * n_per_task
+    X = rng.standard_normal((n, d))
+    tasks = np.repeat(np.arange(n_tasks), n_per_task)
+    W = rng.standard_normal((n_tasks, d))
+    y = np.sum(X * W[tasks], axis=1) + 0.3 * rng.standard_normal(n)
+    if logistic:
+        y = np.where(y > 0, 1.0, -1.0)
+    labels, index = encode_tasks(tasks, n)
+    return X, y, index, labels.shape[0]
+
+
+class _CountingTaskData(TaskData):
+    """TaskData that counts passes over X (calls of the two linear maps)."""
+
+    passes = 0
+
+    def linear(self, coef):
+        type(self).passes += 1
+        return super().linear(coef)
+
+    def rlinear(self, R):
+        type(self).passes += 1
+        return super().rlinear(R)
+
+
+def _count_passes(n_tasks, logistic):
+    X, y, index, T = _long_problem(n_tasks, logistic=logistic)
+    data = build_task_data(xp, X, y, index, T)
+    data.__class__ = _CountingTaskData
+    loss = LogisticLoss() if logistic else SquaredLoss()
+    if not logistic:
+        data.center()
+    datafit = DataFit(loss, data, fit_intercept=logistic)
+    L = datafit.lipschitz()
+    b0 = optimal_intercepts_at_zero(loss, data) if logistic else None
+    coef0 = xp.zeros((T, X.shape[1]))
+    _CountingTaskData.passes = 0
+    res = fista(datafit, L21(xp, 0.02), coef0, b0, tol=1e-14, max_iter=200, lipschitz=L)
+    return _CountingTaskData.passes, res.n_iter
+
+
+@pytest.mark.parametrize("logistic", [False, True])
+def test_about_two_passes_over_X_per_iteration(logistic):
+    passes, n_iter = _count_passes(5, logistic)
+    # 2 per iteration, +1 per gap check (every 10 iterations), +1 for F(0, b0),
+    # + rejected backtracking steps (rare when starting from a Lipschitz bound).
+    assert n_iter >= 50
+    assert passes <= 2 * n_iter + n_iter // 10 + 1 + 5
+
+
+@pytest.mark.parametrize("logistic", [False, True])
+def test_passes_do_not_grow_with_the_number_of_tasks(logistic):
+    """Per-task work is batched: 3 or 40 tasks cost the same number of passes."""
+    few, it_few = _count_passes(3, logistic)
+    many, it_many = _count_passes(40, logistic)
+    assert abs(few / it_few - many / it_many) <= 0.2
+
+
+def test_backtracking_recovers_from_a_too_small_lipschitz_constant():
+    X, y, index, T = _long_problem(4, logistic=True)
+    loss = LogisticLoss()
+
+    def run(lipschitz):
+        data = build_task_data(xp, X, y, index, T)
+        datafit = DataFit(loss, data, fit_intercept=True)
+        b0 = optimal_intercepts_at_zero(loss, data)
+        return fista(datafit, L21(xp, 0.02), xp.zeros((T, X.shape[1])), b0, tol=1e-12,
+                     max_iter=5000, lipschitz=lipschitz)
+
+    data = build_task_data(xp, X, y, index, T)
+    L_bound = DataFit(loss, data, fit_intercept=True).lipschitz()
+    small = run(L_bound * 1e-4)
+    ref = run(None)
+    assert small.converged and ref.converged
+    assert small.lipschitz > L_bound * 1e-4  # backtracking raised it
+    np.testing.assert_allclose(small.objective, ref.objective, rtol=1e-10)
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_with_and_without_restart_reach_the_same_certified_optimum(restart):
+    X, y, index, T = _long_problem(4)
+    data = build_task_data(xp, X, y, index, T).center()
+    datafit = DataFit(SquaredLoss(), data, fit_intercept=False)
+    res = fista(datafit, L21(xp, 0.05), xp.zeros((T, X.shape[1])), None, tol=1e-12,
+                max_iter=20000, restart=restart)
+    assert res.converged and res.dual_gap <= 1e-12 * res.scale
+
+
+def test_gram_and_data_paths_agree():
+    X, y, index, T = _long_problem(4, n_per_task=30, d=6)
+    results = []
+    for use_gram in (False, True):
+        data = build_task_data(xp, X, y, index, T).center()
+        if use_gram:
+            data.compute_gram()
+        datafit = make_datafit(SquaredLoss(), data, False, use_gram)
+        res = fista(datafit, L21(xp, 0.05), xp.zeros((T, X.shape[1])), None, tol=1e-13,
+                    max_iter=5000)
+        assert res.converged
+        results.append(res)
+    np.testing.assert_allclose(results[0].objective, results[1].objective, rtol=1e-12)
+    np.testing.assert_allclose(results[0].coef, results[1].coef, atol=1e-7)
+
+
+def test_missing_pieces_give_a_readable_error():
+    X, y, index, T = _long_problem(2)
+    data = build_task_data(xp, X, y, index, T)
+    with pytest.raises(TypeError, match="prox"):
+        fista(DataFit(SquaredLoss(), data, False), object(), xp.zeros((T, X.shape[1])), None)
