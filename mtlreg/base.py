@@ -301,15 +301,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
         return xp.asarray(signs, dtype=X.dtype, device=device(X))
 
     def _drop_one_class_tasks(self, xp, data):
-        pos = to_numpy(xp.sum(xp.astype(data.Y > 0, data.dtype), axis=1))
-        neg = to_numpy(xp.sum(xp.astype(data.Y < 0, data.dtype), axis=1))
-        one_class = (pos == 0) | (neg == 0)
-        if not one_class.any():
-            return None
-        keep = xp.asarray((~one_class).astype(np.float64), dtype=data.dtype, device=data.device)
-        data.weight = data.weight * keep[:, None]
-        sign = np.where(one_class, np.where(pos > 0, 1.0, -1.0), 0.0)
-        return sign
+        return drop_one_class_tasks(xp, data)
 
     def _set_one_class_tasks(self, xp, coef, intercept, sign):
         dev = device(coef)
@@ -390,3 +382,21 @@ def _float_dtypes(X):
     if is_numpy_namespace(xp):
         return (np.float64, np.float32)
     return (xp.float64, xp.float32)
+
+
+def drop_one_class_tasks(xp, data):
+    """Give zero loss weight to tasks whose labels are all one class.
+
+    With fitted intercepts such a task's loss vanishes only in the limit
+    ``b_t -> +-inf`` with ``w_t = 0``, which leaves the other tasks' problem
+    unchanged.  Returns the sign of each dropped task's class (0 if kept), or
+    None when no task is dropped.
+    """
+    pos = to_numpy(xp.sum(xp.astype(data.Y > 0, data.dtype), axis=1))
+    neg = to_numpy(xp.sum(xp.astype(data.Y < 0, data.dtype), axis=1))
+    one_class = (pos == 0) | (neg == 0)
+    if not one_class.any():
+        return None
+    keep = xp.asarray((~one_class).astype(np.float64), dtype=data.dtype, device=data.device)
+    data.weight = data.weight * keep[:, None]
+    return np.where(one_class, np.where(pos > 0, 1.0, -1.0), 0.0)

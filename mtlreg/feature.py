@@ -8,7 +8,7 @@ Notation of every docstring: ``T`` tasks, task ``t`` has ``n_t`` samples
 
 from ._backend import as_float, to_numpy
 from ._data import build_task_data, encode_tasks
-from .base import MultiTaskClassifierBase, MultiTaskRegressorBase
+from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, drop_one_class_tasks
 from .penalties import L1, L21, SquaredTraceNorm
 from .solvers import alternating_minimization, fista
 from sklearn.utils._param_validation import StrOptions
@@ -312,6 +312,8 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     loss_obj = SquaredLoss() if loss == "squared" else LogisticLoss()
     if loss == "squared" and fit_intercept:
         data.center()
+    if loss == "logistic" and fit_intercept:
+        drop_one_class_tasks(xp, data)
     datafit = make_datafit(loss_obj, data, fit_intercept and loss == "logistic", False)
     zero = xp.zeros((data.n_tasks, data.n_features), dtype=data.dtype)
     b0 = optimal_intercepts_at_zero(loss_obj, data) if loss == "logistic" and fit_intercept \
