@@ -38,8 +38,7 @@ def to_numpy(x):
     if hasattr(xp, "__name__") and "array_api_strict" in xp.__name__:
         # array-api-strict only exports through DLPack on its CPU device.
         cpu = xp.__array_namespace_info__().default_device()
-        x = xp.asarray(x, device=cpu) if x.device != cpu else x
-        x = array_api_compat.to_device(x, cpu)
+        x = x.to_device(cpu)
     return np.asarray(np.from_dlpack(x))
 
 

@@ -13,6 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._array_api import check_same_namespace
 from sklearn.utils._array_api import get_namespace as sk_get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -136,7 +137,7 @@ class _MultiTaskLinearModel(BaseEstimator):
             labels = np.arange(Y2.shape[1])
             data = build_task_data(xp, X, Y2, loss_scaling=self.loss_scaling)
         self._shared = shared
-        self.tasks_ = labels
+        self.tasks_ = _follow_namespace(xp, labels, X)
         self.n_tasks_ = labels.shape[0]
 
         loss = self._loss()
@@ -202,15 +203,13 @@ class _MultiTaskLinearModel(BaseEstimator):
         return None
 
     # -- predict -----------------------------------------------------------------
-    def _linear_predictor(self, X, tasks):
+    def _linear_predictor(self, X, tasks, method="predict"):
         check_is_fitted(self)
+        check_same_namespace(X, self, attribute="coef_", method=method)
         X = validate_data(self, X, reset=False, dtype=_float_dtypes(X))
         xp, _ = sk_get_namespace(X)
         coef = self.coef_
         intercept = self.intercept_
-        if not is_numpy_namespace(xp) or not isinstance(coef, np.ndarray):
-            coef = xp.asarray(coef, device=device(X))
-            intercept = xp.asarray(intercept, device=device(X))
         if tasks is None:
             if self._shared:
                 Z = X @ xp.permute_dims(coef, (1, 0)) + intercept[None, :]
@@ -223,7 +222,7 @@ class _MultiTaskLinearModel(BaseEstimator):
                 "each sample. Under metadata routing, request it with "
                 "set_predict_request(tasks=True) / set_score_request(tasks=True)."
             )
-        index = lookup_tasks(tasks, self.tasks_, X.shape[0])
+        index = lookup_tasks(tasks, to_numpy(self.tasks_), X.shape[0])
         idx = xp.asarray(index, device=device(X))
         W = xp.take(coef, idx, axis=0)
         return xp.sum(X * W, axis=1) + xp.take(intercept, idx, axis=0)
@@ -287,16 +286,16 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
         classes = np.unique(y_host)
         if classes.shape[0] > 2:
             raise ValueError(
-                f"{type(self).__name__} is a binary classifier (one logistic model per task); "
-                f"y has {classes.shape[0]} classes: {classes[:10].tolist()}. "
-                "Fit one model per class (one-vs-rest) for more."
+                f"Only binary classification is supported: {type(self).__name__} fits one "
+                f"logistic model per task, and y has {classes.shape[0]} classes: "
+                f"{classes[:10].tolist()}. Fit one model per class (one-vs-rest) for more."
             )
         if classes.shape[0] < 2:
             raise ValueError(
                 f"{type(self).__name__} needs samples of two classes in y; got only one "
                 f"class: {classes.tolist()}."
             )
-        self.classes_ = classes
+        self.classes_ = _follow_namespace(xp, classes, X)
         signs = np.where(y_host == classes[1], 1.0, -1.0)
         return xp.asarray(signs, dtype=X.dtype, device=device(X))
 
@@ -320,7 +319,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
         ndarray of shape (n_samples,) or (n_samples, n_tasks)
             The second form for a shared-design model called without ``tasks``.
         """
-        return self._linear_predictor(X, tasks)
+        return self._linear_predictor(X, tasks, method="decision_function")
 
     def predict_proba(self, X, tasks=None):
         """Class probabilities.
@@ -331,7 +330,10 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
         shared-design model called without ``tasks``, the probability of
         ``classes_[1]`` for every task, shape (n_samples, n_tasks).
         """
-        Z = self.decision_function(X, tasks)
+        return self._proba(X, tasks, "predict_proba")
+
+    def _proba(self, X, tasks, method):
+        Z = self._linear_predictor(X, tasks, method=method)
         xp, _ = sk_get_namespace(Z)
         E = xp.exp(-xp.abs(Z))
         p = xp.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
@@ -341,20 +343,23 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
 
     def predict_log_proba(self, X, tasks=None):
         """Logarithm of :meth:`predict_proba`."""
-        P = self.predict_proba(X, tasks)
+        P = self._proba(X, tasks, "predict_log_proba")
         xp, _ = sk_get_namespace(P)
         return xp.log(P)
 
     def predict(self, X, tasks=None):
         """Predicted class labels (``classes_[1]`` where the logit is positive)."""
-        Z = self.decision_function(X, tasks)
-        positive = to_numpy(Z > 0)
-        return self.classes_[positive.astype(np.int64)]
+        Z = self._linear_predictor(X, tasks, method="predict")
+        xp, _ = sk_get_namespace(Z)
+        classes = self.classes_
+        if isinstance(classes, np.ndarray):  # labels that only NumPy can hold
+            return classes[to_numpy(Z > 0).astype(np.int64)]
+        return xp.where(Z > 0, classes[1], classes[0])
 
     def score(self, X, y, tasks=None):
         """Mean accuracy of ``predict(X, tasks)`` over all samples (and tasks)."""
         y_true = _as_numpy_labels(y)
-        y_pred = self.predict(X, tasks=tasks)
+        y_pred = to_numpy(self.predict(X, tasks=tasks))
         if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
             y_true = y_true[:, 0]
         return float(np.mean(y_pred == y_true))
@@ -400,3 +405,11 @@ def drop_one_class_tasks(xp, data):
     keep = xp.asarray((~one_class).astype(np.float64), dtype=data.dtype, device=data.device)
     data.weight = data.weight * keep[:, None]
     return np.where(one_class, np.where(pos > 0, 1.0, -1.0), 0.0)
+
+
+def _follow_namespace(xp, labels, X):
+    """Numeric labels move to X's namespace and device (scikit-learn's array API
+    rule); labels only NumPy can hold (strings, objects) stay NumPy."""
+    if is_numpy_namespace(xp) or labels.dtype.kind not in "biuf":
+        return labels
+    return xp.asarray(labels, device=device(X))
