@@ -6,12 +6,10 @@ array on the device of its inputs.  Arrays move between libraries only at the
 fit/predict boundary.
 """
 
-import math
-
 import array_api_compat
 import numpy as np
 
-__all__ = ["get_namespace", "device", "to_numpy", "float_eps", "as_float"]
+__all__ = ["get_namespace", "device", "is_numpy_namespace", "to_numpy", "as_float"]
 
 
 def get_namespace(*arrays):
@@ -42,20 +40,6 @@ def to_numpy(x):
     return np.asarray(np.from_dlpack(x))
 
 
-def float_eps(xp, dtype):
-    """Machine epsilon of a floating dtype of namespace ``xp``."""
-    return float(xp.finfo(dtype).eps)
-
-
 def as_float(x):
     """Host-side Python float of a 0-d array (a device sync on GPUs)."""
     return float(x)
-
-
-def zeros_like_on(xp, shape, ref):
-    """Zeros of ``shape`` with the dtype and device of ``ref``."""
-    return xp.zeros(shape, dtype=ref.dtype, device=device(ref))
-
-
-def isfinite_scalar(value):
-    return math.isfinite(value)

@@ -26,25 +26,6 @@ from .solvers import fista
 
 __all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase"]
 
-_SHARED_DOC = """
-    Parameters shared by every mtlreg estimator
-    ----------------------------------------------
-    ridge : float, default=0
-        Adds ``ridge * ||W||_F^2`` to the objective.
-    loss_scaling : {"mean", "sum"}, default="mean"
-        ``c_t = 1 / n_t`` (each task's mean loss; scikit-learn's and RMTL's
-        convention) or ``c_t = 1`` (MALSAR's sum).
-    fit_intercept : bool, default=True
-        Fit one unpenalized intercept ``b_t`` per task.
-    tol : float, default=1e-6
-        Relative stopping tolerance (floored at ``100 * eps`` of the dtype).
-    max_iter : int
-        Maximum number of solver iterations.
-    warm_start : bool, default=False
-        Start from the previous ``coef_`` / ``intercept_`` when shapes match.
-"""
-
-
 class _MultiTaskLinearModel(BaseEstimator):
     """Shared machinery of all mtlreg estimators (not public)."""
 

@@ -171,7 +171,7 @@ class DataFit:
                 lam = lam_new
                 break
             lam = lam_new
-        return max(as_float(xp.max(lam)) * self.loss.curvature, _tiny_positive(data.dtype))
+        return max(as_float(xp.max(lam)) * self.loss.curvature, _MIN_LIPSCHITZ)
 
     def dual(self, coef, intercept, Z):
         """Dual point from the primal point: ``(X^T theta, s -> F*(s theta))``."""
@@ -228,7 +228,7 @@ class GramDataFit:
         # eigvalsh is accurate to a few eps * ||G||: add that margin so the
         # constant is a true upper bound.
         eps = float(xp.finfo(data.dtype).eps)
-        return max(as_float(top) * (1.0 + 64 * eps), _tiny_positive(data.dtype))
+        return max(as_float(top) * (1.0 + 64 * eps), _MIN_LIPSCHITZ)
 
     def dual(self, coef, intercept, H):
         xp, data, c = self.xp, self.data, self.c
@@ -242,8 +242,8 @@ class GramDataFit:
         return grad, (lambda s: s * s * a + s * b)
 
 
-def _tiny_positive(dtype):
-    return 1e-30
+# All-zero data has a zero Lipschitz constant; any positive step is then exact.
+_MIN_LIPSCHITZ = 1e-30
 
 
 def make_datafit(loss, data, fit_intercept, use_gram):
