@@ -231,8 +231,14 @@ class TaskData:
         return xp.matmul(R[:, None, :], self.X)[:, 0, :]
 
     # -- preprocessing -------------------------------------------------------
-    def center(self):
-        """Remove each task's feature and target means (squared loss intercepts)."""
+    def center(self, center_y=True):
+        """Remove each task's feature means (and target means, with ``center_y``).
+
+        With an unpenalized intercept per task this is an exact
+        reparametrization, ``x . w + b = (x - mean_t x) . w + b'``: for the
+        squared loss it eliminates the intercept (``center_y=True``), for the
+        logistic loss it only improves the conditioning (``center_y=False``).
+        """
         xp = self.xp
         n_t = xp.asarray(self.n_samples_task, dtype=self.dtype, device=self.device)
         mask = xp.astype(self.weight > 0, self.dtype) if not self.shared else None
@@ -240,13 +246,15 @@ class TaskData:
             x_mean = xp.mean(self.X, axis=0)
             self.X = self.X - x_mean[None, :]
             self.X_offset = xp.broadcast_to(x_mean[None, :], (self.n_tasks, self.n_features))
-            self.y_offset = xp.mean(self.Y, axis=1)
-            self.Y = self.Y - self.y_offset[:, None]
+            if center_y:
+                self.y_offset = xp.mean(self.Y, axis=1)
+                self.Y = self.Y - self.y_offset[:, None]
         else:
             self.X_offset = xp.sum(self.X, axis=1) / n_t[:, None]
-            self.y_offset = xp.sum(self.Y, axis=1) / n_t
             self.X = (self.X - self.X_offset[:, None, :]) * mask[:, :, None]
-            self.Y = (self.Y - self.y_offset[:, None]) * mask
+            if center_y:
+                self.y_offset = xp.sum(self.Y, axis=1) / n_t
+                self.Y = (self.Y - self.y_offset[:, None]) * mask
         return self
 
     def compute_gram(self, keep_X=False):

@@ -127,6 +127,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         if squared and self.fit_intercept:
             data.center()
         if not squared and self.fit_intercept:
+            data.center(center_y=False)
             one_class_sign = self._drop_one_class_tasks(xp, data)
         m = data.Y.shape[1]
         use_gram = squared and n_features <= m
@@ -145,8 +146,10 @@ class _MultiTaskLinearModel(BaseEstimator):
             else:
                 intercept = xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
         else:
-            intercept = result.intercept if self.fit_intercept else \
-                xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
+            if self.fit_intercept:  # undo the centring of X
+                intercept = result.intercept - xp.sum(data.X_offset * coef, axis=1)
+            else:
+                intercept = xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
             if one_class_sign is not None:
                 coef, intercept = self._set_one_class_tasks(xp, coef, intercept, one_class_sign)
 
@@ -176,8 +179,8 @@ class _MultiTaskLinearModel(BaseEstimator):
             coef0 = xp.astype(xp.asarray(self.coef_, device=data.device), data.dtype)
             if intercept0 is not None and hasattr(self, "intercept_"):
                 b = xp.astype(xp.asarray(self.intercept_, device=data.device), data.dtype)
-                finite = xp.isfinite(b) & (xp.abs(b) < 30)
-                intercept0 = xp.where(finite, b, intercept0)
+                # the solver works with centred X: b' = b + mean_t(x) . w_t
+                intercept0 = b + xp.sum(data.X_offset * coef0, axis=1)
         return coef0, intercept0
 
     def _drop_one_class_tasks(self, xp, data):
