@@ -218,7 +218,7 @@ class _MTFLMixin:
         coef = result.coef
         scale = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if as_float(
             xp.sum(coef * coef)) > 0 else 1.0
-        U, lam = penalty.feature_covariance(coef, max(self.epsilon, 1e-300) * scale)
+        U, lam = penalty.auxiliary_step(coef, max(self.epsilon, 1e-300) * scale)
         self.feature_covariance_ = (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
 
 

@@ -81,7 +81,7 @@ class SquaredTraceNorm(Penalty):
         return as_float(xp.sum(u * s) - ridge * xp.sum(s * s)) - alpha * S * S
 
     # -- alternating minimization -------------------------------------------
-    def feature_covariance(self, coef, eps):
+    def auxiliary_step(self, coef, eps):
         """``(eigvecs, eigvals)`` of ``D_eps`` for ``W = coef.T``."""
         xp = self.xp
         WWt = xp.permute_dims(coef, (1, 0)) @ coef  # (d, d)
@@ -90,5 +90,6 @@ class SquaredTraceNorm(Penalty):
         root = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)) + eps)
         return U, root / xp.sum(root)
 
-    def step_penalty(self, eigvecs, eigvals):
+    def step_penalty(self, aux):
+        eigvecs, eigvals = aux
         return MetricQuadratic(self.xp, self.alpha, eigvecs, eigvals, ridge=self.ridge)

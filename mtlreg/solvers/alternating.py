@@ -24,9 +24,9 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     """Minimize ``datafit(W, b) + penalty(W)`` for a penalty with an auxiliary step.
 
     ``penalty`` must provide ``value(coef)`` (the penalty minimized over the
-    auxiliary), ``feature_covariance(coef, eps)`` (the closed-form auxiliary
-    step, returning an eigendecomposition) and ``step_penalty(eigvecs,
-    eigvals)`` (the W-step penalty).  With ``penalty.has_conjugate`` the
+    auxiliary), ``auxiliary_step(coef, eps)`` (the closed-form, eps-perturbed
+    minimizer over the auxiliary matrix) and ``step_penalty(aux)`` (the
+    penalty of the W-step for a fixed auxiliary).  With ``penalty.has_conjugate`` the
     stopping rule is the certified duality gap of the unperturbed problem,
     ``gap <= tol * F(0, b0)``; otherwise the relative change of the objective.
     """
@@ -48,16 +48,14 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     gap = None
     outer = 0
     inner_tol = max(tol, 1e-3)
-    total_inner = 0
     for outer in range(1, max_iter + 1):
         sigma_max_sq = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if sq > 0 else 0.0
         eps = max(rel_eps, eps_floor) * sigma_max_sq if sigma_max_sq > 0 else 1.0
-        U, lam = penalty.feature_covariance(coef, eps)
-        step = penalty.step_penalty(U, lam)
+        aux = penalty.auxiliary_step(coef, eps)
+        step = penalty.step_penalty(aux)
         res = fista(datafit, step, coef, intercept, tol=inner_tol, max_iter=inner_max_iter,
                     use_gap=False, lipschitz=lipschitz, scale=scale)
         lipschitz = res.lipschitz
-        total_inner += res.n_iter
         coef, intercept = res.coef, res.intercept
         sq = as_float(xp.sum(coef * coef))
         state = datafit.state(coef, intercept)
@@ -79,4 +77,4 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     return SolverResult(coef=coef, intercept=intercept, n_iter=outer, converged=converged,
                         objective=objective, criterion=criterion * (scale if use_gap else 1.0),
                         dual_gap=gap, history=history, lipschitz=lipschitz, scale=scale,
-                        auxiliary=(U, lam, eps, total_inner))
+                        auxiliary=aux)
