@@ -147,6 +147,11 @@ def lookup_tasks(tasks, labels, n_samples):
 
 
 def _labels_to_numpy(tasks):
+    if isinstance(tasks, (list, tuple)) and any(isinstance(v, tuple) for v in tasks):
+        # tuple labels: one object per sample, not a 2-D array
+        labels = np.empty(len(tasks), dtype=object)
+        labels[:] = list(tasks)
+        return labels
     if hasattr(tasks, "to_numpy"):  # pandas Series / Index
         tasks = tasks.to_numpy()
     elif not isinstance(tasks, np.ndarray):

@@ -55,7 +55,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         xp, _ = sk_get_namespace(X)
         if self._loss is SquaredLoss:
             y_arr = y if not is_numpy_namespace(xp) else _as_numpy_labels(y)
-            if is_numpy_namespace(xp) and y_arr.dtype.kind not in "biuf":
+            if is_numpy_namespace(xp) and y_arr.dtype.kind in "OUS":
                 try:
                     y_arr.astype(np.float64)
                 except (TypeError, ValueError):
@@ -241,7 +241,7 @@ class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
         """
         return self._linear_predictor(X, tasks)
 
-    def score(self, X, y, tasks=None):
+    def score(self, X, y, sample_weight=None, tasks=None):
         """Coefficient of determination R^2 of ``predict(X, tasks)``.
 
         Pooled over all samples in long format; averaged uniformly over tasks
@@ -249,7 +249,7 @@ class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
         """
         from sklearn.metrics import r2_score
 
-        return float(r2_score(y, self.predict(X, tasks=tasks)))
+        return float(r2_score(y, self.predict(X, tasks=tasks), sample_weight=sample_weight))
 
 
 class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
@@ -340,13 +340,15 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
             return classes[to_numpy(Z > 0).astype(np.int64)]
         return xp.where(Z > 0, classes[1], classes[0])
 
-    def score(self, X, y, tasks=None):
+    def score(self, X, y, sample_weight=None, tasks=None):
         """Mean accuracy of ``predict(X, tasks)`` over all samples (and tasks)."""
         y_true = _as_numpy_labels(y)
         y_pred = to_numpy(self.predict(X, tasks=tasks))
         if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
             y_true = y_true[:, 0]
-        return float(np.mean(y_pred == y_true))
+        correct = (y_pred == y_true).reshape(y_true.shape[0], -1).mean(axis=1)
+        weights = None if sample_weight is None else to_numpy(sample_weight)
+        return float(np.average(correct, weights=weights))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -22,7 +22,7 @@ _SQUARED = "sum_t c_t * 1/2 ||y_t - X_t w_t - b_t||^2"
 _LOGISTIC = "sum_t c_t * sum_i log(1 + exp(-y_ti (x_ti . w_t + b_t)))"
 
 
-def _doc(summary, loss, penalty, detail, alpha_default, extra_params="", extra_attrs="",
+def _doc(summary, penalty, detail, alpha_default, extra_params="", extra_attrs="",
          classifier=False):
     loss_txt = _LOGISTIC if classifier else _SQUARED
     labels = ("labels ``y_ti`` in {-1, +1} stand for ``classes_[0]``, ``classes_[1]``"
@@ -57,7 +57,8 @@ def _doc(summary, loss, penalty, detail, alpha_default, extra_params="", extra_a
         Stopping tolerance, relative to the objective at ``W = 0`` (floored at
         ``100 * eps`` of the data's dtype).
     max_iter : int
-        Maximum number of iterations.
+        Maximum number of iterations (outer iterations for MTFL's
+        ``solver="alternating"``).
     warm_start : bool, default=False
         Start from the previous solution when the shapes match.
 
@@ -133,7 +134,7 @@ _MTFL_ATTRS = """
 
 class LassoRegressor(_NormMixin, MultiTaskRegressorBase):
     __doc__ = _doc("Independent Lasso per task (elementwise L1), squared loss.",
-                   "squared", "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "1.0")
+                   "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "1.0")
     _penalty_class = L1
 
     def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
@@ -149,7 +150,7 @@ class LassoRegressor(_NormMixin, MultiTaskRegressorBase):
 
 class LassoClassifier(_NormMixin, MultiTaskClassifierBase):
     __doc__ = _doc("Independent L1-penalized logistic regression per task.",
-                   "logistic", "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "0.01",
+                   "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "0.01",
                    classifier=True)
     _penalty_class = L1
 
@@ -166,7 +167,7 @@ class LassoClassifier(_NormMixin, MultiTaskClassifierBase):
 
 class L21Regressor(_NormMixin, MultiTaskRegressorBase):
     __doc__ = _doc("Joint feature selection across tasks (L2,1 norm), squared loss.",
-                   "squared", "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "1.0")
+                   "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "1.0")
     _penalty_class = L21
 
     def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
@@ -182,7 +183,7 @@ class L21Regressor(_NormMixin, MultiTaskRegressorBase):
 
 class L21Classifier(_NormMixin, MultiTaskClassifierBase):
     __doc__ = _doc("Joint feature selection across tasks (L2,1 norm), logistic loss.",
-                   "logistic", "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "0.01",
+                   "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "0.01",
                    classifier=True)
     _penalty_class = L21
 
@@ -223,7 +224,7 @@ class _MTFLMixin:
 
 
 class MTFLRegressor(_MTFLMixin, MultiTaskRegressorBase):
-    __doc__ = _doc("Convex multi-task feature learning (MTFL), squared loss.", "squared",
+    __doc__ = _doc("Convex multi-task feature learning (MTFL), squared loss.",
                    "alpha * min_D tr(W^T D^-1 W)  [= alpha * ||W||_*^2]", _MTFL_DETAIL, "1.0",
                    _MTFL_PARAMS, _MTFL_ATTRS)
 
@@ -242,7 +243,7 @@ class MTFLRegressor(_MTFLMixin, MultiTaskRegressorBase):
 
 
 class MTFLClassifier(_MTFLMixin, MultiTaskClassifierBase):
-    __doc__ = _doc("Convex multi-task feature learning (MTFL), logistic loss.", "logistic",
+    __doc__ = _doc("Convex multi-task feature learning (MTFL), logistic loss.",
                    "alpha * min_D tr(W^T D^-1 W)  [= alpha * ||W||_*^2]", _MTFL_DETAIL, "0.01",
                    _MTFL_PARAMS, _MTFL_ATTRS, classifier=True)
 
