@@ -146,7 +146,21 @@ def lookup_tasks(tasks, labels, n_samples):
     return index.astype(np.int64)
 
 
+def _label_kind(v):
+    if isinstance(v, (bool, int, float, np.number, np.bool_)):
+        return "number"
+    return type(v).__name__
+
+
 def _labels_to_numpy(tasks):
+    if isinstance(tasks, (list, tuple)) or (isinstance(tasks, np.ndarray) and tasks.dtype == object):
+        kinds = {_label_kind(v) for v in tasks if v is not None}
+        if len(kinds) > 1:
+            # np.asarray would turn 1 and "1" into the same string label
+            raise ValueError(
+                f"task labels mix types ({', '.join(sorted(kinds))}); use labels of one "
+                "type so that distinct tasks stay distinct."
+            )
     if isinstance(tasks, (list, tuple)) and any(isinstance(v, tuple) for v in tasks):
         # tuple labels: one object per sample, not a 2-D array
         labels = np.empty(len(tasks), dtype=object)
