@@ -19,17 +19,19 @@ from sklearn.linear_model import MultiTaskLasso
 
 from mtlreg import L21Regressor, alpha_max
 
+# (n_samples, n_features, n_tasks, support size)
 REGIMES = {
-    "n>>d (n=20000, d=100, T=20)": (20000, 100, 20),
-    "d>>n (n=200, d=2000, T=20)": (200, 2000, 20),
+    "n>>d (n=20000, d=100, T=20)": (20000, 100, 20, 5),
+    "d>>n (n=200, d=2000, T=20, 100 relevant)": (200, 2000, 20, 100),
+    "d>>n sparse (n=200, d=10000, T=20, 20 relevant)": (200, 10000, 20, 20),
 }
 
 
-def _problem(n, d, T, seed=0):
+def _problem(n, d, T, k, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
     W = np.zeros((d, T))
-    support = rng.choice(d, size=max(1, d // 20), replace=False)
+    support = rng.choice(d, size=k, replace=False)
     W[support] = rng.standard_normal((support.size, T))
     Y = X @ W + 0.5 * rng.standard_normal((n, T))
     return X, Y
@@ -60,8 +62,8 @@ def main(argv=None):
     parser.add_argument("--rel-subopt", type=float, default=1e-6)
     args = parser.parse_args(argv)
     rows = []
-    for name, (n, d, T) in REGIMES.items():
-        X, Y = _problem(n, d, T)
+    for name, (n, d, T, k) in REGIMES.items():
+        X, Y = _problem(n, d, T, k)
         alpha = 0.1 * alpha_max(X, Y)
         ours = L21Regressor(alpha=alpha, tol=1e-14, max_iter=100000).fit(X, Y)
         with warnings.catch_warnings():

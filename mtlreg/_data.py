@@ -18,6 +18,8 @@ loss weights ``weight[t, i]`` equal ``c_t`` (``1 / n_t`` for
 padding.
 """
 
+import copy
+
 import numpy as np
 
 from ._backend import device
@@ -288,6 +290,22 @@ class TaskData:
         if not keep_X:
             self.X = None
         return self
+
+    def restrict_features(self, index):
+        """The same tasks on the features ``index`` (a device int array)."""
+        xp = self.xp
+        sub = copy.copy(self)
+        last = 2 if not self.shared else 1
+        if self.X is not None:
+            sub.X = xp.take(self.X, index, axis=last)
+        if self.gram is not None:
+            sub.gram = xp.take(xp.take(self.gram, index, axis=last), index, axis=last - 1)
+        if self.Xty is not None:
+            sub.Xty = xp.take(self.Xty, index, axis=1)
+        if self.X_offset is not None:
+            sub.X_offset = xp.take(self.X_offset, index, axis=1)
+        sub.n_features = index.shape[0]
+        return sub
 
     def gram_matvec(self, coef):
         """``G_t w_t`` for every task, shape (n_tasks, n_features)."""

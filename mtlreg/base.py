@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._backend import device, is_numpy_namespace, to_numpy
 from ._data import build_task_data, encode_tasks, lookup_tasks
 from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
-from .solvers import fista
+from .solvers import fista, use_working_set, working_set_fista
 
 __all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase"]
 
@@ -45,7 +45,8 @@ class _MultiTaskLinearModel(BaseEstimator):
         raise NotImplementedError
 
     def _solve(self, datafit, penalty, coef0, intercept0):
-        return fista(datafit, penalty, coef0, intercept0, tol=self.tol, max_iter=self.max_iter)
+        solver = working_set_fista if use_working_set(datafit, penalty) else fista
+        return solver(datafit, penalty, coef0, intercept0, tol=self.tol, max_iter=self.max_iter)
 
     def _store_extra(self, result, penalty, xp):
         """Family-specific fitted attributes (e.g. MTFL's feature covariance)."""

@@ -133,6 +133,9 @@ class DataFit:
         self.fit_intercept = fit_intercept
         self.lipschitz_is_exact = False
 
+    def restrict_features(self, index):
+        return DataFit(self.loss, self.data.restrict_features(index), self.fit_intercept)
+
     def state(self, coef, intercept):
         Z = self.data.linear(coef)
         if self.fit_intercept:
@@ -147,7 +150,7 @@ class DataFit:
         g_intercept = self.xp.sum(dZ, axis=1) if self.fit_intercept else None
         return f, self.data.rlinear(dZ), g_intercept
 
-    def lipschitz(self, n_iter=50):
+    def lipschitz(self, n_iter=30, rtol=1e-3):
         """Upper estimate of the Lipschitz constant of the gradient.
 
         Batched power iteration on ``c_t [X_t, 1]^T [X_t, 1]``, times the loss'
@@ -167,7 +170,7 @@ class DataFit:
             R = data.weight * Z
             v, vb = data.rlinear(R), xp.sum(R, axis=1)
             lam_new = xp.sqrt(xp.sum(v * v, axis=1) + (vb * vb if self.fit_intercept else 0.0))
-            if as_float(xp.max(xp.abs(lam_new - lam))) <= 1e-6 * as_float(xp.max(lam_new)):
+            if as_float(xp.max(xp.abs(lam_new - lam))) <= rtol * as_float(xp.max(lam_new)):
                 lam = lam_new
                 break
             lam = lam_new
@@ -205,6 +208,9 @@ class GramDataFit:
         c = data.weight[:, 0] if data.shared else data.xp.max(data.weight, axis=1)
         self.c = c
         self.lipschitz_is_exact = True
+
+    def restrict_features(self, index):
+        return GramDataFit(self.data.restrict_features(index))
 
     def state(self, coef, intercept):
         return self.data.gram_matvec(coef)

@@ -121,3 +121,50 @@ def test_missing_pieces_give_a_readable_error():
     data = build_task_data(xp, X, y, index, T)
     with pytest.raises(TypeError, match="prox"):
         fista(DataFit(SquaredLoss(), data, False), object(), xp.zeros((T, X.shape[1])), None)
+
+
+# -- working sets (n_features >= MIN_FEATURES) --------------------------------------------
+
+from mtlreg.solvers import working_set  # noqa: E402
+
+
+@pytest.mark.parametrize("penalty", ["l1", "l21"])
+@pytest.mark.parametrize("logistic", [False, True])
+def test_working_set_reaches_the_plain_fista_optimum(penalty, logistic, monkeypatch):
+    import mtlreg
+    from mtlreg import alpha_max, stack_tasks
+
+    rng = np.random.default_rng(3)
+    d = working_set.MIN_FEATURES + 50
+    Xs = [rng.standard_normal((n, d)) for n in (30, 45, 25)]
+    w = np.zeros(d)
+    w[:5] = 1.0
+    ys = [X @ w + 0.1 * rng.standard_normal(X.shape[0]) for X in Xs]
+    if logistic:
+        ys = [np.where(y > 0, 1, 0) for y in ys]
+    X, y, tasks = stack_tasks(Xs, ys)
+    Est = {("l1", False): mtlreg.LassoRegressor, ("l21", False): mtlreg.L21Regressor,
+           ("l1", True): mtlreg.LassoClassifier, ("l21", True): mtlreg.L21Classifier}[
+        penalty, logistic]
+    alpha = 0.2 * alpha_max(X, y, tasks, penalty=penalty,
+                            loss="logistic" if logistic else "squared")
+    calls = []
+    real = working_set.working_set_fista
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    import mtlreg.base
+    monkeypatch.setattr(mtlreg.base, "working_set_fista", spy)
+    ws = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
+    assert calls, "the working-set solver was not used"
+    monkeypatch.setattr(mtlreg.base, "use_working_set", lambda *a: False)
+    plain = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
+    assert ws.converged_ and plain.converged_
+    # the certificate is on the full problem: it bounds the distance to the
+    # (independently certified) plain-FISTA optimum
+    assert 0 <= ws.dual_gap_
+    assert ws.objective_ - plain.objective_ <= ws.dual_gap_ + plain.dual_gap_
+    np.testing.assert_allclose(ws.objective_, plain.objective_, rtol=1e-9)
+    np.testing.assert_allclose(ws.coef_, plain.coef_, atol=1e-6)

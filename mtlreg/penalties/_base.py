@@ -73,6 +73,9 @@ class NormPenalty(Penalty):
         """Smallest ``alpha`` for which ``W = 0`` is optimal, given ``grad F(0)``."""
         return as_float(self.dual_norm(grad))
 
+    def dual_norm(self, V):
+        return self.xp.max(self.feature_scores(V))
+
     # -- to implement --------------------------------------------------------
     def norm(self, coef):
         raise NotImplementedError
@@ -80,5 +83,11 @@ class NormPenalty(Penalty):
     def norm_prox(self, coef, tau):
         raise NotImplementedError
 
-    def dual_norm(self, V):
+    def feature_scores(self, V):
+        """Per-feature part of the dual norm: ``dual_norm(V) = max_j score_j``.
+
+        The norms here are separable over features (columns of ``coef``), so
+        ``W_:,j = 0`` is optimal for feature j iff ``score_j(grad) <= alpha``;
+        the working-set solver ranks features by it.
+        """
         raise NotImplementedError

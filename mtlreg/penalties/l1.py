@@ -6,7 +6,8 @@ from ._base import NormPenalty
 class L1(NormPenalty):
     """``alpha * sum_{j,t} |W_jt| + ridge * ||W||_F^2``.
 
-    Prox: soft thresholding.  Dual norm: ``max_{j,t} |V_jt|``.
+    Prox: soft thresholding.  Dual norm: ``max_{j,t} |V_jt|``; feature
+    score ``max_t |V_jt|``.
     """
 
     def norm(self, coef):
@@ -16,5 +17,5 @@ class L1(NormPenalty):
         xp = self.xp
         return xp.sign(coef) * xp.maximum(xp.abs(coef) - tau, xp.zeros_like(coef))
 
-    def dual_norm(self, V):
-        return self.xp.max(self.xp.abs(V))
+    def feature_scores(self, V):
+        return self.xp.max(self.xp.abs(V), axis=0)

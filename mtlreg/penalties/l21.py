@@ -7,7 +7,8 @@ class L21(NormPenalty):
     """``alpha * sum_j ||W_j,:||_2 + ridge * ||W||_F^2``.
 
     ``W_j,:`` is feature j across all tasks (a column of ``coef``).  Prox:
-    group soft thresholding of each feature.  Dual norm: ``max_j ||V_j,:||_2``.
+    group soft thresholding of each feature.  Dual norm: ``max_j ||V_j,:||_2``;
+    feature score ``||V_j,:||_2``.
     """
 
     def norm(self, coef):
@@ -21,6 +22,6 @@ class L21(NormPenalty):
         shrink = xp.maximum(1.0 - tau / safe, xp.zeros_like(norms))
         return coef * shrink[None, :]
 
-    def dual_norm(self, V):
+    def feature_scores(self, V):
         xp = self.xp
-        return xp.sqrt(xp.max(xp.sum(V * V, axis=0)))
+        return xp.sqrt(xp.sum(V * V, axis=0))

@@ -29,9 +29,13 @@ def effective_tol(tol, dtype, xp):
     return max(float(tol), 100.0 * float(xp.finfo(dtype).eps))
 
 
-def duality_gap(datafit, penalty, coef, intercept, state, primal):
-    """Certified gap ``P(W, b) - D(theta)`` with theta built from the residuals."""
-    V, conj = datafit.dual(coef, intercept, state)
+def duality_gap(datafit, penalty, coef, intercept, state, primal, dual_point=None):
+    """Certified gap ``P(W, b) - D(theta)`` with theta built from the residuals.
+
+    ``dual_point`` is ``datafit.dual(coef, intercept, state)`` when the caller
+    has it already.
+    """
+    V, conj = dual_point if dual_point is not None else datafit.dual(coef, intercept, state)
     s = penalty.dual_scale(-V)
     dual = -conj(s) - penalty.conjugate(-s * V)
     return primal - dual
