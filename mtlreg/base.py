@@ -130,8 +130,9 @@ class _MultiTaskLinearModel(BaseEstimator):
         if not squared and self.fit_intercept:
             data.center(center_y=False)
             one_class_sign = self._drop_one_class_tasks(xp, data)
-        m = data.Y.shape[1]
-        use_gram = squared and n_features <= m
+        # The Gram form of the squared loss, w'Gw/2 - w'q + y'y/2, cancels when
+        # the fit is good; float32 keeps the data path for accuracy.
+        use_gram = squared and n_features <= data.Y.shape[1] and X.dtype == xp.float64
         if use_gram:
             data.compute_gram()
         datafit = make_datafit(loss, data, self.fit_intercept and not squared, use_gram)
@@ -162,11 +163,14 @@ class _MultiTaskLinearModel(BaseEstimator):
         self.converged_ = bool(result.converged)
         self._store_extra(result, penalty, xp)
         if not result.converged:
-            what = "duality gap" if result.dual_gap is not None else "stopping criterion"
+            if result.dual_gap is not None:
+                detail = (f"duality gap {result.dual_gap:.3g} > tol * objective = "
+                          f"{self.tol:g} * {result.objective:.6g}")
+            else:
+                detail = f"stopping criterion {result.criterion:.3g} above tol={self.tol:g}"
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
-                f"iterations: {what} {result.criterion:.3g} > tol={self.tol:g} (relative to "
-                f"{result.scale:.3g}). Increase max_iter or tol, or scale the features.",
+                f"iterations: {detail}. Increase max_iter or tol, or scale the features.",
                 ConvergenceWarning,
             )
         return self

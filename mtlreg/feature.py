@@ -11,7 +11,9 @@ from ._data import build_task_data, encode_tasks
 from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, drop_one_class_tasks
 from .penalties import L1, L21, SquaredTraceNorm
 from .solvers import alternating_minimization, fista
-from sklearn.utils._param_validation import StrOptions
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
 
 __all__ = [
     "LassoRegressor", "LassoClassifier", "L21Regressor", "L21Classifier",
@@ -201,7 +203,7 @@ class L21Classifier(_NormMixin, MultiTaskClassifierBase):
 class _MTFLMixin:
     _parameter_constraints = {
         **MultiTaskRegressorBase._parameter_constraints,
-        "epsilon": [MultiTaskRegressorBase._parameter_constraints["alpha"][0]],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"fista", "alternating"})],
     }
 

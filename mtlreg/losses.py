@@ -42,20 +42,15 @@ class SquaredLoss:
         R = Z - Y
         return 0.5 * xp.sum(weight * R * R)
 
-    def conjugate_at_scaled_gradient(self, xp, Y, Z, weight):
-        """Return ``s -> F*(s * grad F(Z))`` for the dual objective.
+    def dual_point(self, xp, Y, Z, weight, intercept_free):
+        """``theta = grad F(Z)`` and ``s -> F(Z) + F*(s theta) - s <Z, theta>``.
 
-        With ``theta = c (z - y)``: ``c loss*(s theta / c) = c (s^2 r^2 / 2 + s r y)``.
+        The intercept is eliminated by centring, so the centred residuals
+        already sum to zero in every task.  The Fenchel-Young term is
+        ``sum c (1 - s)^2 (z - y)^2 / 2 = (1 - s)^2 F(Z)``: no cancellation.
         """
-        R = Z - Y
-        a = 0.5 * as_float(xp.sum(weight * R * R))
-        b = as_float(xp.sum(weight * R * Y))
-        return lambda s: s * s * a + s * b
-
-    def dual_feasible(self, xp, Y, Z, weight, intercept_free):
-        # The intercept is eliminated by centring, so the centred residuals
-        # already sum to zero in every task: nothing to project.
-        return weight * (Z - Y)
+        F = as_float(self.value(xp, Y, Z, weight))
+        return weight * (Z - Y), (lambda s: (1.0 - s) ** 2 * F)
 
 
 class LogisticLoss:
@@ -93,17 +88,23 @@ class LogisticLoss:
             V = V * xp.where(Y > 0, scale_pos[:, None], scale_neg[:, None])
         return V
 
-    def dual_feasible(self, xp, Y, Z, weight, intercept_free):
-        return -weight * Y * self._dual_v(xp, Y, Z, weight, intercept_free)
+    def dual_point(self, xp, Y, Z, weight, intercept_free):
+        """Feasible ``theta = -c y v`` and its Fenchel-Young term.
 
-    def conjugate_at_scaled_gradient(self, xp, Y, Z, weight, intercept_free=False):
+        ``s -> sum_i c [log(1 + exp(-y z)) + H(s v) + y z s v]`` with
+        ``H(u) = u log u + (1 - u) log(1 - u)``: a sum of non-negative terms,
+        so the gap has no cancellation between two large numbers.
+        """
         V = self._dual_v(xp, Y, Z, weight, intercept_free)
+        loss = xp.logaddexp(xp.zeros_like(Z), -Y * Z)
+        YZ = Y * Z
 
-        def conj(s):
+        def fenchel_young(s):
             sv = s * V
-            return as_float(xp.sum(weight * (_xlogx(xp, sv) + _xlogx(xp, 1 - sv))))
+            terms = loss + _xlogx(xp, sv) + _xlogx(xp, 1 - sv) + YZ * sv
+            return as_float(xp.sum(weight * terms))
 
-        return conj
+        return -weight * Y * V, fenchel_young
 
 
 def _sigmoid(xp, M):
@@ -177,15 +178,11 @@ class DataFit:
         return max(as_float(xp.max(lam)) * self.loss.curvature, _MIN_LIPSCHITZ)
 
     def dual(self, coef, intercept, Z):
-        """Dual point from the primal point: ``(X^T theta, s -> F*(s theta))``."""
+        """Dual point from the primal point: ``(X^T theta, s -> loss Fenchel-Young term)``."""
         xp, data = self.xp, self.data
-        theta = self.loss.dual_feasible(xp, data.Y, Z, data.weight, self.fit_intercept)
-        if self.loss.name == "logistic":
-            conj = self.loss.conjugate_at_scaled_gradient(
-                xp, data.Y, Z, data.weight, intercept_free=self.fit_intercept)
-        else:
-            conj = self.loss.conjugate_at_scaled_gradient(xp, data.Y, Z, data.weight)
-        return data.rlinear(theta), conj
+        theta, fenchel_young = self.loss.dual_point(xp, data.Y, Z, data.weight,
+                                                    self.fit_intercept)
+        return data.rlinear(theta), fenchel_young
 
 
 class GramDataFit:
@@ -237,15 +234,11 @@ class GramDataFit:
         return max(as_float(top) * (1.0 + 64 * eps), _MIN_LIPSCHITZ)
 
     def dual(self, coef, intercept, H):
-        xp, data, c = self.xp, self.data, self.c
-        # theta_t = c_t (X_t w_t - y_t): ||theta_t||^2 / c_t and theta_t . y_t
-        # follow from the Gram quantities without touching X.
-        wq = xp.sum(coef * data.Xty, axis=1)
-        rr = xp.sum(coef * H, axis=1) - 2 * wq + data.yty
-        a = 0.5 * as_float(xp.sum(c * xp.maximum(rr, xp.zeros_like(rr))))
-        b = as_float(xp.sum(c * (wq - data.yty)))
-        grad = c[:, None] * (H - data.Xty)
-        return grad, (lambda s: s * s * a + s * b)
+        # theta_t = c_t (X_t w_t - y_t); its Fenchel-Young term is (1 - s)^2 F(W)
+        # (float64 only: the Gram form of F cancels, see ``make_datafit``).
+        F = as_float(self.value(coef, intercept, H))
+        grad = self.c[:, None] * (H - self.data.Xty)
+        return grad, (lambda s: (1.0 - s) ** 2 * F)
 
 
 # All-zero data has a zero Lipschitz constant; any positive step is then exact.

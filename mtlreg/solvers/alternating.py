@@ -19,7 +19,7 @@ __all__ = ["alternating_minimization"]
 
 
 def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
-                             max_iter=200, inner_max_iter=1000, eps_floor=1e-12,
+                             max_iter=200, inner_max_iter=200, eps_floor=1e-12,
                              eps_decrease=0.1):
     """Minimize ``datafit(W, b) + penalty(W)`` for a penalty with an auxiliary step.
 
@@ -28,11 +28,12 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     minimizer over the auxiliary matrix) and ``step_penalty(aux)`` (the
     penalty of the W-step for a fixed auxiliary).  With ``penalty.has_conjugate`` the
     stopping rule is the certified duality gap of the unperturbed problem,
-    ``gap <= tol * F(0, b0)``; otherwise the relative change of the objective.
+    ``gap <= tol * objective``; otherwise the relative change of the objective.
     """
     xp = datafit.xp
     dtype = coef0.dtype
     tol = effective_tol(tol, dtype, xp)
+    eps_dtype = float(xp.finfo(dtype).eps)
     scale = objective_scale(datafit, intercept0)
     lipschitz = datafit.lipschitz()
     use_gap = getattr(penalty, "has_conjugate", False)
@@ -61,8 +62,8 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
         state = datafit.state(coef, intercept)
         objective = as_float(datafit.value(coef, intercept, state) + penalty.value(coef))
         if use_gap:
-            gap = duality_gap(datafit, penalty, coef, intercept, state, objective)
-            criterion = gap / scale if scale > 0 else 0.0
+            gap = duality_gap(datafit, penalty, coef, intercept, state)
+            criterion = gap / max(objective, 100.0 * eps_dtype * scale, 1e-300)
         else:
             criterion = abs(objective_old - objective) / max(abs(objective), 1e-300)
         history.append((outer, objective, criterion))
@@ -75,6 +76,6 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
         objective_old = objective
 
     return SolverResult(coef=coef, intercept=intercept, n_iter=outer, converged=converged,
-                        objective=objective, criterion=criterion * (scale if use_gap else 1.0),
+                        objective=objective, criterion=gap if use_gap else criterion,
                         dual_gap=gap, history=history, lipschitz=lipschitz, scale=scale,
                         auxiliary=aux)

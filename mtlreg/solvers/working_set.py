@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .._backend import as_float, to_numpy
-from .fista import duality_gap, effective_tol, fista, objective_scale
+from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
 
 __all__ = ["working_set_fista", "use_working_set"]
 
@@ -52,14 +52,15 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     converged = False
     gap = math.inf
     objective = math.nan
-    for _ in range(max_outer):
+    eps = float(xp.finfo(coef0.dtype).eps)
+    for outer in range(1, max_outer + 1):
         state = datafit.state(coef, intercept)
         objective = as_float(datafit.value(coef, intercept, state) + penalty.value(coef))
         V, conj = datafit.dual(coef, intercept, state)
-        gap = duality_gap(datafit, penalty, coef, intercept, state, objective, (V, conj))
+        gap = duality_gap(datafit, penalty, coef, intercept, state, (V, conj))
         history.append((total_iter, objective, gap))
-        if gap <= tol * scale or total_iter >= max_iter:
-            converged = gap <= tol * scale
+        converged = gap <= gap_threshold(tol, objective, scale, eps)
+        if converged or total_iter >= max_iter or outer == max_outer:
             break
         # keep the features in use, then the largest optimality violations
         scores = to_numpy(penalty.feature_scores(V))
@@ -72,14 +73,16 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         index = xp.asarray(ws, device=dev)
         sub_datafit = datafit.restrict_features(index)
         sub = fista(sub_datafit, penalty, xp.take(coef, index, axis=1), intercept,
-                    tol=max(tol, 0.3 * gap / scale) if scale > 0 else tol,
+                    tol=max(tol, 0.3 * gap / max(objective, 100.0 * eps * scale, 1e-300)),
                     max_iter=max(1, max_iter - total_iter), scale=scale)
         total_iter += sub.n_iter
-        # scatter the subproblem's columns back (a matmul: no index assignment)
-        embed = np.zeros((ws.shape[0], n_features))
-        embed[np.arange(ws.shape[0]), ws] = 1.0
-        embed = xp.asarray(embed, dtype=coef.dtype, device=dev)
-        coef = sub.coef @ embed
+        # scatter the subproblem's columns back with a gather (no index
+        # assignment in the array API): features outside ws read a zero column
+        position = np.full(n_features, ws.shape[0])
+        position[ws] = np.arange(ws.shape[0])
+        padded = xp.concat([sub.coef, xp.zeros((sub.coef.shape[0], 1), dtype=coef.dtype,
+                                               device=dev)], axis=1)
+        coef = xp.take(padded, xp.asarray(position, device=dev), axis=1)
         intercept = sub.intercept
         grow = size if sub.converged else 2 * size
     return SolverResult(coef=coef, intercept=intercept, n_iter=total_iter, converged=converged,
