@@ -2,20 +2,25 @@
 
 Two layouts reach the solvers:
 
-* **padded** (long format, ``fit(X, y, tasks=...)``): the samples of task t are
-  rows ``0 .. n_t - 1`` of ``X[t]``, an array of shape
-  ``(n_tasks, max_t n_t, n_features)``; padding rows are zero and carry zero
-  weight.  Per-task products are batched matrix products, so no Python loop
-  runs over the tasks.  Memory is ``n_tasks * max_t n_t * n_features``.
+* **chunked** (long format, ``fit(X, y, tasks=...)``): the samples of each
+  task are cut into chunks of one common length ``m`` and stored as the rows
+  of ``X``, an array of shape ``(n_rows, m, n_features)``; the last chunk of a
+  task is zero-padded and the padding carries zero weight.  Per-task products
+  are batched matrix products over the rows, and per-task sums add the rows of
+  a task with one gather, so no Python loop runs over the tasks.  ``m`` is
+  chosen to minimize padding plus gather cost: with tasks of equal size every
+  task is one row; with very unequal sizes (one task of 5,000 samples, 199 of
+  5) the memory stays near ``n_samples * n_features`` instead of
+  ``n_tasks * max_t n_t * n_features``.
 * **shared** (shared design, ``fit(X, Y)`` with a 2-D ``Y``): one ``X`` of
   shape ``(n_samples, n_features)`` serves every task; ``X @ W`` is one matrix
-  product.
+  product, and each task is one row of the ``(n_tasks, n_samples)`` arrays.
 
-In both layouts the linear predictor and the targets are ``(n_tasks, m)``
-arrays, with ``m`` the padded task length or the shared sample count, and the
-loss weights ``weight[t, i]`` equal ``c_t`` (``1 / n_t`` for
-``loss_scaling="mean"``, ``1`` for ``"sum"``) on real samples and ``0`` on
-padding.
+In both layouts the linear predictor, the targets and the loss weights are
+``(n_rows, m)`` arrays; ``weight[r, i]`` is ``c_t`` of the row's task
+(``1 / n_t`` for ``loss_scaling="mean"``, ``1`` for ``"sum"``) on real
+samples and ``0`` on padding.  ``expand`` maps a per-task vector to the rows,
+``task_sum`` adds the rows of each task.
 """
 
 import copy
@@ -204,14 +209,19 @@ class TaskData:
     shared : bool
         True for a shared design (one ``X`` for all tasks).
     X : array
-        ``(n_tasks, m, n_features)`` (padded) or ``(m, n_features)`` (shared);
+        ``(n_rows, m, n_features)`` (chunked) or ``(m, n_features)`` (shared);
         ``None`` when only the Gram matrices are kept.
-    Y : array of shape (n_tasks, m)
+    Y : array of shape (n_rows, m)
         Targets (centred per task when the intercept is eliminated), 0 on padding.
-    weight : array of shape (n_tasks, m)
+    weight : array of shape (n_rows, m)
         Loss weight ``c_t`` of each sample, 0 on padding.
+    task_weight : array of shape (n_tasks,)
+        ``c_t``.
     n_samples_task : ndarray of shape (n_tasks,)
         ``n_t`` (host-side NumPy).
+    row_task, task_rows : int arrays or None
+        Task of each row, and the rows of each task (padded with ``n_rows``);
+        ``None`` when row ``t`` is task ``t``.
     X_offset, y_offset : arrays or None
         Per-task means removed by centring, to recover the intercepts.
     gram, Xty, yty : arrays or None
@@ -219,14 +229,18 @@ class TaskData:
         ``X_t^T y_t`` and ``y_t^T y_t`` when the Gram path is used.
     """
 
-    def __init__(self, xp, X, Y, weight, n_samples_task, shared):
+    def __init__(self, xp, X, Y, weight, task_weight, n_samples_task, shared,
+                 row_task=None, task_rows=None):
         self.xp = xp
         self.X = X
         self.Y = Y
         self.weight = weight
+        self.task_weight = task_weight
         self.n_samples_task = n_samples_task
         self.shared = shared
-        self.n_tasks = Y.shape[0]
+        self.row_task = row_task
+        self.task_rows = task_rows
+        self.n_tasks = n_samples_task.shape[0]
         self.n_features = X.shape[-1]
         self.dtype = Y.dtype
         self.device = device(Y)
@@ -236,20 +250,42 @@ class TaskData:
         self.Xty = None
         self.yty = None
 
+    # -- rows <-> tasks --------------------------------------------------------
+    def expand(self, values):
+        """Per-task ``values`` (n_tasks, ...) -> per-row (n_rows, ...)."""
+        if self.row_task is None:
+            return values
+        return self.xp.take(values, self.row_task, axis=0)
+
+    def task_sum(self, values):
+        """Per-row ``values`` (n_rows, ...) -> sum over each task's rows (n_tasks, ...)."""
+        if self.task_rows is None:
+            return values
+        xp = self.xp
+        zero = xp.zeros((1,) + tuple(values.shape[1:]), dtype=values.dtype, device=self.device)
+        gathered = xp.take(xp.concat([values, zero], axis=0),
+                           xp.reshape(self.task_rows, (-1,)), axis=0)
+        shape = tuple(self.task_rows.shape) + tuple(values.shape[1:])
+        return xp.sum(xp.reshape(gathered, shape), axis=1)
+
+    def sample_sum(self, A):
+        """Sum of a per-sample ``(n_rows, m)`` array over each task's samples."""
+        return self.task_sum(self.xp.sum(A, axis=1))
+
     # -- linear maps ---------------------------------------------------------
     def linear(self, coef):
-        """Linear predictor ``Z[t] = X_t w_t`` of shape (n_tasks, m)."""
+        """Linear predictor ``X_t w_t`` of every sample, shape (n_rows, m)."""
         xp = self.xp
         if self.shared:
             return coef @ xp.permute_dims(self.X, (1, 0))
-        return xp.matmul(self.X, coef[:, :, None])[:, :, 0]
+        return xp.matmul(self.X, self.expand(coef)[:, :, None])[:, :, 0]
 
     def rlinear(self, R):
-        """Adjoint ``G[t] = X_t^T R[t]`` of shape (n_tasks, n_features)."""
+        """Adjoint ``X_t^T r_t`` of a per-sample ``R``, shape (n_tasks, n_features)."""
         xp = self.xp
         if self.shared:
             return R @ self.X
-        return xp.matmul(R[:, None, :], self.X)[:, 0, :]
+        return self.task_sum(xp.matmul(R[:, None, :], self.X)[:, 0, :])
 
     # -- preprocessing -------------------------------------------------------
     def center(self, center_y=True):
@@ -261,8 +297,6 @@ class TaskData:
         logistic loss it only improves the conditioning (``center_y=False``).
         """
         xp = self.xp
-        n_t = xp.asarray(self.n_samples_task, dtype=self.dtype, device=self.device)
-        mask = xp.astype(self.weight > 0, self.dtype) if not self.shared else None
         if self.shared:
             x_mean = xp.mean(self.X, axis=0)
             self.X = self.X - x_mean[None, :]
@@ -270,12 +304,14 @@ class TaskData:
             if center_y:
                 self.y_offset = xp.mean(self.Y, axis=1)
                 self.Y = self.Y - self.y_offset[:, None]
-        else:
-            self.X_offset = xp.sum(self.X, axis=1) / n_t[:, None]
-            self.X = (self.X - self.X_offset[:, None, :]) * mask[:, :, None]
-            if center_y:
-                self.y_offset = xp.sum(self.Y, axis=1) / n_t
-                self.Y = (self.Y - self.y_offset[:, None]) * mask
+            return self
+        n_t = xp.asarray(self.n_samples_task, dtype=self.dtype, device=self.device)
+        mask = xp.astype(self.weight > 0, self.dtype)
+        self.X_offset = self.task_sum(xp.sum(self.X, axis=1)) / n_t[:, None]
+        self.X = (self.X - self.expand(self.X_offset)[:, None, :]) * mask[:, :, None]
+        if center_y:
+            self.y_offset = self.sample_sum(self.Y) / n_t
+            self.Y = (self.Y - self.expand(self.y_offset)[:, None]) * mask
         return self
 
     def compute_gram(self, keep_X=False):
@@ -284,9 +320,9 @@ class TaskData:
         if self.shared:
             self.gram = xp.permute_dims(self.X, (1, 0)) @ self.X
         else:
-            self.gram = xp.matmul(xp.permute_dims(self.X, (0, 2, 1)), self.X)
+            self.gram = self.task_sum(xp.matmul(xp.permute_dims(self.X, (0, 2, 1)), self.X))
         self.Xty = self.rlinear(self.Y)
-        self.yty = xp.sum(self.Y * self.Y, axis=1)
+        self.yty = self.sample_sum(self.Y * self.Y)
         if not keep_X:
             self.X = None
         return self
@@ -325,6 +361,24 @@ def task_weights(n_samples_task, loss_scaling):
     raise ValueError(f"loss_scaling must be 'mean' or 'sum', got {loss_scaling!r}.")
 
 
+def chunk_length(counts, n_features):
+    """Common chunk length ``m`` minimizing padded cells plus per-task gathers.
+
+    Cost of ``m``: ``sum_t ceil(n_t / m) m`` padded samples in ``X`` plus
+    ``n_tasks * ceil(max n_t / m)`` row gathers in every per-task sum, each
+    row gather moving ``n_features`` numbers like a sample does.
+    """
+    m_max = int(counts.max())
+    candidates = {m_max} | {2 ** j for j in range(3, max(3, m_max.bit_length()))
+                            if 2 ** j < m_max}
+
+    def cost(m):
+        rows = -(-counts // m)
+        return int((rows * m).sum()) + counts.shape[0] * int(-(-m_max // m))
+
+    return min(sorted(candidates, reverse=True), key=cost)
+
+
 def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="mean"):
     """Arrange validated arrays into a :class:`TaskData`.
 
@@ -340,6 +394,8 @@ def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="me
     dev = device(X)
     dtype = X.dtype
     n_samples, n_features = X.shape
+    if y.shape[0] != n_samples:
+        raise ValueError(f"X has {n_samples} samples but y has {y.shape[0]}.")
     if task_index is None:
         if y.ndim != 2:
             raise ValueError("a shared design needs a 2-D Y of shape (n_samples, n_tasks).")
@@ -348,25 +404,39 @@ def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="me
         c = task_weights(counts, loss_scaling)
         weight = xp.asarray(np.repeat(c[:, None], n_samples, axis=1), dtype=dtype, device=dev)
         Y = xp.permute_dims(y, (1, 0))
-        return TaskData(xp, X, Y, weight, counts, shared=True)
+        return TaskData(xp, X, Y, weight, xp.asarray(c, dtype=dtype, device=dev), counts,
+                        shared=True)
 
     counts = np.bincount(task_index, minlength=n_tasks)
     if np.any(counts == 0):
         raise ValueError(f"task(s) {np.flatnonzero(counts == 0).tolist()} have no samples.")
-    m = int(counts.max())
+    m = chunk_length(counts, n_features)
+    rows_per_task = -(-counts // m)
+    n_rows = int(rows_per_task.sum())
+    first_row = np.concatenate([[0], np.cumsum(rows_per_task)[:-1]])
     order = np.argsort(task_index, kind="stable")
     sorted_task = task_index[order]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     position = np.arange(n_samples) - starts[sorted_task]
-    gather = np.full(n_tasks * m, n_samples, dtype=np.int64)  # n_samples -> zero row
-    gather[sorted_task * m + position] = order
+    cell = (first_row[sorted_task] + position // m) * m + position % m
+    gather = np.full(n_rows * m, n_samples, dtype=np.int64)  # n_samples -> zero row
+    gather[cell] = order
     gather_dev = xp.asarray(gather, device=dev)
 
     X_pad = xp.concat([X, xp.zeros((1, n_features), dtype=dtype, device=dev)], axis=0)
     y_pad = xp.concat([y, xp.zeros((1,), dtype=dtype, device=dev)], axis=0)
-    X3 = xp.reshape(xp.take(X_pad, gather_dev, axis=0), (n_tasks, m, n_features))
-    Y = xp.reshape(xp.take(y_pad, gather_dev, axis=0), (n_tasks, m))
+    X3 = xp.reshape(xp.take(X_pad, gather_dev, axis=0), (n_rows, m, n_features))
+    Y = xp.reshape(xp.take(y_pad, gather_dev, axis=0), (n_rows, m))
     c = task_weights(counts, loss_scaling)
-    valid = (gather < n_samples).reshape(n_tasks, m)
-    weight = xp.asarray(np.where(valid, c[:, None], 0.0), dtype=dtype, device=dev)
-    return TaskData(xp, X3, Y, weight, counts, shared=False)
+    row_task = np.repeat(np.arange(n_tasks), rows_per_task)
+    valid = (gather < n_samples).reshape(n_rows, m)
+    weight = xp.asarray(np.where(valid, c[row_task][:, None], 0.0), dtype=dtype, device=dev)
+    row_task_dev = task_rows_dev = None
+    if n_rows != n_tasks:
+        k_max = int(rows_per_task.max())
+        k = np.arange(k_max)[None, :]
+        task_rows = np.where(k < rows_per_task[:, None], first_row[:, None] + k, n_rows)
+        row_task_dev = xp.asarray(row_task, device=dev)
+        task_rows_dev = xp.asarray(task_rows, device=dev)
+    return TaskData(xp, X3, Y, weight, xp.asarray(c, dtype=dtype, device=dev), counts,
+                    shared=False, row_task=row_task_dev, task_rows=task_rows_dev)

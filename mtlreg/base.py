@@ -132,7 +132,9 @@ class _MultiTaskLinearModel(BaseEstimator):
             one_class_sign = self._drop_one_class_tasks(xp, data)
         # The Gram form of the squared loss, w'Gw/2 - w'q + y'y/2, cancels when
         # the fit is good; float32 keeps the data path for accuracy.
-        use_gram = squared and n_features <= data.Y.shape[1] and X.dtype == xp.float64
+        # Gram when it is cheaper: n_tasks d^2 against the (padded) samples' n d.
+        padded = data.Y.shape[0] * data.Y.shape[1]
+        use_gram = squared and data.n_tasks * n_features <= padded and X.dtype == xp.float64
         if use_gram:
             data.compute_gram()
         datafit = make_datafit(loss, data, self.fit_intercept and not squared, use_gram)
@@ -388,13 +390,14 @@ def drop_one_class_tasks(xp, data):
     unchanged.  Returns the sign of each dropped task's class (0 if kept), or
     None when no task is dropped.
     """
-    pos = to_numpy(xp.sum(xp.astype(data.Y > 0, data.dtype), axis=1))
-    neg = to_numpy(xp.sum(xp.astype(data.Y < 0, data.dtype), axis=1))
+    pos = to_numpy(data.sample_sum(xp.astype(data.Y > 0, data.dtype)))
+    neg = to_numpy(data.sample_sum(xp.astype(data.Y < 0, data.dtype)))
     one_class = (pos == 0) | (neg == 0)
     if not one_class.any():
         return None
     keep = xp.asarray((~one_class).astype(np.float64), dtype=data.dtype, device=data.device)
-    data.weight = data.weight * keep[:, None]
+    data.weight = data.weight * data.expand(keep)[:, None]
+    data.task_weight = data.task_weight * keep
     return np.where(one_class, np.where(pos > 0, 1.0, -1.0), 0.0)
 
 

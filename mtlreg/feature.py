@@ -56,8 +56,9 @@ def _doc(summary, penalty, detail, alpha_default, extra_params="", extra_attrs="
     fit_intercept : bool, default=True
         Fit one unpenalized intercept per task.
     tol : float, default=1e-6
-        Stopping tolerance, relative to the objective at ``W = 0`` (floored at
-        ``100 * eps`` of the data's dtype).
+        Stop when the certified duality gap is at most ``tol`` times the
+        objective (a relative gap; ``tol`` is floored at ``100 * eps`` of the
+        data's dtype).
     max_iter : int
         Maximum number of iterations (outer iterations for MTFL's
         ``solver="alternating"``).

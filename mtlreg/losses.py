@@ -42,15 +42,15 @@ class SquaredLoss:
         R = Z - Y
         return 0.5 * xp.sum(weight * R * R)
 
-    def dual_point(self, xp, Y, Z, weight, intercept_free):
+    def dual_point(self, data, Z, intercept_free):
         """``theta = grad F(Z)`` and ``s -> F(Z) + F*(s theta) - s <Z, theta>``.
 
         The intercept is eliminated by centring, so the centred residuals
         already sum to zero in every task.  The Fenchel-Young term is
         ``sum c (1 - s)^2 (z - y)^2 / 2 = (1 - s)^2 F(Z)``: no cancellation.
         """
-        F = as_float(self.value(xp, Y, Z, weight))
-        return weight * (Z - Y), (lambda s: (1.0 - s) ** 2 * F)
+        F = as_float(self.value(data.xp, data.Y, Z, data.weight))
+        return data.weight * (Z - data.Y), (lambda s: (1.0 - s) ** 2 * F)
 
 
 class LogisticLoss:
@@ -72,30 +72,33 @@ class LogisticLoss:
         M = -Y * Z
         return xp.sum(weight * xp.logaddexp(xp.zeros_like(M), M))
 
-    def _dual_v(self, xp, Y, Z, weight, intercept_free):
+    def _dual_v(self, data, Z, intercept_free):
         """``v`` of the dual point ``theta = -c y v``; feasible for the intercepts."""
+        xp, Y, weight = data.xp, data.Y, data.weight
         V = _sigmoid(xp, -Y * Z)
         if intercept_free:
             # sum_i theta_ti = 0 in each task: shrink the v of the class with
             # the larger weighted sum (keeps 0 <= v <= 1).
             pos = xp.astype(Y > 0, Z.dtype) * weight
             neg = xp.astype(Y < 0, Z.dtype) * weight
-            a = xp.sum(pos * V, axis=1)
-            b = xp.sum(neg * V, axis=1)
+            a = data.sample_sum(pos * V)
+            b = data.sample_sum(neg * V)
             tiny = xp.finfo(Z.dtype).smallest_normal
             scale_pos = xp.where(a > b, b / xp.maximum(a, tiny), xp.ones_like(a))
             scale_neg = xp.where(b > a, a / xp.maximum(b, tiny), xp.ones_like(b))
-            V = V * xp.where(Y > 0, scale_pos[:, None], scale_neg[:, None])
+            V = V * xp.where(Y > 0, data.expand(scale_pos)[:, None],
+                             data.expand(scale_neg)[:, None])
         return V
 
-    def dual_point(self, xp, Y, Z, weight, intercept_free):
+    def dual_point(self, data, Z, intercept_free):
         """Feasible ``theta = -c y v`` and its Fenchel-Young term.
 
         ``s -> sum_i c [log(1 + exp(-y z)) + H(s v) + y z s v]`` with
         ``H(u) = u log u + (1 - u) log(1 - u)``: a sum of non-negative terms,
         so the gap has no cancellation between two large numbers.
         """
-        V = self._dual_v(xp, Y, Z, weight, intercept_free)
+        xp, Y, weight = data.xp, data.Y, data.weight
+        V = self._dual_v(data, Z, intercept_free)
         loss = xp.logaddexp(xp.zeros_like(Z), -Y * Z)
         YZ = Y * Z
 
@@ -140,7 +143,7 @@ class DataFit:
     def state(self, coef, intercept):
         Z = self.data.linear(coef)
         if self.fit_intercept:
-            Z = Z + intercept[:, None]
+            Z = Z + self.data.expand(intercept)[:, None]
         return Z
 
     def value(self, coef, intercept, Z):
@@ -148,7 +151,7 @@ class DataFit:
 
     def value_and_grad(self, coef, intercept, Z):
         f, dZ = self.loss.value_and_derivative(self.xp, self.data.Y, Z, self.data.weight)
-        g_intercept = self.xp.sum(dZ, axis=1) if self.fit_intercept else None
+        g_intercept = self.data.sample_sum(dZ) if self.fit_intercept else None
         return f, self.data.rlinear(dZ), g_intercept
 
     def lipschitz(self, n_iter=30, rtol=1e-3):
@@ -167,9 +170,9 @@ class DataFit:
             norm = xp.sqrt(xp.sum(v * v, axis=1) + (vb * vb if self.fit_intercept else 0.0))
             norm = xp.where(norm > 0, norm, xp.ones_like(norm))
             v, vb = v / norm[:, None], vb / norm
-            Z = data.linear(v) + (vb[:, None] if self.fit_intercept else 0.0)
+            Z = data.linear(v) + (data.expand(vb)[:, None] if self.fit_intercept else 0.0)
             R = data.weight * Z
-            v, vb = data.rlinear(R), xp.sum(R, axis=1)
+            v, vb = data.rlinear(R), data.sample_sum(R)
             lam_new = xp.sqrt(xp.sum(v * v, axis=1) + (vb * vb if self.fit_intercept else 0.0))
             if as_float(xp.max(xp.abs(lam_new - lam))) <= rtol * as_float(xp.max(lam_new)):
                 lam = lam_new
@@ -180,8 +183,7 @@ class DataFit:
     def dual(self, coef, intercept, Z):
         """Dual point from the primal point: ``(X^T theta, s -> loss Fenchel-Young term)``."""
         xp, data = self.xp, self.data
-        theta, fenchel_young = self.loss.dual_point(xp, data.Y, Z, data.weight,
-                                                    self.fit_intercept)
+        theta, fenchel_young = self.loss.dual_point(data, Z, self.fit_intercept)
         return data.rlinear(theta), fenchel_young
 
 
@@ -202,8 +204,7 @@ class GramDataFit:
         self.xp = data.xp
         self.fit_intercept = False
         self.loss = SquaredLoss()
-        c = data.weight[:, 0] if data.shared else data.xp.max(data.weight, axis=1)
-        self.c = c
+        self.c = data.task_weight
         self.lipschitz_is_exact = True
 
     def restrict_features(self, index):
@@ -256,8 +257,8 @@ def optimal_intercepts_at_zero(loss, data):
     xp = data.xp
     if loss.name == "squared":
         return xp.zeros((data.n_tasks,), dtype=data.dtype, device=data.device)
-    pos = xp.sum(xp.astype(data.Y > 0, data.dtype) * data.weight, axis=1)
-    tot = xp.sum(data.weight, axis=1)
+    pos = data.sample_sum(xp.astype(data.Y > 0, data.dtype) * data.weight)
+    tot = data.sample_sum(data.weight)
     tot = xp.where(tot > 0, tot, xp.ones_like(tot))
     p = pos / tot
     eps = math.sqrt(float(xp.finfo(data.dtype).eps))

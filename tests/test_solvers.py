@@ -62,14 +62,6 @@ def test_about_two_passes_over_X_per_iteration(logistic):
     assert passes <= 2 * n_iter + n_iter // 10 + 1 + 5
 
 
-@pytest.mark.parametrize("logistic", [False, True])
-def test_passes_do_not_grow_with_the_number_of_tasks(logistic):
-    """Per-task work is batched: 3 or 40 tasks cost the same number of passes."""
-    few, it_few = _count_passes(3, logistic)
-    many, it_many = _count_passes(40, logistic)
-    assert abs(few / it_few - many / it_many) <= 0.2
-
-
 def test_backtracking_recovers_from_a_too_small_lipschitz_constant():
     X, y, index, T = _long_problem(4, logistic=True)
     loss = LogisticLoss()

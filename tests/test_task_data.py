@@ -1,0 +1,150 @@
+"""The batched task layouts against explicit per-task NumPy computations."""
+
+import numpy as np
+import pytest
+
+import array_api_compat.numpy as xp
+import mtlreg._data as data_module
+from mtlreg._data import build_task_data, chunk_length, encode_tasks
+from mtlreg.base import drop_one_class_tasks
+from mtlreg.losses import DataFit, LogisticLoss, SquaredLoss, optimal_intercepts_at_zero
+from mtlreg.penalties import L21
+from mtlreg.solvers import fista
+
+
+def _unequal(seed=0, sizes=(1, 37, 5, 120, 9, 64), d=4):
+    rng = np.random.default_rng(seed)
+    n = sum(sizes)
+    perm = rng.permutation(n)  # samples of a task are not contiguous
+    tasks = np.repeat(np.arange(len(sizes)), sizes)[perm]
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    return X, y, tasks
+
+
+@pytest.mark.parametrize("chunk", [None, 1, 8, 120])
+def test_linear_maps_and_task_sums_match_per_task_loops(chunk, monkeypatch):
+    if chunk is not None:
+        monkeypatch.setattr(data_module, "chunk_length", lambda counts, d: chunk)
+    X, y, tasks = _unequal()
+    labels, index = encode_tasks(tasks, X.shape[0])
+    T, d = labels.shape[0], X.shape[1]
+    data = build_task_data(xp, X, y, index, T, loss_scaling="mean")
+    rng = np.random.default_rng(1)
+    coef = rng.standard_normal((T, d))
+
+    Z = data.linear(coef)
+    R = data.weight * (Z - data.Y)
+    grad = data.rlinear(R)
+    per_task_sum_of_y = data.sample_sum(data.Y)
+    for t in range(T):
+        Xt, yt = X[index == t], y[index == t]
+        n_t = Xt.shape[0]
+        mask = data.expand(xp.asarray(np.arange(T) == t))
+        # predictions of task t's samples, in any order, and nothing else
+        z_t = np.sort(np.asarray(Z)[np.asarray(mask)][np.asarray(data.weight)[np.asarray(mask)] > 0])
+        np.testing.assert_allclose(z_t, np.sort(Xt @ coef[t]), rtol=1e-12)
+        np.testing.assert_allclose(grad[t], Xt.T @ (Xt @ coef[t] - yt) / n_t, rtol=1e-10,
+                                   atol=1e-12)
+        np.testing.assert_allclose(per_task_sum_of_y[t], yt.sum(), rtol=1e-12)
+    # every sample appears exactly once, with weight 1 / n_t
+    np.testing.assert_allclose(np.sum(data.weight), T)
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_centring_and_gram_match_per_task_loops(chunk, monkeypatch):
+    if chunk is not None:
+        monkeypatch.setattr(data_module, "chunk_length", lambda counts, d: chunk)
+    X, y, tasks = _unequal(seed=2)
+    labels, index = encode_tasks(tasks, X.shape[0])
+    T = labels.shape[0]
+    data = build_task_data(xp, X, y, index, T).center().compute_gram()
+    for t in range(T):
+        Xt, yt = X[index == t], y[index == t]
+        Xc, yc = Xt - Xt.mean(0), yt - yt.mean()
+        np.testing.assert_allclose(data.X_offset[t], Xt.mean(0), rtol=1e-12)
+        np.testing.assert_allclose(data.y_offset[t], yt.mean(), rtol=1e-12)
+        np.testing.assert_allclose(data.gram[t], Xc.T @ Xc, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(data.Xty[t], Xc.T @ yc, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(data.yty[t], yc @ yc, rtol=1e-10, atol=1e-12)
+
+
+def test_chunking_keeps_memory_near_the_sample_count():
+    """One task of 5,000 samples and 199 of 5: no padding of every task to 5,000."""
+    counts = np.array([5000] + [5] * 199)
+    m = chunk_length(counts, 20)
+    cells = int((-(-counts // m) * m).sum())
+    assert cells <= 4 * counts.sum()  # the old layout padded to 200 * 5000 cells
+    # equal sizes: every task is one row
+    assert chunk_length(np.full(50, 37), 5) == 37
+
+
+@pytest.mark.parametrize("logistic", [False, True])
+def test_chunked_and_single_row_layouts_reach_the_same_optimum(logistic, monkeypatch):
+    X, y, tasks = _unequal(seed=3, d=6)
+    if logistic:
+        y = np.where(y > 0, 1.0, -1.0)
+    labels, index = encode_tasks(tasks, X.shape[0])
+    T = labels.shape[0]
+    loss = LogisticLoss() if logistic else SquaredLoss()
+    results = []
+    for chunk in (int(np.bincount(index).max()), 4):
+        monkeypatch.setattr(data_module, "chunk_length", lambda counts, d, c=chunk: c)
+        data = build_task_data(xp, X, y, index, T)
+        data.center(center_y=not logistic)
+        if logistic:  # the 1-sample task has one class: no finite intercept
+            drop_one_class_tasks(xp, data)
+        datafit = DataFit(loss, data, fit_intercept=logistic)
+        b0 = optimal_intercepts_at_zero(loss, data) if logistic else None
+        results.append(fista(datafit, L21(xp, 0.05), xp.zeros((T, X.shape[1])), b0,
+                             tol=1e-12, max_iter=20000))
+    assert all(r.converged for r in results)
+    np.testing.assert_allclose(results[0].objective, results[1].objective, rtol=1e-11)
+    np.testing.assert_allclose(results[0].coef, results[1].coef, atol=1e-7)
+
+
+class _CountingNamespace:
+    """Wraps a namespace and counts the calls made through it."""
+
+    def __init__(self, xp):
+        self._xp = xp
+        self.calls = 0
+
+    def __getattr__(self, name):
+        attr = getattr(self._xp, name)
+        if callable(attr) and not isinstance(attr, type):
+            def counted(*args, **kwargs):
+                self.calls += 1
+                return attr(*args, **kwargs)
+            return counted
+        return attr
+
+
+@pytest.mark.parametrize("logistic", [False, True])
+def test_array_calls_per_iteration_do_not_grow_with_the_number_of_tasks(logistic, monkeypatch):
+    """No Python loop over tasks anywhere in the solve: 3 or 60 tasks (of
+    unequal sizes, several rows per task) make the same array calls."""
+    monkeypatch.setattr(data_module, "chunk_length", lambda counts, d: 8)
+
+    def calls_per_iteration(n_tasks):
+        rng = np.random.default_rng(0)
+        sizes = rng.integers(2, 40, n_tasks)
+        X = rng.standard_normal((sizes.sum(), 5))
+        tasks = np.repeat(np.arange(n_tasks), sizes)
+        y = X[:, 0] + 0.5 * rng.standard_normal(X.shape[0])
+        if logistic:
+            y = np.where(y > 0, 1.0, -1.0)
+        labels, index = encode_tasks(tasks, X.shape[0])
+        counting = _CountingNamespace(xp)
+        data = build_task_data(counting, X, y, index, n_tasks)
+        loss = LogisticLoss() if logistic else SquaredLoss()
+        datafit = DataFit(loss, data, fit_intercept=logistic)
+        b0 = optimal_intercepts_at_zero(loss, data) if logistic else None
+        L = datafit.lipschitz()
+        counting.calls = 0
+        # a safe step (no backtracking) and no restart: the same branches each time
+        res = fista(datafit, L21(counting, 0.02), xp.zeros((n_tasks, 5)), b0, tol=1e-30,
+                    max_iter=40, lipschitz=L * 4, restart=False)
+        return counting.calls / res.n_iter
+
+    assert calls_per_iteration(3) == calls_per_iteration(60)
