@@ -33,6 +33,7 @@ class SquaredLoss:
 
     name = "squared"
     curvature = 1.0
+    curvature_varies = False
 
     def value_and_derivative(self, xp, Y, Z, weight):
         R = Z - Y
@@ -62,6 +63,7 @@ class LogisticLoss:
 
     name = "logistic"
     curvature = 0.25
+    curvature_varies = True
 
     def value_and_derivative(self, xp, Y, Z, weight):
         M = -Y * Z

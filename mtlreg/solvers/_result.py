@@ -28,7 +28,9 @@ class SolverResult:
     lipschitz : float
         Final step-size constant ``L`` (FISTA).
     scale : float
-        ``F(0, b0)``, the scale of the relative stopping rule.
+        ``F(0, b0)``, the floor of the relative stopping rule.
+    n_backtracks : int
+        Rejected FISTA trial steps (each costs one more iteration's passes).
     """
 
     coef: object
@@ -42,3 +44,4 @@ class SolverResult:
     lipschitz: float = float("nan")
     scale: float = float("nan")
     auxiliary: object = None
+    n_backtracks: int = 0
