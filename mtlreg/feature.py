@@ -6,6 +6,8 @@ Notation of every docstring: ``T`` tasks, task ``t`` has ``n_t`` samples
 (``"sum"``).
 """
 
+import numpy as np
+
 from ._backend import as_float, to_numpy
 from ._data import build_task_data, encode_tasks
 from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, drop_one_class_tasks
@@ -297,10 +299,15 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     if loss not in ("squared", "logistic"):
         raise ValueError(f"loss must be 'squared' or 'logistic', got {loss!r}.")
     X = check_array(X, dtype=("float64", "float32"))
-    y_arr = to_numpy(y) if not hasattr(y, "to_numpy") else y.to_numpy()
+    y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else to_numpy(np.asarray(y)))
+    if y_arr.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but y has {y_arr.shape[0]}.")
+    if tasks is not None and y_arr.ndim == 2 and y_arr.shape[1] > 1:
+        raise ValueError("tasks was given with a 2-D y: pass a 1-D y with tasks (long "
+                         "format) or a 2-D Y with tasks=None (shared design).")
+    if tasks is not None and y_arr.ndim == 2:
+        y_arr = y_arr[:, 0]
     if loss == "logistic":
-        import numpy as np
-
         classes_ = np.unique(y_arr)
         if classes_.shape[0] != 2:
             raise ValueError(f"logistic alpha_max needs two classes, got {classes_.tolist()}.")

@@ -740,3 +740,14 @@ def test_mixed_type_task_labels_raise():
     X, y = rng.standard_normal((6, 2)), rng.standard_normal(6)
     with pytest.raises(ValueError, match="mix types"):
         L21Regressor().fit(X, y, tasks=["a", 1, "1", "a", 1, "1"])
+
+
+def test_alpha_max_checks_its_inputs():
+    rng = np.random.default_rng(0)
+    X, tasks = rng.standard_normal((14, 3)), np.arange(14) % 2
+    with pytest.raises(ValueError, match="14 samples but y has 15"):
+        alpha_max(X, rng.standard_normal(15), tasks)
+    with pytest.raises(ValueError, match="2-D y"):
+        alpha_max(X, rng.standard_normal((14, 2)), tasks)
+    with pytest.raises(ValueError, match="13 labels but X has 14 samples"):
+        alpha_max(X, rng.standard_normal(14), tasks[:13])
