@@ -107,13 +107,7 @@ def encode_tasks(tasks, n_samples):
     index : ndarray of int64, shape (n_samples,)
         ``labels[index] == tasks``.
     """
-    tasks = _labels_to_numpy(tasks)
-    if tasks.shape[0] != n_samples:
-        raise ValueError(
-            f"tasks has {tasks.shape[0]} labels but X has {n_samples} samples; "
-            "give one task label per sample."
-        )
-    _check_no_missing_labels(tasks)
+    tasks = _checked_labels(tasks, n_samples)
     try:
         labels, index = np.unique(tasks, return_inverse=True)
     except TypeError as exc:
@@ -126,13 +120,7 @@ def encode_tasks(tasks, n_samples):
 
 def lookup_tasks(tasks, labels, n_samples):
     """Indices of ``tasks`` in the fitted, sorted ``labels``; unknown labels raise."""
-    tasks = _labels_to_numpy(tasks)
-    if tasks.shape[0] != n_samples:
-        raise ValueError(
-            f"tasks has {tasks.shape[0]} labels but X has {n_samples} samples; "
-            "give one task label per sample."
-        )
-    _check_no_missing_labels(tasks)
+    tasks = _checked_labels(tasks, n_samples)
     try:
         index = np.searchsorted(labels, tasks)
     except TypeError as exc:
@@ -151,6 +139,18 @@ def lookup_tasks(tasks, labels, n_samples):
             f"{labels.shape[0]} task(s)."
         )
     return index.astype(np.int64)
+
+
+def _checked_labels(tasks, n_samples):
+    """Task labels as a 1-D NumPy array, one per sample, none missing."""
+    tasks = _labels_to_numpy(tasks)
+    if tasks.shape[0] != n_samples:
+        raise ValueError(
+            f"tasks has {tasks.shape[0]} labels but X has {n_samples} samples; "
+            "give one task label per sample."
+        )
+    _check_no_missing_labels(tasks)
+    return tasks
 
 
 def _label_kind(v):

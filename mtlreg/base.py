@@ -231,6 +231,16 @@ class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
 
     _loss = SquaredLoss
 
+    def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
+                 tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
     def predict(self, X, tasks=None):
         """Predict with each sample's task model.
 
@@ -271,6 +281,16 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
     """
 
     _loss = LogisticLoss
+
+    def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
+                 tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
 
     def _prepare_targets(self, xp, X, y):
         y_host = _as_numpy_labels(y)

@@ -142,16 +142,6 @@ class LassoRegressor(_NormMixin, MultiTaskRegressorBase):
                    "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "1.0")
     _penalty_class = L1
 
-    def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
-                 tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
-
 
 class LassoClassifier(_NormMixin, MultiTaskClassifierBase):
     __doc__ = _doc("Independent L1-penalized logistic regression per task.",
@@ -159,31 +149,11 @@ class LassoClassifier(_NormMixin, MultiTaskClassifierBase):
                    classifier=True)
     _penalty_class = L1
 
-    def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
-                 tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
-
 
 class L21Regressor(_NormMixin, MultiTaskRegressorBase):
     __doc__ = _doc("Joint feature selection across tasks (L2,1 norm), squared loss.",
                    "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "1.0")
     _penalty_class = L21
-
-    def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
-                 tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
 
 
 class L21Classifier(_NormMixin, MultiTaskClassifierBase):
@@ -191,16 +161,6 @@ class L21Classifier(_NormMixin, MultiTaskClassifierBase):
                    "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "0.01",
                    classifier=True)
     _penalty_class = L21
-
-    def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
-                 tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
 
 
 class _MTFLMixin:

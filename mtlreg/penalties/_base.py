@@ -25,7 +25,21 @@ class Penalty:
         raise NotImplementedError(f"{type(self).__name__} has no conjugate")
 
 
-class NormPenalty(Penalty):
+class ScaledPenalty(Penalty):
+    """``alpha * structure(W) + ridge * ||W||_F^2``: stores the two strengths."""
+
+    has_conjugate = True
+
+    def __init__(self, xp, alpha, ridge=0.0):
+        self.xp = xp
+        self.alpha = float(alpha)
+        self.ridge = float(ridge)
+        if self.alpha == 0.0 and self.ridge == 0.0:
+            # h = 0: its conjugate is the indicator of {0}, no usable dual point.
+            self.has_conjugate = False
+
+
+class NormPenalty(ScaledPenalty):
     """``h(W) = alpha * Omega(W) + ridge * ||W||_F^2`` for a norm ``Omega``.
 
     Subclasses give ``norm``, ``norm_prox`` (prox of ``tau * Omega``) and
@@ -38,16 +52,6 @@ class NormPenalty(Penalty):
       ``||V - P(V)||^2 / (4 ridge) = ||prox_{alpha Omega}(V)||^2 / (4 ridge)``
       (Moreau), finite everywhere.
     """
-
-    has_conjugate = True
-
-    def __init__(self, xp, alpha, ridge=0.0):
-        self.xp = xp
-        self.alpha = float(alpha)
-        self.ridge = float(ridge)
-        if self.alpha == 0.0 and self.ridge == 0.0:
-            # h = 0: its conjugate is the indicator of {0}, no usable dual point.
-            self.has_conjugate = False
 
     def value(self, coef):
         xp = self.xp

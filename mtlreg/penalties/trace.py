@@ -1,11 +1,11 @@
 """Squared trace norm: the convex multi-task feature learning (MTFL) penalty."""
 
 from .._backend import as_float, device
-from ._base import Penalty
+from ._base import ScaledPenalty
 from .quadratic import MetricQuadratic
 
 
-class SquaredTraceNorm(Penalty):
+class SquaredTraceNorm(ScaledPenalty):
     """``alpha * min_D tr(W^T D^-1 W) + ridge * ||W||_F^2`` over ``D >= 0, tr D <= 1``.
 
     The minimum over ``D`` equals ``||W||_*^2`` (Argyriou, Evgeniou & Pontil
@@ -18,15 +18,6 @@ class SquaredTraceNorm(Penalty):
     exact conjugate, a spectral function: with ``g(s) = alpha (sum s)^2 + ridge
     sum s^2`` on singular values, ``h*(V) = g*(sigma(V))``.
     """
-
-    has_conjugate = True
-
-    def __init__(self, xp, alpha, ridge=0.0):
-        self.xp = xp
-        self.alpha = float(alpha)
-        self.ridge = float(ridge)
-        if self.alpha == 0.0 and self.ridge == 0.0:
-            self.has_conjugate = False
 
     def singular_values(self, coef):
         return self.xp.linalg.svdvals(coef)
