@@ -218,6 +218,17 @@ class _MultiTaskLinearModel(BaseEstimator):
         W = xp.take(coef, idx, axis=0)
         return xp.sum(X * W, axis=1) + xp.take(intercept, idx, axis=0)
 
+    def _check_score_targets(self, y, tasks):
+        """A shared-design model scored without tasks needs one column per task."""
+        check_is_fitted(self)
+        ndim = len(getattr(y, "shape", np.shape(y)))
+        if tasks is None and self._shared and self.n_tasks_ > 1 and ndim != 2:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on a shared design with {self.n_tasks_} "
+                f"tasks: score it with a 2-D Y of shape (n_samples, {self.n_tasks_}), or pass "
+                "tasks=... (column indices) to score one task per sample; got a 1-D y."
+            )
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
@@ -266,6 +277,7 @@ class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
         """
         from sklearn.metrics import r2_score
 
+        self._check_score_targets(y, tasks)
         return float(r2_score(y, self.predict(X, tasks=tasks), sample_weight=sample_weight))
 
 
@@ -369,6 +381,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
 
     def score(self, X, y, sample_weight=None, tasks=None):
         """Mean accuracy of ``predict(X, tasks)`` over all samples (and tasks)."""
+        self._check_score_targets(y, tasks)
         y_true = _as_numpy_labels(y)
         y_pred = to_numpy(self.predict(X, tasks=tasks))
         if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:

@@ -751,3 +751,22 @@ def test_alpha_max_checks_its_inputs():
         alpha_max(X, rng.standard_normal((14, 2)), tasks)
     with pytest.raises(ValueError, match="13 labels but X has 14 samples"):
         alpha_max(X, rng.standard_normal(14), tasks[:13])
+
+
+@pytest.mark.parametrize("Est", [L21Regressor, L21Classifier], ids=lambda c: c.__name__)
+def test_shared_design_model_scored_with_a_1d_y_raises(Est):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 3))
+    Y = X @ rng.standard_normal((3, 2))
+    if Est is L21Classifier:
+        Y = (Y > 0).astype(int)
+    est = Est(alpha=0.01).fit(X, Y)
+    with pytest.raises(ValueError, match="2-D Y of shape"):
+        est.score(X, Y[:, 0])
+    # the same model scores per sample with the task (column) of each sample
+    tasks = np.arange(30) % 2
+    y_long = Y[np.arange(30), tasks]
+    expected = (np.mean(est.predict(X, tasks=tasks) == y_long) if Est is L21Classifier
+                else 1 - np.sum((y_long - est.predict(X, tasks=tasks)) ** 2)
+                / np.sum((y_long - y_long.mean()) ** 2))
+    assert est.score(X, y_long, tasks=tasks) == pytest.approx(expected, rel=1e-12)
