@@ -110,6 +110,7 @@ class _MultiTaskLinearModel(BaseEstimator):
                     "(shared design) and tasks=None."
                 )
             labels, task_index = encode_tasks(tasks, n_samples)
+            Y2 = None
             shared = False
             data = build_task_data(xp, X, Y, task_index, labels.shape[0],
                                    loss_scaling=self.loss_scaling)
@@ -161,6 +162,12 @@ class _MultiTaskLinearModel(BaseEstimator):
         self.intercept_ = intercept
         self.n_iter_ = int(result.n_iter)
         self.objective_ = float(result.objective)
+        if use_gram:
+            # The Gram form of F cancels on near-exact fits; report the
+            # objective evaluated on the data (one pass).
+            self.objective_ = _squared_objective(xp, X, Y if Y2 is None else Y2,
+                                                 None if Y2 is not None else task_index,
+                                                 data, coef, intercept, penalty)
         self.dual_gap_ = float(result.dual_gap) if result.dual_gap is not None else None
         self.converged_ = bool(result.converged)
         self._store_extra(result, penalty, xp)
@@ -440,3 +447,15 @@ def _follow_namespace(xp, labels, X):
     if is_numpy_namespace(xp) or labels.dtype.kind not in "biuf":
         return labels
     return xp.asarray(labels, device=device(X))
+
+
+def _squared_objective(xp, X, Y, task_index, data, coef, intercept, penalty):
+    """``sum_t c_t ||y_t - X_t w_t - b_t||^2 / 2 + penalty(W)`` from the raw data."""
+    if task_index is None:  # shared design, Y of shape (n_samples, n_tasks)
+        R = Y - X @ xp.permute_dims(coef, (1, 0)) - intercept[None, :]
+        F = 0.5 * xp.sum(data.task_weight[None, :] * R * R)
+    else:
+        idx = xp.asarray(task_index, device=device(X))
+        r = Y - xp.sum(X * xp.take(coef, idx, axis=0), axis=1) - xp.take(intercept, idx, axis=0)
+        F = 0.5 * xp.sum(xp.take(data.task_weight, idx, axis=0) * r * r)
+    return float(F + penalty.value(coef))

@@ -12,7 +12,7 @@ approach the unperturbed optimum.
 import math
 
 from .._backend import as_float
-from .fista import duality_gap, effective_tol, fista, objective_scale
+from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
 from ._result import SolverResult
 
 __all__ = ["alternating_minimization"]
@@ -63,11 +63,13 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
         objective = as_float(datafit.value(coef, intercept, state) + penalty.value(coef))
         if use_gap:
             gap = duality_gap(datafit, penalty, coef, intercept, state)
-            criterion = gap / max(objective, 100.0 * eps_dtype * scale, 1e-300)
+            criterion = gap / max(objective, 1e-300)
+            settled = gap <= gap_threshold(tol, objective, scale, eps_dtype)
         else:
             criterion = abs(objective_old - objective) / max(abs(objective), 1e-300)
+            settled = criterion <= tol and rel_eps <= eps_floor
         history.append((outer, objective, criterion))
-        if criterion <= tol and (use_gap or rel_eps <= eps_floor):
+        if settled:
             converged = True
             break
         # tighten the perturbation and the inner tolerance as the gap closes

@@ -59,13 +59,18 @@ def _to_host(xp, values):
 
 
 def gap_threshold(tol, primal, scale, eps):
-    """Stop when ``gap <= tol * objective`` (a relative duality gap).
+    """Stop when ``gap <= tol * objective`` (a relative duality gap), or when
+    ``gap <= min(tol, 1e-8) * F(0, b0)`` if that is larger.
 
-    Floored at ``100 * eps * F(0, b0)``, the rounding level of sums of loss
-    terms of that size, so that a near-zero optimum (e.g. targets fitted
-    exactly) still stops.
+    The second term matters only when ``F(0, b0)`` is much larger than the
+    optimum (a near-exact fit, or uncentred targets without intercept).  A
+    dual point built from the residuals converges like the square root of
+    the primal accuracy, so once the objective is exact to rounding its gap
+    can stall above ``tol * P``; ``1e-8 * F(0, b0)`` is then the resolution
+    of the certificate (the scale scikit-learn uses for its ``tol``).
+    ``100 * eps * F(0, b0)`` is the rounding level of the loss sums.
     """
-    return max(tol * primal, 100.0 * eps * scale)
+    return max(tol * primal, min(tol, 1e-8) * scale, 100.0 * eps * scale)
 
 
 def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,

@@ -20,6 +20,7 @@ from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_s
 __all__ = ["working_set_fista", "use_working_set"]
 
 MIN_FEATURES = 200  # below this, plain FISTA is as fast
+SUB_MAX_ITER = 500  # a subproblem that needs more is grown, not solved further
 
 
 def use_working_set(datafit, penalty):
@@ -68,13 +69,20 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         # twice the features in use (celer's rule), at least initial_size, and
         # growing when the last subproblem did not close the gap
         size = min(n_features, max(initial_size, 2 * int(active.sum()), grow))
+        if 2 * size >= n_features:
+            # most features are needed: solve the full problem (no copies, and
+            # FISTA keeps its momentum across the rest of the budget)
+            size = n_features
         priority = np.where(active, np.inf, scores)
         ws = np.sort(np.argsort(-priority, kind="stable")[:size])
         index = xp.asarray(ws, device=dev)
-        sub_datafit = datafit.restrict_features(index)
-        sub = fista(sub_datafit, penalty, xp.take(coef, index, axis=1), intercept,
-                    tol=max(tol, 0.3 * gap / max(objective, 100.0 * eps * scale, 1e-300)),
-                    max_iter=max(1, max_iter - total_iter), scale=scale)
+        sub_datafit = datafit if size == n_features else datafit.restrict_features(index)
+        sub = fista(sub_datafit, penalty, coef if size == n_features else
+                    xp.take(coef, index, axis=1), intercept,
+                    tol=tol if size == n_features else
+                    max(tol, min(1e-3, 0.3 * gap / max(objective, 1e-300))),
+                    max_iter=max(1, max_iter - total_iter) if size == n_features else
+                    max(1, min(max_iter - total_iter, SUB_MAX_ITER)), scale=scale)
         total_iter += sub.n_iter
         # scatter the subproblem's columns back with a gather (no index
         # assignment in the array API): features outside ws read a zero column
