@@ -60,7 +60,8 @@ def _doc(summary, penalty, detail, alpha_default, extra_params="", extra_attrs="
     tol : float, default=1e-6
         Stop when the certified duality gap is at most ``tol`` times the
         objective (a relative gap; ``tol`` is floored at ``100 * eps`` of the
-        data's dtype).
+        data's dtype), or at most ``min(tol, 1e-8)`` times the objective at
+        ``W = 0`` if that is larger.
     max_iter : int
         Maximum number of iterations (outer iterations for MTFL's
         ``solver="alternating"``).
