@@ -1,0 +1,436 @@
+"""Prediction accuracy on the bundled real data sets.
+
+Every mtlreg estimator of the feature-learning family against two
+scikit-learn baselines a user would try first:
+
+* ``single-task``: one Ridge / LogisticRegression per task, fitted task by
+  task (one shared regularization strength, chosen by cross-validation);
+* ``pooled``: one Ridge / LogisticRegression on all tasks' samples together
+  (tasks ignored).
+
+Data sets, splits and metrics:
+
+=============  ==============  ===========================================  =====================
+data set       task            splits                                       metrics
+=============  ==============  ===========================================  =====================
+school         regression      the 10 train/test splits of Argyriou et al.  nmse, explained_variance
+landmine       classification  10 random 50/50 splits, stratified per task  auc (mean over tasks)
+parkinsons     regression      10 random 75/25 splits within each task      nmse, explained_variance
+               (motor UPDRS)
+computer       regression      the given split: profiles 1-16 / 17-20       nmse, explained_variance
+=============  ==============  ===========================================  =====================
+
+``nmse = MSE / Var(y_test)`` over all test samples; ``explained_variance``
+is scikit-learn's ``1 - Var(y - y_hat) / Var(y)`` over all test samples;
+``task_nmse`` (also reported) is the mean over tasks of each task's
+``MSE_t / Var(y_t,test)``: on Parkinson's the pooled ``nmse`` is dominated by
+the between-patient variance that per-task intercepts absorb, the per-task
+one shows what remains;
+``auc`` is the ROC AUC of each task's test samples, averaged over the tasks
+whose test part holds both classes.  One case per (data set, split, method):
+the runner's repeats then re-run the same split, and the spread over splits
+(``params["split"]``) gives the error bars of :func:`figures`.
+
+Protocol (identical for every method): features standardized on the
+training part (constant columns dropped: intercepts are fitted per task);
+the hyper-parameter is chosen by 3-fold cross-validation on the training
+part only, folds drawn within each task (stratified by label for
+classification) so that every fold holds every task; the model is then
+refitted on the whole training part.  CV criterion: pooled validation MSE
+(regression), mean per-task validation AUC (classification).  Grids:
+
+* Lasso / L2,1: 6 values ``alpha_max * geomspace(1, 1e-3)`` (``mtlreg.alpha_max``
+  of the training part), fitted from the largest down with ``warm_start=True``;
+* MTFL (squared trace norm, no ``alpha_max``): 6 values
+  ``alpha_ref * geomspace(10, 1e-4)`` with ``alpha_ref = sigma_max(G)^2 / (4 F(0))``
+  (``G`` the loss gradient at ``W = 0``, ``F(0)`` the loss there: the
+  strength at which a rank-one step along ``G`` would halve nothing less than
+  the whole loss), warm-started likewise;
+* Ridge: ``alpha`` in ``logspace(-2, 5, 8)`` (one fit for the whole grid: one
+  alpha per target column); LogisticRegression (``solver="newton-cholesky"``,
+  warm-started): ``C`` in ``logspace(-4, 3, 8)`` (scikit-learn's
+  sum-of-losses convention).
+
+Metrics also report the selected hyper-parameter (``selected_param``: alpha,
+or C for LogisticRegression), the wall time of CV plus refit (``seconds``)
+and the number of mtlreg fits that stopped at ``max_iter``
+(``n_not_converged``).
+"""
+
+import functools
+import time
+import warnings
+
+import numpy as np
+
+from .._api import Case, Skip
+
+DESCRIPTION = ("Accuracy on School, Landmine, Parkinson's, Computer: mtlreg Lasso/L21/MTFL vs "
+               "per-task and pooled scikit-learn baselines, hyper-parameters by within-task 3-fold CV")
+
+N_SPLITS = 10
+N_FOLDS = 3
+NORM_GRID = np.geomspace(1.0, 1e-3, 6)        # times alpha_max (Lasso, L2,1)
+MTFL_GRID = np.geomspace(10.0, 1e-4, 6)       # times alpha_ref (MTFL)
+RIDGE_GRID = np.logspace(-2, 5, 8)            # sklearn Ridge alpha (sum of squares)
+C_GRID = np.logspace(-4, 3, 8)                # sklearn LogisticRegression C
+
+REGRESSION_METHODS = ("LassoRegressor", "L21Regressor", "MTFLRegressor",
+                      "single-task Ridge", "pooled Ridge")
+CLASSIFICATION_METHODS = ("LassoClassifier", "L21Classifier", "MTFLClassifier",
+                          "single-task LogisticRegression", "pooled LogisticRegression")
+
+# Rough upper bounds of the seconds per case on the 2-core development machine
+# (CV + refit; mtlreg estimators, scikit-learn baselines), to honour --max-time.
+_EXPECTED_SECONDS = {"school": (10.0, 1.5), "landmine": (10.0, 2.0), "parkinsons": (4.0, 0.5),
+                     "computer": (1.5, 1.0)}
+
+
+# -- data ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _load(name):
+    from mtlreg import datasets
+
+    if name == "school":
+        b = datasets.load_school()
+    elif name == "landmine":
+        b = datasets.load_landmine()
+    elif name == "parkinsons":
+        b = datasets.load_parkinsons(target="motor_UPDRS")
+    elif name == "computer":
+        b = datasets.load_computer()
+    else:
+        raise ValueError(name)
+    return b
+
+
+DATASETS = {
+    # name: (kind, number of splits)
+    "school": ("regression", N_SPLITS),
+    "landmine": ("classification", N_SPLITS),
+    "parkinsons": ("regression", N_SPLITS),
+    "computer": ("regression", 1),
+}
+
+
+def within_task_split(tasks, test_fraction, rng, labels=None):
+    """Random train/test split drawn inside each task (and each class of a task
+    when ``labels`` is given), so both parts hold every task."""
+    test = np.zeros(tasks.shape[0], dtype=bool)
+    strata = tasks if labels is None else tasks * (int(labels.max()) + 1) + labels
+    for s in np.unique(strata):
+        idx = np.flatnonzero(strata == s)
+        n_test = int(round(test_fraction * idx.size))
+        test[rng.permutation(idx)[:n_test]] = True
+    return np.flatnonzero(~test), np.flatnonzero(test)
+
+
+def within_task_folds(tasks, n_folds, rng, labels=None):
+    """Fold id of each sample: each task's samples (each class of a task when
+    ``labels`` is given) are dealt round-robin, in random order, to the folds
+    -- starting at a random fold per stratum -- so every fold holds every task
+    with at least ``n_folds`` samples, and every class of it where possible."""
+    fold = np.empty(tasks.shape[0], dtype=np.int64)
+    for t in np.unique(tasks):
+        in_task = np.flatnonzero(tasks == t)
+        groups = [in_task] if labels is None else [in_task[labels[in_task] == c]
+                                                   for c in np.unique(labels[in_task])]
+        start = int(rng.integers(n_folds))
+        for idx in groups:
+            fold[rng.permutation(idx)] = (start + np.arange(idx.size)) % n_folds
+            start = (start + idx.size) % n_folds
+    return fold
+
+
+def _split(name, i, seed):
+    b = _load(name)
+    if name in ("school", "computer"):
+        return b.splits[i]
+    rng = np.random.default_rng([seed, i, 7])
+    if name == "landmine":
+        return within_task_split(b.tasks, 0.5, rng, labels=b.y)
+    return within_task_split(b.tasks, 0.25, rng)
+
+
+def _standardize(X, train, test):
+    mean = X[train].mean(axis=0)
+    std = X[train].std(axis=0)
+    keep = std > 1e-12 * np.maximum(1.0, np.abs(mean))  # constant columns: intercepts cover them
+    Z = (X[:, keep] - mean[keep]) / std[keep]
+    return Z[train], Z[test]
+
+
+# -- methods ---------------------------------------------------------------------------------
+# A method: grid(X, y, tasks) -> list of hyper-parameters, most regularized first;
+# path(Xtr, ytr, ttr, Xev, tev, grid) -> list of predictions on Xev (regression) or
+# decision values (classification), one per grid value, fitted along the grid.
+
+
+class _MtlregMethod:
+    def __init__(self, name, kind):
+        import mtlreg
+
+        self.estimator_class = getattr(mtlreg, name)
+        self.kind = kind
+        if name.startswith("Lasso"):
+            self.penalty = "l1"
+        elif name.startswith("L21"):
+            self.penalty = "l21"
+        else:
+            self.penalty = None
+        self.not_converged = 0
+
+    def grid(self, X, y, tasks):
+        from mtlreg import alpha_max
+
+        loss = "squared" if self.kind == "regression" else "logistic"
+        if self.penalty is not None:
+            return list(alpha_max(X, y, tasks, penalty=self.penalty, loss=loss) * NORM_GRID)
+        return list(_mtfl_reference_alpha(X, y, tasks, loss) * MTFL_GRID)
+
+    def path(self, Xtr, ytr, ttr, Xev, tev, grid):
+        from sklearn.exceptions import ConvergenceWarning
+
+        est = self.estimator_class(warm_start=True, max_iter=5000)
+        out = []
+        for alpha in grid:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ConvergenceWarning)
+                est.set_params(alpha=alpha).fit(Xtr, ytr, ttr)
+            self.not_converged += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+            out.append(est.predict(Xev, tasks=tev) if self.kind == "regression"
+                       else est.decision_function(Xev, tasks=tev))
+        return out
+
+
+def _mtfl_reference_alpha(X, y, tasks, loss):
+    """``sigma_max(G)^2 / (4 F(0))`` with ``G`` (features x tasks) the gradient of the
+    mean-per-task loss at ``W = 0`` (optimal intercepts) and ``F(0)`` the loss there."""
+    labels = np.unique(tasks)
+    G = np.empty((X.shape[1], labels.size))
+    F0 = 0.0
+    for k, t in enumerate(labels):
+        m = tasks == t
+        Xt = X[m] - X[m].mean(axis=0)
+        if loss == "squared":
+            r = y[m] - y[m].mean()
+            F0 += 0.5 * np.mean(r * r)
+        else:
+            pos = (y[m] == y.max()).astype(float)
+            p = np.clip(pos.mean(), 1e-12, 1 - 1e-12)
+            r = pos - p
+            F0 += -(p * np.log(p) + (1 - p) * np.log(1 - p))
+        G[:, k] = -Xt.T @ r / m.sum()
+    sigma = np.linalg.norm(G, 2)
+    return sigma ** 2 / (4.0 * max(F0, 1e-300))
+
+
+class _SingleTask:
+    """One scikit-learn model per task, one strength shared by all tasks."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.not_converged = 0
+
+    def grid(self, X, y, tasks):
+        return list(RIDGE_GRID if self.kind == "regression" else C_GRID)
+
+    def path(self, Xtr, ytr, ttr, Xev, tev, grid):
+        out = np.zeros((len(grid), Xev.shape[0]))
+        for t in np.unique(tev):
+            tr, ev = ttr == t, tev == t
+            out[:, ev] = _sk_path(self.kind, Xtr[tr], ytr[tr], Xev[ev], grid)
+        return list(out)
+
+
+class _Pooled:
+    """One scikit-learn model on all tasks' samples (tasks ignored)."""
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.not_converged = 0
+
+    def grid(self, X, y, tasks):
+        return list(RIDGE_GRID if self.kind == "regression" else C_GRID)
+
+    def path(self, Xtr, ytr, ttr, Xev, tev, grid):
+        return list(_sk_path(self.kind, Xtr, ytr, Xev, grid))
+
+
+def _sk_path(kind, Xtr, ytr, Xev, grid):
+    """Predictions (n_grid, n_ev) of Ridge / LogisticRegression along ``grid``."""
+    if kind == "regression":
+        from sklearn.linear_model import Ridge
+
+        # one fit for the whole grid: Ridge takes one alpha per target column
+        grid = np.asarray(grid, dtype=float)
+        Y = np.repeat(ytr[:, None], grid.size, axis=1)
+        return Ridge(alpha=grid).fit(Xtr, Y).predict(Xev).reshape(Xev.shape[0], -1).T
+    from sklearn.linear_model import LogisticRegression
+
+    classes = np.unique(ytr)
+    if classes.size < 2:  # a task (fold) with one class: constant score
+        sign = 1.0 if classes[0] == 1 else -1.0
+        return np.full((len(grid), Xev.shape[0]), sign * 30.0)
+    # newton-cholesky: exact on these few features, ~20x faster than lbfgs here
+    est = LogisticRegression(solver="newton-cholesky", warm_start=True, max_iter=1000)
+    out = np.empty((len(grid), Xev.shape[0]))
+    for k, C in enumerate(grid):
+        out[k] = est.set_params(C=C).fit(Xtr, ytr).decision_function(Xev)
+    return out
+
+
+def _make_method(name, kind):
+    if name.startswith("single-task"):
+        return _SingleTask(kind)
+    if name.startswith("pooled"):
+        return _Pooled(kind)
+    return _MtlregMethod(name, kind)
+
+
+# -- scores ------------------------------------------------------------------------------
+def _mean_task_auc(y, score, tasks):
+    from sklearn.metrics import roc_auc_score
+
+    aucs = [roc_auc_score(y[tasks == t], score[tasks == t]) for t in np.unique(tasks)
+            if np.unique(y[tasks == t]).size == 2]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def _cv_loss(kind, y, pred, tasks):
+    """Lower is better."""
+    if kind == "regression":
+        return float(np.mean((y - pred) ** 2))
+    return -_mean_task_auc(y, pred, tasks)
+
+
+def _regression_scores(y, pred, tasks):
+    from sklearn.metrics import explained_variance_score
+
+    mse = float(np.mean((y - pred) ** 2))
+    per_task = [np.mean((y[m] - pred[m]) ** 2) / np.var(y[m])
+                for m in (tasks == t for t in np.unique(tasks)) if np.var(y[m]) > 0]
+    return {"nmse": mse / float(np.var(y)),
+            "explained_variance": float(explained_variance_score(y, pred)),
+            "mse": mse, "task_nmse": float(np.mean(per_task))}
+
+
+# -- the protocol ---------------------------------------------------------------------------
+def evaluate(dataset, split, method_name, seed=0):
+    """Cross-validate, refit and score one method on one split; returns the metrics."""
+    kind = DATASETS[dataset][0]
+    b = _load(dataset)
+    train, test = _split(dataset, split, seed)
+    Xtr, Xte = _standardize(b.X, train, test)
+    ytr, yte = b.y[train], b.y[test]
+    ttr, tte = b.tasks[train], b.tasks[test]
+    method = _make_method(method_name, kind)
+
+    t0 = time.perf_counter()
+    grid = method.grid(Xtr, ytr, ttr)
+    rng = np.random.default_rng([seed, split, 11])
+    fold = within_task_folds(ttr, N_FOLDS, rng, labels=ytr if kind == "classification" else None)
+    losses = np.zeros(len(grid))
+    for f in range(N_FOLDS):
+        fit, val = fold != f, fold == f
+        preds = method.path(Xtr[fit], ytr[fit], ttr[fit], Xtr[val], ttr[val], grid)
+        losses += [_cv_loss(kind, ytr[val], p, ttr[val]) for p in preds]
+    best = int(np.nanargmin(losses))
+    pred = method.path(Xtr, ytr, ttr, Xte, tte, [grid[best]])[0]
+    seconds = time.perf_counter() - t0
+
+    if kind == "regression":
+        metrics = _regression_scores(yte, pred, tte)
+    else:
+        metrics = {"auc": _mean_task_auc(yte, pred, tte),
+                   "accuracy": float(np.mean((pred > 0) == (yte == yte.max())))}
+    metrics.update(selected_param=float(grid[best]), selected_index=float(best),
+                   seconds=seconds, n_not_converged=float(method.not_converged))
+    return metrics
+
+
+def _runner(dataset, split, method, seed, max_time):
+    def run():
+        expected = _EXPECTED_SECONDS[dataset][method.startswith(("single", "pooled"))]
+        if expected > max_time:
+            raise Skip(f"expected ~{expected:g} s per case > --max-time {max_time:g} s")
+        return evaluate(dataset, split, method, seed)
+    return run
+
+
+def cases(ctx):
+    for dataset, (kind, n_splits) in DATASETS.items():
+        methods = REGRESSION_METHODS if kind == "regression" else CLASSIFICATION_METHODS
+        for split in range(n_splits):
+            for method in methods:
+                yield Case(problem=dataset, solver=method,
+                           run=_runner(dataset, split, method, ctx.seed, ctx.max_time),
+                           params={"split": split})
+
+
+# -- figures --------------------------------------------------------------------------------
+def _flat(record):
+    """A record as one flat dict, whatever nesting the runner uses."""
+    rec = dict(record) if isinstance(record, dict) else dict(vars(record))
+    for key in ("params", "metrics"):
+        if isinstance(rec.get(key), dict):
+            rec.update(rec.pop(key))
+    return rec
+
+
+PRIMARY_METRIC = {"school": "nmse", "landmine": "auc", "parkinsons": "nmse", "computer": "nmse"}
+
+
+def figures(records, out_dir):
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    flat = [_flat(r) for r in records]
+    paths = []
+    for dataset, metric in PRIMARY_METRIC.items():
+        rows = [r for r in flat if r.get("problem") == dataset
+                and isinstance(r.get(metric), (int, float)) and np.isfinite(r[metric])]
+        if not rows:
+            continue
+        kind = DATASETS[dataset][0]
+        methods = [m for m in (REGRESSION_METHODS if kind == "regression" else CLASSIFICATION_METHODS)
+                   if any(r["solver"] == m for r in rows)]
+        means, stds, counts = [], [], []
+        for m in methods:
+            # repeats of one split are averaged first: the error bar is the spread over splits
+            per_split = {}
+            for r in rows:
+                if r["solver"] == m:
+                    per_split.setdefault(r.get("split", 0), []).append(r[metric])
+            vals = np.array([np.mean(v) for v in per_split.values()])
+            means.append(vals.mean())
+            stds.append(vals.std(ddof=1) if vals.size > 1 else 0.0)
+            counts.append(vals.size)
+        fig, ax = plt.subplots(figsize=(7, 3.8))
+        # points with error bars, not bars: the axis does not start at 0
+        for i, m in enumerate(methods):
+            baseline = m.startswith("single") or m.startswith("pooled")
+            ax.errorbar([i], [means[i]], yerr=[stds[i]], fmt="s" if baseline else "o",
+                        color="C7" if baseline else "C0", capsize=4, markersize=7)
+        ax.set_xticks(range(len(methods)))
+        ax.set_xticklabels(methods, rotation=25, ha="right", fontsize=8)
+        ax.set_xlim(-0.5, len(methods) - 0.5)
+        positive = np.array(means) > 0
+        if positive.all() and max(means) / min(means) > 10:  # e.g. pooled Ridge on Parkinson's
+            ax.set_yscale("log")
+        ax.grid(axis="y", alpha=0.3)
+        better = "lower is better" if metric == "nmse" else "higher is better"
+        n = max(counts)
+        ax.set_ylabel(f"{metric} ({better})")
+        ax.set_title(f"{dataset}: mean {metric} over {n} split{'s' if n > 1 else ''}"
+                     + (" (error bars: std over splits)" if n > 1 else ""), fontsize=10)
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"accuracy_{dataset}.png")
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
