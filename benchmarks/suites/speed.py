@@ -51,9 +51,9 @@ Metrics per case:
   first), so both times are measured in one run on the same machine state.
 
 Peers that are not installed are skipped with the reason.  With
-``--device cuda`` an extra row times mtlreg on the GPU (torch arrays through
-scikit-learn's array API dispatch); it is skipped when torch or CUDA is
-missing.
+``--device cuda`` an extra row times mtlreg on the GPU (CuPy arrays through
+scikit-learn's array API dispatch); it is skipped when CuPy or a CUDA device
+is missing.
 """
 
 import functools
@@ -144,18 +144,18 @@ def _fit_mtlreg(X, Y, alpha, tol, loss):
 
 
 def _fit_mtlreg_cuda(X, Y, alpha, tol, loss):
+    import cupy
     import sklearn
-    import torch
 
     from mtlreg import L21Classifier, L21Regressor
 
     cls = L21Regressor if loss == "squared" else L21Classifier
-    Xg = torch.asarray(X, device="cuda")
-    Yg = torch.asarray(Y if loss == "squared" else Y.astype(np.float64), device="cuda")
+    Xg = cupy.asarray(X)
+    Yg = cupy.asarray(Y if loss == "squared" else Y.astype(np.float64))
     with sklearn.config_context(array_api_dispatch=True):
         est = cls(alpha=alpha, tol=tol, max_iter=100000).fit(Xg, Yg)
-    torch.cuda.synchronize()
-    return est.coef_.cpu().numpy(), est.intercept_.cpu().numpy(), est.n_iter_
+    cupy.cuda.Device().synchronize()
+    return cupy.asnumpy(est.coef_), cupy.asnumpy(est.intercept_), est.n_iter_
 
 
 def _fit_sklearn(X, Y, alpha, tol, loss):
@@ -225,9 +225,13 @@ def _solver(name, label, seed):
     """(fit function, availability check) of a solver."""
     if name.startswith("mtlreg") and name.endswith("(cuda)"):
         def check():
-            torch = _require("torch", "torch (for mtlreg on the GPU)")
-            if not torch.cuda.is_available():
-                raise Skip("torch reports no CUDA device")
+            cupy = _require("cupy", "CuPy (for mtlreg on the GPU)")
+            try:
+                n_devices = cupy.cuda.runtime.getDeviceCount()
+            except Exception as exc:  # no driver / no device
+                raise Skip(f"no CUDA device ({exc})") from exc
+            if n_devices == 0:
+                raise Skip("no CUDA device")
         return _fit_mtlreg_cuda, check
     if name.startswith("mtlreg"):
         return _fit_mtlreg, lambda: None
