@@ -166,8 +166,26 @@ def _standardize(X, train, test):
 # decision values (classification), one per grid value, fitted along the grid.
 
 
+def _cuda_arrays(device):
+    """A function moving host arrays to the GPU for ``device="cuda"`` (``None`` for the
+    CPU); raises Skip without CuPy or a GPU."""
+    if device != "cuda":
+        return None
+    try:
+        import cupy
+    except ImportError:
+        raise Skip("--device cuda: CuPy is not installed") from None
+    try:
+        n_gpus = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDA driver missing or broken
+        raise Skip(f"--device cuda: no usable GPU ({type(exc).__name__}: {exc})") from None
+    if n_gpus == 0:
+        raise Skip("--device cuda: no GPU found")
+    return cupy.asarray
+
+
 class _MtlregMethod:
-    def __init__(self, name, kind):
+    def __init__(self, name, kind, device="cpu"):
         import mtlreg
 
         self.estimator_class = getattr(mtlreg, name)
@@ -178,6 +196,7 @@ class _MtlregMethod:
             self.penalty = "l21"
         else:
             self.penalty = None
+        self.to_device = _cuda_arrays(device)
         self.not_converged = 0
 
     def grid(self, X, y, tasks):
@@ -189,17 +208,25 @@ class _MtlregMethod:
         return list(_mtfl_reference_alpha(X, y, tasks, loss) * MTFL_GRID)
 
     def path(self, Xtr, ytr, ttr, Xev, tev, grid):
+        from sklearn import config_context
         from sklearn.exceptions import ConvergenceWarning
 
+        from mtlreg._backend import to_numpy
+
+        on_gpu = self.to_device is not None
+        if on_gpu:  # the data on the GPU; tasks and predictions stay NumPy arrays
+            Xtr, ytr, Xev = self.to_device(Xtr), self.to_device(ytr), self.to_device(Xev)
         est = self.estimator_class(warm_start=True, max_iter=5000)
         out = []
-        for alpha in grid:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", ConvergenceWarning)
-                est.set_params(alpha=alpha).fit(Xtr, ytr, ttr)
-            self.not_converged += sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-            out.append(est.predict(Xev, tasks=tev) if self.kind == "regression"
-                       else est.decision_function(Xev, tasks=tev))
+        with config_context(array_api_dispatch=on_gpu):
+            for alpha in grid:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always", ConvergenceWarning)
+                    est.set_params(alpha=alpha).fit(Xtr, ytr, ttr)
+                self.not_converged += sum(issubclass(w.category, ConvergenceWarning)
+                                          for w in caught)
+                score = est.predict if self.kind == "regression" else est.decision_function
+                out.append(np.asarray(to_numpy(score(Xev, tasks=tev)), dtype=np.float64))
         return out
 
 
@@ -280,12 +307,12 @@ def _sk_path(kind, Xtr, ytr, Xev, grid):
     return out
 
 
-def _make_method(name, kind):
+def _make_method(name, kind, device="cpu"):
     if name.startswith("single-task"):
         return _SingleTask(kind)
     if name.startswith("pooled"):
         return _Pooled(kind)
-    return _MtlregMethod(name, kind)
+    return _MtlregMethod(name, kind, device)
 
 
 # -- scores ------------------------------------------------------------------------------
@@ -316,15 +343,20 @@ def _regression_scores(y, pred, tasks):
 
 
 # -- the protocol ---------------------------------------------------------------------------
-def evaluate(dataset, split, method_name, seed=0):
-    """Cross-validate, refit and score one method on one split; returns the metrics."""
+def evaluate(dataset, split, method_name, seed=0, device="cpu"):
+    """Cross-validate, refit and score one method on one split; returns the metrics.
+
+    ``device="cuda"``: the mtlreg estimators fit CuPy arrays (Skip without CuPy or
+    a GPU); the scikit-learn baselines stay on the CPU.  (The suite's own cases
+    run on the CPU; the ``quick`` suite passes its ``--device``.)
+    """
     kind = DATASETS[dataset][0]
     b = _load(dataset)
     train, test = _split(dataset, split, seed)
     Xtr, Xte = _standardize(b.X, train, test)
     ytr, yte = b.y[train], b.y[test]
     ttr, tte = b.tasks[train], b.tasks[test]
-    method = _make_method(method_name, kind)
+    method = _make_method(method_name, kind, device)
 
     t0 = time.perf_counter()
     grid = method.grid(Xtr, ytr, ttr)
