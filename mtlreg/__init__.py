@@ -6,6 +6,10 @@ Estimators of the feature-learning family:
 * :class:`L21Regressor` / :class:`L21Classifier` -- joint feature selection
 * :class:`MTFLRegressor` / :class:`MTFLClassifier` -- convex multi-task feature learning
 
+Low-rank family:
+
+* :class:`TraceRegressor` / :class:`TraceClassifier` -- trace (nuclear) norm
+
 Data helpers: :func:`stack_tasks`; model selection helper: :func:`alpha_max`.
 """
 
@@ -20,9 +24,11 @@ from .feature import (
     alpha_max,
 )
 
+from .lowrank import TraceClassifier, TraceRegressor
+
 __version__ = "0.1.0"
 
 __all__ = [
     "L21Classifier", "L21Regressor", "LassoClassifier", "LassoRegressor",
-    "MTFLClassifier", "MTFLRegressor", "alpha_max", "stack_tasks", "__version__",
+    "MTFLClassifier", "MTFLRegressor", "TraceClassifier", "TraceRegressor", "alpha_max", "stack_tasks", "__version__",
 ]

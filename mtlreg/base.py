@@ -244,6 +244,15 @@ class _MultiTaskLinearModel(BaseEstimator):
         return tags
 
 
+class NormPenaltyMixin:
+    """Estimators whose penalty is ``_penalty_class(xp, alpha, ridge=ridge)``."""
+
+    _penalty_class = None
+
+    def _make_penalty(self, xp):
+        return self._penalty_class(xp, self.alpha, ridge=self.ridge)
+
+
 class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
     """Regressor base: squared loss."""
 

@@ -10,7 +10,13 @@ import numpy as np
 
 from ._backend import as_float, to_numpy
 from ._data import build_task_data, encode_tasks
-from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, drop_one_class_tasks
+from ._docstring import estimator_doc as _doc
+from .base import (
+    MultiTaskClassifierBase,
+    MultiTaskRegressorBase,
+    NormPenaltyMixin as _NormMixin,
+    drop_one_class_tasks,
+)
 from .penalties import L1, L21, SquaredTraceNorm
 from .solvers import alternating_minimization, fista
 from numbers import Real
@@ -21,80 +27,6 @@ __all__ = [
     "LassoRegressor", "LassoClassifier", "L21Regressor", "L21Classifier",
     "MTFLRegressor", "MTFLClassifier", "alpha_max",
 ]
-
-_SQUARED = "sum_t c_t * 1/2 ||y_t - X_t w_t - b_t||^2"
-_LOGISTIC = "sum_t c_t * sum_i log(1 + exp(-y_ti (x_ti . w_t + b_t)))"
-
-
-def _doc(summary, penalty, detail, alpha_default, extra_params="", extra_attrs="",
-         classifier=False):
-    loss_txt = _LOGISTIC if classifier else _SQUARED
-    labels = ("labels ``y_ti`` in {-1, +1} stand for ``classes_[0]``, ``classes_[1]``"
-              if classifier else "squared loss")
-    class_attrs = """
-    classes_ : ndarray of shape (2,)
-        The two class labels; ``classes_[1]`` is the positive class.""" if classifier else ""
-    return f"""{summary}
-
-    Minimizes, over ``W`` (n_features x n_tasks) and the intercepts ``b``,
-
-        {loss_txt}
-            + {penalty} + ridge * ||W||_F^2
-
-    ({labels}; ``c_t = 1/n_t`` with ``loss_scaling="mean"``, ``1`` with
-    ``"sum"``; the intercepts are not penalized.)
-
-    {detail}
-
-    Parameters
-    ----------
-    alpha : float, default={alpha_default}
-        Strength of the structural penalty.{extra_params}
-    ridge : float, default=0
-        Strength of the added ``ridge * ||W||_F^2``.
-    loss_scaling : {{"mean", "sum"}}, default="mean"
-        ``"mean"``: each task's loss divided by its ``n_t`` (scikit-learn's and
-        RMTL's convention); ``"sum"``: MALSAR's convention.
-    fit_intercept : bool, default=True
-        Fit one unpenalized intercept per task.
-    tol : float, default=1e-6
-        Stop when the certified duality gap is at most ``tol`` times the
-        objective (a relative gap; ``tol`` is floored at ``100 * eps`` of the
-        data's dtype), or at most ``min(tol, 1e-8)`` times the objective at
-        ``W = 0`` if that is larger.
-    max_iter : int
-        Maximum number of iterations (outer iterations for MTFL's
-        ``solver="alternating"``).
-    warm_start : bool, default=False
-        Start from the previous solution when the shapes match.
-
-    Attributes
-    ----------
-    coef_ : ndarray of shape (n_tasks, n_features)
-        ``W.T``: row ``t`` is the model of task ``tasks_[t]``.
-    intercept_ : ndarray of shape (n_tasks,)
-    tasks_ : ndarray of shape (n_tasks,)
-        Sorted task labels (``0 .. n_tasks-1`` for a shared design).
-    n_tasks_ : int
-    n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Defined when ``X`` has string feature names (pandas).
-    n_iter_ : int
-        Iterations run.
-    objective_ : float
-        Objective value at the solution.
-    dual_gap_ : float or None
-        Certified duality gap at the solution (``None`` without a certificate).
-    converged_ : bool{class_attrs}{extra_attrs}
-    """
-
-
-class _NormMixin:
-    _penalty_class = None
-
-    def _make_penalty(self, xp):
-        return self._penalty_class(xp, self.alpha, ridge=self.ridge)
-
 
 _LASSO_DETAIL = """The elementwise L1 penalty ``alpha * sum_{j,t} |W_jt|`` makes each task an
     independent Lasso: the baseline against which joint structure is judged.
@@ -234,12 +166,13 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     ``W = 0`` is optimal iff ``-grad_W F(0, b*) `` lies in ``alpha`` times the
     unit ball of the dual norm, with ``b*`` the optimal intercepts at ``W = 0``;
     so ``alpha_max = dual_norm(grad_W F(0, b*))``: ``max_{j,t} |G_jt|`` for L1,
-    ``max_j ||G_j,:||_2`` for L2,1.  Independent of ``ridge``.
+    ``max_j ||G_j,:||_2`` for L2,1, the spectral norm ``sigma_max(G)`` for the
+    trace norm.  Independent of ``ridge``.
 
     Parameters
     ----------
     X, y, tasks : as in ``fit`` (long format or shared design).
-    penalty : {"l1", "l21"}
+    penalty : {"l1", "l21", "trace"}
     loss : {"squared", "logistic"}
         For ``"logistic"``, ``y`` holds two class labels.
     loss_scaling : {"mean", "sum"}
@@ -254,7 +187,9 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     from ._backend import get_namespace
     from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
 
-    classes = {"l1": L1, "l21": L21}
+    from .penalties import NuclearNorm
+
+    classes = {"l1": L1, "l21": L21, "trace": NuclearNorm}
     if penalty not in classes:
         raise ValueError(f"penalty must be one of {sorted(classes)}, got {penalty!r}.")
     if loss not in ("squared", "logistic"):

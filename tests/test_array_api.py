@@ -13,7 +13,7 @@ import mtlreg
 from mtlreg._data import build_task_data, encode_tasks
 from mtlreg._backend import get_namespace, to_numpy
 from mtlreg.losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
-from mtlreg.penalties import L1, L21, SquaredTraceNorm
+from mtlreg.penalties import L1, L21, NuclearNorm, SquaredTraceNorm
 from mtlreg.solvers import fista
 
 xps = pytest.importorskip("array_api_strict")
@@ -51,7 +51,7 @@ def _solve(xp_arrays, X, y, task_index, n_tasks, loss, penalty_cls, use_gram, de
 
 
 @pytest.mark.parametrize("device_name, dtype_name, rtol", DEVICES)
-@pytest.mark.parametrize("penalty_cls", [L1, L21, SquaredTraceNorm])
+@pytest.mark.parametrize("penalty_cls", [L1, L21, NuclearNorm, SquaredTraceNorm])
 @pytest.mark.parametrize("loss, use_gram", [(SquaredLoss(), False), (SquaredLoss(), True),
                                             (LogisticLoss(), False)])
 def test_solver_core_matches_numpy(device_name, dtype_name, rtol, penalty_cls, loss, use_gram):
@@ -76,6 +76,7 @@ def test_solver_core_matches_numpy(device_name, dtype_name, rtol, penalty_cls, l
 @pytest.mark.parametrize("Est, classifier", [
     (mtlreg.L21Regressor, False), (mtlreg.LassoRegressor, False), (mtlreg.MTFLRegressor, False),
     (mtlreg.L21Classifier, True), (mtlreg.LassoClassifier, True), (mtlreg.MTFLClassifier, True),
+    (mtlreg.TraceRegressor, False), (mtlreg.TraceClassifier, True),
 ])
 def test_estimators_follow_input_namespace(device_name, dtype_name, rtol, Est, classifier):
     """With array API dispatch on, fitted attributes and outputs follow X."""

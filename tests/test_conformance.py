@@ -7,25 +7,24 @@ with a small ``max_iter`` so that it stays fast on the checks' small problems.
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from mtlreg import (
-    L21Classifier,
-    L21Regressor,
-    LassoClassifier,
-    LassoRegressor,
-    MTFLClassifier,
-    MTFLRegressor,
-)
+from sklearn.base import BaseEstimator
 
-ESTIMATORS = [
-    LassoRegressor(),
-    LassoClassifier(),
-    L21Regressor(),
-    L21Classifier(),
-    MTFLRegressor(),
-    MTFLClassifier(),
+import mtlreg
+from mtlreg import MTFLClassifier, MTFLRegressor
+
+# every public estimator (so a new family is checked as soon as it is exported)
+PUBLIC = [getattr(mtlreg, name) for name in mtlreg.__all__
+          if isinstance(getattr(mtlreg, name), type)
+          and issubclass(getattr(mtlreg, name), BaseEstimator)]
+
+ESTIMATORS = [cls() for cls in PUBLIC] + [
     MTFLRegressor(solver="alternating", max_iter=50),
     MTFLClassifier(solver="alternating", max_iter=50),
 ]
+
+
+def test_every_public_estimator_is_checked():
+    assert len(PUBLIC) >= 8 and {"TraceRegressor", "L21Classifier"} <= {c.__name__ for c in PUBLIC}
 
 # Checks that fail for a documented reason, per estimator.  None at present:
 # every check that scikit-learn yields for these estimators is expected to pass.

@@ -20,7 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, MultiTaskLasso
 
 from mtlreg import (L21Classifier, L21Regressor, LassoClassifier, LassoRegressor,
-                    MTFLClassifier, MTFLRegressor, alpha_max, stack_tasks)
+                    MTFLClassifier, MTFLRegressor, TraceClassifier, TraceRegressor, alpha_max,
+                    stack_tasks)
 
 # Clarabel gap / feasibility tolerances, tightest first (tighter ones report "inaccurate")
 CVX_EPS_LADDER = (1e-10, 1e-9)
@@ -38,6 +39,8 @@ def penalty_value(coef, penalty):
         return np.linalg.norm(coef, axis=0).sum()  # feature j across tasks: coef[:, j]
     if penalty == "mtfl":
         return np.linalg.svd(coef, compute_uv=False).sum() ** 2
+    if penalty == "trace":
+        return np.linalg.svd(coef, compute_uv=False).sum()
     raise ValueError(penalty)
 
 
@@ -93,7 +96,8 @@ def cvxpy_solve(Xs, ys, *, loss, penalty, alpha, ridge=0.0, loss_scaling="mean",
             terms.append(c * cp.sum(cp.logistic(-cp.multiply(signs(y), z))))
     pen = {"l1": lambda: cp.sum(cp.abs(W)),
            "l21": lambda: cp.sum(cp.norm(W, 2, axis=1)),
-           "mtfl": lambda: cp.square(cp.normNuc(W))}[penalty]()
+           "mtfl": lambda: cp.square(cp.normNuc(W)),
+           "trace": lambda: cp.normNuc(W)}[penalty]()
     prob = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms)) + alpha * pen
                                   + ridge * cp.sum_squares(W)))
     # Clarabel occasionally flags "inaccurate" at the tightest setting: relax one step
@@ -149,6 +153,8 @@ ESTIMATORS = {
     "LassoClassifier": (LassoClassifier, "logistic", "l1"),
     "L21Classifier": (L21Classifier, "logistic", "l21"),
     "MTFLClassifier": (MTFLClassifier, "logistic", "mtfl"),
+    "TraceRegressor": (TraceRegressor, "squared", "trace"),
+    "TraceClassifier": (TraceClassifier, "logistic", "trace"),
 }
 
 

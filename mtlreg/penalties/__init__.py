@@ -11,7 +11,9 @@ certify a duality gap: ``dual_scale(V)`` and ``conjugate(V)``.
 from ._base import NormPenalty, Penalty
 from .l1 import L1
 from .l21 import L21
+from .nuclear import NuclearNorm
 from .quadratic import MetricQuadratic
 from .trace import SquaredTraceNorm
 
-__all__ = ["Penalty", "NormPenalty", "L1", "L21", "MetricQuadratic", "SquaredTraceNorm"]
+__all__ = ["Penalty", "NormPenalty", "L1", "L21", "NuclearNorm", "MetricQuadratic",
+           "SquaredTraceNorm"]

@@ -1,0 +1,69 @@
+"""The numpydoc docstring every estimator shares: objective, parameters, attributes."""
+
+_SQUARED = "sum_t c_t * 1/2 ||y_t - X_t w_t - b_t||^2"
+_LOGISTIC = "sum_t c_t * sum_i log(1 + exp(-y_ti (x_ti . w_t + b_t)))"
+
+
+def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extra_attrs="",
+                  classifier=False):
+    """Numpydoc text of an estimator: its objective written out, then the
+    parameters and fitted attributes every mtlreg estimator shares."""
+    loss_txt = _LOGISTIC if classifier else _SQUARED
+    labels = ("labels ``y_ti`` in {-1, +1} stand for ``classes_[0]``, ``classes_[1]``"
+              if classifier else "squared loss")
+    class_attrs = """
+    classes_ : ndarray of shape (2,)
+        The two class labels; ``classes_[1]`` is the positive class.""" if classifier else ""
+    return f"""{summary}
+
+    Minimizes, over ``W`` (n_features x n_tasks) and the intercepts ``b``,
+
+        {loss_txt}
+            + {penalty} + ridge * ||W||_F^2
+
+    ({labels}; ``c_t = 1/n_t`` with ``loss_scaling="mean"``, ``1`` with
+    ``"sum"``; the intercepts are not penalized.)
+
+    {detail}
+
+    Parameters
+    ----------
+    alpha : float, default={alpha_default}
+        Strength of the structural penalty.{extra_params}
+    ridge : float, default=0
+        Strength of the added ``ridge * ||W||_F^2``.
+    loss_scaling : {{"mean", "sum"}}, default="mean"
+        ``"mean"``: each task's loss divided by its ``n_t`` (scikit-learn's and
+        RMTL's convention); ``"sum"``: MALSAR's convention.
+    fit_intercept : bool, default=True
+        Fit one unpenalized intercept per task.
+    tol : float, default=1e-6
+        Stop when the certified duality gap is at most ``tol`` times the
+        objective (a relative gap; ``tol`` is floored at ``100 * eps`` of the
+        data's dtype), or at most ``min(tol, 1e-8)`` times the objective at
+        ``W = 0`` if that is larger.
+    max_iter : int
+        Maximum number of iterations (outer iterations for MTFL's
+        ``solver="alternating"``).
+    warm_start : bool, default=False
+        Start from the previous solution when the shapes match.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_tasks, n_features)
+        ``W.T``: row ``t`` is the model of task ``tasks_[t]``.
+    intercept_ : ndarray of shape (n_tasks,)
+    tasks_ : ndarray of shape (n_tasks,)
+        Sorted task labels (``0 .. n_tasks-1`` for a shared design).
+    n_tasks_ : int
+    n_features_in_ : int
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Defined when ``X`` has string feature names (pandas).
+    n_iter_ : int
+        Iterations run.
+    objective_ : float
+        Objective value at the solution.
+    dual_gap_ : float or None
+        Certified duality gap at the solution (``None`` without a certificate).
+    converged_ : bool{class_attrs}{extra_attrs}
+    """

@@ -1,0 +1,26 @@
+"""Trace (nuclear) norm: tasks whose models share a low-dimensional subspace."""
+
+from .._backend import as_float
+from ._base import NormPenalty
+
+
+class NuclearNorm(NormPenalty):
+    """``alpha * ||W||_* + ridge * ||W||_F^2``, ``||W||_*`` the sum of singular values.
+
+    Prox: singular-value soft thresholding with a thin SVD.  Dual norm: the
+    spectral norm ``sigma_max(V)`` (so the duality gap is certified by it).
+    """
+
+    def norm(self, coef):
+        return self.xp.sum(self.xp.linalg.svdvals(coef))
+
+    def norm_prox(self, coef, tau):
+        xp = self.xp
+        U, s, Vt = xp.linalg.svd(coef, full_matrices=False)
+        return (U * xp.maximum(s - tau, xp.zeros_like(s))[None, :]) @ Vt
+
+    def dual_norm(self, V):
+        return self.xp.max(self.xp.linalg.svdvals(V))
+
+    def alpha_max(self, grad):
+        return as_float(self.dual_norm(grad))
