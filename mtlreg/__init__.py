@@ -9,6 +9,7 @@ Estimators of the feature-learning family:
 Low-rank family:
 
 * :class:`TraceRegressor` / :class:`TraceClassifier` -- trace (nuclear) norm
+* :class:`SparseTraceRegressor` / :class:`SparseTraceClassifier` -- sparse + low rank
 
 Data helpers: :func:`stack_tasks`; model selection helper: :func:`alpha_max`.
 """
@@ -24,11 +25,17 @@ from .feature import (
     alpha_max,
 )
 
-from .lowrank import TraceClassifier, TraceRegressor
+from .lowrank import (
+    SparseTraceClassifier,
+    SparseTraceRegressor,
+    TraceClassifier,
+    TraceRegressor,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "L21Classifier", "L21Regressor", "LassoClassifier", "LassoRegressor",
-    "MTFLClassifier", "MTFLRegressor", "TraceClassifier", "TraceRegressor", "alpha_max", "stack_tasks", "__version__",
+    "MTFLClassifier", "MTFLRegressor", "TraceClassifier", "TraceRegressor",
+    "SparseTraceClassifier", "SparseTraceRegressor", "alpha_max", "stack_tasks", "__version__",
 ]

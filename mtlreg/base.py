@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import device, is_numpy_namespace, to_numpy
 from ._data import build_task_data, encode_tasks, lookup_tasks
+from ._parts import SumOfParts, split_parts
 from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
 from .solvers import fista, use_working_set, working_set_fista
 
@@ -39,6 +40,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         "warm_start": ["boolean"],
     }
     _loss = None  # SquaredLoss or LogisticLoss
+    _n_parts = 1  # W = P_1 + ... + P_k for decomposed models
 
     # -- hooks for subclasses --------------------------------------------------
     def _make_penalty(self, xp):
@@ -139,12 +141,15 @@ class _MultiTaskLinearModel(BaseEstimator):
         if use_gram:
             data.compute_gram()
         datafit = make_datafit(loss, data, self.fit_intercept and not squared, use_gram)
+        if self._n_parts > 1:
+            datafit = SumOfParts(datafit, self._n_parts)
         penalty = self._make_penalty(xp)
 
         coef0, intercept0 = self._initial_point(xp, data, loss, squared)
         result = self._solve(datafit, penalty, coef0, intercept0)
 
-        coef = result.coef
+        parts = split_parts(xp, result.coef, self._n_parts)
+        coef = xp.sum(parts, axis=0)
         if squared:
             if self.fit_intercept:
                 intercept = data.y_offset - xp.sum(data.X_offset * coef, axis=1)
@@ -157,6 +162,10 @@ class _MultiTaskLinearModel(BaseEstimator):
                 intercept = xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
             if one_class_sign is not None:
                 coef, intercept = self._set_one_class_tasks(xp, coef, intercept, one_class_sign)
+                parts = xp.stack([self._set_one_class_tasks(xp, parts[i, ...], intercept,
+                                                            one_class_sign)[0]
+                                  for i in range(self._n_parts)])
+        self._parts = parts
 
         self.coef_ = coef
         self.intercept_ = intercept
@@ -167,7 +176,8 @@ class _MultiTaskLinearModel(BaseEstimator):
             # objective evaluated on the data (one pass).
             self.objective_ = _squared_objective(xp, X, Y if Y2 is None else Y2,
                                                  None if Y2 is not None else task_index,
-                                                 data, coef, intercept, penalty)
+                                                 data, coef, intercept,
+                                                 float(penalty.value(result.coef)))
         self.dual_gap_ = float(result.dual_gap) if result.dual_gap is not None else None
         self.converged_ = bool(result.converged)
         self._store_extra(result, penalty, xp)
@@ -185,16 +195,19 @@ class _MultiTaskLinearModel(BaseEstimator):
         return self
 
     def _initial_point(self, xp, data, loss, squared):
-        T, d = data.n_tasks, data.n_features
-        coef0 = xp.zeros((T, d), dtype=data.dtype, device=data.device)
+        T, d, k = data.n_tasks, data.n_features, self._n_parts
+        coef0 = xp.zeros((k * T, d), dtype=data.dtype, device=data.device)
         intercept0 = None if squared or not self.fit_intercept else \
             optimal_intercepts_at_zero(loss, data)
-        if self.warm_start and hasattr(self, "coef_") and tuple(self.coef_.shape) == (T, d):
-            coef0 = xp.astype(xp.asarray(self.coef_, device=data.device), data.dtype)
+        previous = getattr(self, "_parts", None)
+        if self.warm_start and previous is not None and tuple(previous.shape) == (k, T, d):
+            coef0 = xp.reshape(xp.astype(xp.asarray(previous, device=data.device), data.dtype),
+                               (k * T, d))
             if intercept0 is not None and hasattr(self, "intercept_"):
                 b = xp.astype(xp.asarray(self.intercept_, device=data.device), data.dtype)
                 # the solver works with centred X: b' = b + mean_t(x) . w_t
-                intercept0 = b + xp.sum(data.X_offset * coef0, axis=1)
+                w = xp.sum(xp.reshape(coef0, (k, T, d)), axis=0)
+                intercept0 = b + xp.sum(data.X_offset * w, axis=1)
         return coef0, intercept0
 
     def _drop_one_class_tasks(self, xp, data):
@@ -458,7 +471,7 @@ def _follow_namespace(xp, labels, X):
     return xp.asarray(labels, device=device(X))
 
 
-def _squared_objective(xp, X, Y, task_index, data, coef, intercept, penalty):
+def _squared_objective(xp, X, Y, task_index, data, coef, intercept, penalty_value):
     """``sum_t c_t ||y_t - X_t w_t - b_t||^2 / 2 + penalty(W)`` from the raw data."""
     if task_index is None:  # shared design, Y of shape (n_samples, n_tasks)
         R = Y - X @ xp.permute_dims(coef, (1, 0)) - intercept[None, :]
@@ -467,4 +480,4 @@ def _squared_objective(xp, X, Y, task_index, data, coef, intercept, penalty):
         idx = xp.asarray(task_index, device=device(X))
         r = Y - xp.sum(X * xp.take(coef, idx, axis=0), axis=1) - xp.take(intercept, idx, axis=0)
         F = 0.5 * xp.sum(xp.take(data.task_weight, idx, axis=0) * r * r)
-    return float(F + penalty.value(coef))
+    return float(F) + penalty_value

@@ -1,5 +1,7 @@
 """Low-rank family: the trace-norm prox, its certificate, and rank behaviour."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,74 @@ def test_planted_rank_is_recovered():
     Q_est = np.linalg.svd(est.coef_, full_matrices=False)[2][:2].T
     cosines = np.linalg.svd(Q_true.T @ Q_est, compute_uv=False)
     assert cosines.min() > 0.99
+
+
+# -- sparse + low rank ------------------------------------------------------------------------
+
+cp = pytest.importorskip("cvxpy")
+
+
+def _tasks(seed, logistic):
+    rng = np.random.default_rng(seed)
+    sizes, d = (15, 25, 10), 6
+    Xs = [rng.standard_normal((n, d)) for n in sizes]
+    W = rng.standard_normal((d, 1)) @ rng.standard_normal((1, 3))
+    W[0, 1] += 3.0  # one entry-wise exception
+    zs = [X @ W[:, t] + 0.3 * rng.standard_normal(len(X)) + 0.5 for t, X in enumerate(Xs)]
+    ys = [np.where(z > 0, 1.0, -1.0) for z in zs] if logistic else zs
+    return Xs, ys
+
+
+def _cvxpy_sparse_trace(Xs, ys, alpha, beta, ridge, loss_scaling, logistic):
+    d, T = Xs[0].shape[1], len(Xs)
+    L, S, b = cp.Variable((d, T)), cp.Variable((d, T)), cp.Variable(T)
+    terms = []
+    for t, (X, y) in enumerate(zip(Xs, ys)):
+        c = 1.0 / len(y) if loss_scaling == "mean" else 1.0
+        z = X @ (L[:, t] + S[:, t]) + b[t]
+        terms.append(c * (cp.sum(cp.logistic(-cp.multiply(y, z))) if logistic
+                          else 0.5 * cp.sum_squares(y - z)))
+    objective = (sum(terms) + alpha * cp.normNuc(L) + beta * cp.sum(cp.abs(S))
+                 + ridge * (cp.sum_squares(L) + cp.sum_squares(S)))
+    problem = cp.Problem(cp.Minimize(objective))
+    for eps in (1e-10, 1e-9, 1e-8):  # Clarabel may call the tightest "inaccurate"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate"
+            problem.solve(solver=cp.CLARABEL, tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
+        if problem.status == cp.OPTIMAL:
+            return problem.value
+    raise AssertionError(f"CVXPY reference not optimal: {problem.status}")
+
+
+@pytest.mark.parametrize("logistic", [False, True])
+@pytest.mark.parametrize("loss_scaling, ridge", [("mean", 0.0), ("sum", 0.0), ("mean", 0.05)])
+def test_sparse_trace_matches_cvxpy_and_certifies_its_gap(logistic, loss_scaling, ridge):
+    from mtlreg import SparseTraceClassifier, SparseTraceRegressor, stack_tasks
+
+    Xs, ys = _tasks(0, logistic)
+    X, y, tasks = stack_tasks(Xs, ys)
+    scale = 1.0 if loss_scaling == "mean" else 16.0
+    alpha, beta = 0.1 * scale, 0.05 * scale
+    Est = SparseTraceClassifier if logistic else SparseTraceRegressor
+    est = Est(alpha=alpha, beta=beta, ridge=ridge * scale, loss_scaling=loss_scaling,
+              tol=1e-10).fit(X, y, tasks=tasks)
+    optimum = _cvxpy_sparse_trace(Xs, ys, alpha, beta, ridge * scale, loss_scaling, logistic)
+    assert est.converged_
+    assert est.objective_ == pytest.approx(optimum, rel=1e-6)
+    assert 0 <= est.dual_gap_ and est.objective_ - optimum <= est.dual_gap_ + 1e-8 * optimum
+    np.testing.assert_allclose(est.coef_lowrank_ + est.coef_sparse_, est.coef_, atol=1e-14)
+    assert est.rank_ == np.linalg.matrix_rank(est.coef_lowrank_, tol=1e-8 * np.abs(
+        est.coef_lowrank_).max())
+
+
+def test_sparse_trace_with_large_beta_is_the_trace_model():
+    """beta >= max |grad| at the trace solution: S = 0 and L is TraceRegressor's W."""
+    from mtlreg import SparseTraceRegressor, stack_tasks
+
+    Xs, ys = _tasks(1, False)
+    X, y, tasks = stack_tasks(Xs, ys)
+    trace = TraceRegressor(alpha=0.1, tol=1e-12).fit(X, y, tasks=tasks)
+    both = SparseTraceRegressor(alpha=0.1, beta=1e3, tol=1e-12).fit(X, y, tasks=tasks)
+    assert np.all(both.coef_sparse_ == 0)
+    np.testing.assert_allclose(both.coef_lowrank_, trace.coef_, atol=1e-7)
+    np.testing.assert_allclose(both.objective_, trace.objective_, rtol=1e-10)

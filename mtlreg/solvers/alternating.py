@@ -34,7 +34,7 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     dtype = coef0.dtype
     tol = effective_tol(tol, dtype, xp)
     eps_dtype = float(xp.finfo(dtype).eps)
-    scale = objective_scale(datafit, intercept0)
+    scale = objective_scale(datafit, intercept0, coef0)
     lipschitz = datafit.lipschitz()
     use_gap = getattr(penalty, "has_conjugate", False)
 

@@ -16,11 +16,10 @@ def _check_pieces(datafit, penalty):
         raise TypeError(f"fista needs {', '.join(missing)} from its datafit / penalty.")
 
 
-def objective_scale(datafit, intercept0):
-    """``F(0, b0)``: the objective at ``W = 0`` (scale of the stopping rule)."""
-    xp = datafit.xp
-    data = datafit.data
-    zero = xp.zeros((data.n_tasks, data.n_features), dtype=data.dtype, device=data.device)
+def objective_scale(datafit, intercept0, coef0):
+    """``F(0, b0)``: the objective at ``W = 0`` (scale of the stopping rule);
+    ``coef0`` gives the shape of the solver's variable."""
+    zero = datafit.xp.zeros_like(coef0)
     return as_float(datafit.value(zero, intercept0, datafit.state(zero, intercept0)))
 
 
@@ -116,7 +115,7 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     exact = getattr(datafit, "lipschitz_is_exact", False) and lipschitz is None
 
     if scale is None:
-        scale = objective_scale(datafit, intercept0)
+        scale = objective_scale(datafit, intercept0, coef0)
     L_floor = L * 1e-6
     adapt = not exact and step_shrink < 1.0 and getattr(
         getattr(datafit, "loss", None), "curvature_varies", False)

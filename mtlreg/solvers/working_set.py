@@ -45,7 +45,7 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     dev = data.device
     n_features = data.n_features
     tol = effective_tol(tol, coef0.dtype, xp)
-    scale = objective_scale(datafit, intercept0)
+    scale = objective_scale(datafit, intercept0, coef0)
     coef, intercept = coef0, intercept0
     size = grow = min(n_features, initial_size)
     total_iter = 0
