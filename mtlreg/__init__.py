@@ -10,6 +10,7 @@ Low-rank family:
 
 * :class:`TraceRegressor` / :class:`TraceClassifier` -- trace (nuclear) norm
 * :class:`SparseTraceRegressor` / :class:`SparseTraceClassifier` -- sparse + low rank
+* :class:`CASORegressor` / :class:`CASOClassifier` -- convex alternating structure optimization
 
 Data helpers: :func:`stack_tasks`; model selection helper: :func:`alpha_max`.
 """
@@ -26,6 +27,8 @@ from .feature import (
 )
 
 from .lowrank import (
+    CASOClassifier,
+    CASORegressor,
     SparseTraceClassifier,
     SparseTraceRegressor,
     TraceClassifier,
@@ -37,5 +40,6 @@ __version__ = "0.1.0"
 __all__ = [
     "L21Classifier", "L21Regressor", "LassoClassifier", "LassoRegressor",
     "MTFLClassifier", "MTFLRegressor", "TraceClassifier", "TraceRegressor",
-    "SparseTraceClassifier", "SparseTraceRegressor", "alpha_max", "stack_tasks", "__version__",
+    "SparseTraceClassifier", "SparseTraceRegressor", "CASOClassifier", "CASORegressor",
+    "alpha_max", "stack_tasks", "__version__",
 ]

@@ -53,6 +53,16 @@ class _MultiTaskLinearModel(BaseEstimator):
     def _store_extra(self, result, penalty, xp):
         """Family-specific fitted attributes (e.g. MTFL's feature covariance)."""
 
+    def _wrap_datafit(self, datafit, xp):
+        """Add a smooth structural term to the data fit (cASO); default: none."""
+        return datafit
+
+    @staticmethod
+    def _structure_value(datafit, penalty, coef):
+        """Penalty value at the solution, smooth structural terms included."""
+        smooth = getattr(datafit, "smooth", None)
+        return float(penalty.value(coef)) + (float(smooth.value(coef)) if smooth else 0.0)
+
     # -- fit -----------------------------------------------------------------------
     def _validate_X_y(self, X, y):
         xp, _ = sk_get_namespace(X)
@@ -143,6 +153,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         datafit = make_datafit(loss, data, self.fit_intercept and not squared, use_gram)
         if self._n_parts > 1:
             datafit = SumOfParts(datafit, self._n_parts)
+        datafit = self._wrap_datafit(datafit, xp)
         penalty = self._make_penalty(xp)
 
         coef0, intercept0 = self._initial_point(xp, data, loss, squared)
@@ -177,7 +188,8 @@ class _MultiTaskLinearModel(BaseEstimator):
             self.objective_ = _squared_objective(xp, X, Y if Y2 is None else Y2,
                                                  None if Y2 is not None else task_index,
                                                  data, coef, intercept,
-                                                 float(penalty.value(result.coef)))
+                                                 self._structure_value(datafit, penalty,
+                                                                       result.coef))
         self.dual_gap_ = float(result.dual_gap) if result.dual_gap is not None else None
         self.converged_ = bool(result.converged)
         self._store_extra(result, penalty, xp)

@@ -255,6 +255,38 @@ class GramDataFit:
 _MIN_LIPSCHITZ = 1e-30
 
 
+class SmoothlyPenalizedDataFit:
+    """``F(W, b) + g(W)`` for a smooth structural term ``g`` (e.g. cASO).
+
+    ``g`` needs ``value_and_grad(coef)`` and ``lipschitz()``; the cached state
+    is the data fit's.  No dual point: the solver stops on the gradient
+    mapping.
+    """
+
+    def __init__(self, inner, smooth):
+        self.inner = inner
+        self.smooth = smooth
+        self.xp = inner.xp
+        self.data = inner.data
+        self.loss = getattr(inner, "loss", None)
+        self.fit_intercept = inner.fit_intercept
+        self.lipschitz_is_exact = inner.lipschitz_is_exact  # a sum of upper bounds
+
+    def state(self, coef, intercept):
+        return self.inner.state(coef, intercept)
+
+    def value(self, coef, intercept, state):
+        return self.inner.value(coef, intercept, state) + self.smooth.value(coef)
+
+    def value_and_grad(self, coef, intercept, state):
+        f, g, gb = self.inner.value_and_grad(coef, intercept, state)
+        v, gs = self.smooth.value_and_grad(coef)
+        return f + v, g + gs, gb
+
+    def lipschitz(self):
+        return self.inner.lipschitz() + self.smooth.lipschitz()
+
+
 def make_datafit(loss, data, fit_intercept, use_gram):
     if use_gram:
         return GramDataFit(data)

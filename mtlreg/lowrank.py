@@ -6,16 +6,19 @@ n_tasks``; ``||W||_*`` is the sum of its singular values.
 
 from numbers import Real
 
+from numbers import Integral
+
 from sklearn.utils._param_validation import Interval
 
 from ._backend import as_float
 from ._docstring import estimator_doc
 from ._parts import PartsPenalty
 from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, NormPenaltyMixin
-from .penalties import L1, NuclearNorm
+from .losses import SmoothlyPenalizedDataFit
+from .penalties import L1, ASOPenalty, NuclearNorm, Ridge
 
 __all__ = ["TraceRegressor", "TraceClassifier", "SparseTraceRegressor",
-           "SparseTraceClassifier"]
+           "SparseTraceClassifier", "CASORegressor", "CASOClassifier"]
 
 _TRACE_DETAIL = """The trace (nuclear) norm ``alpha * ||W||_*`` pulls the task models into a
     common low-dimensional subspace: the solution's rank falls as ``alpha``
@@ -127,6 +130,98 @@ class SparseTraceClassifier(_SparseTraceMixin, MultiTaskClassifierBase):
                  fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
         self.alpha = alpha
         self.beta = beta
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+_CASO_DETAIL = """Convex alternating structure optimization (Chen, Tang, Liu & Ye 2009), with
+    MALSAR's parameters: ``eta = beta / alpha``, ``c = alpha * eta * (1 + eta)``,
+    and the structural term ``c * min_M tr(W^T (eta I + M)^-1 W)`` over
+    symmetric ``M`` (``n_features x n_features``) with ``tr M = n_components``
+    and ``0 <= M <= I``.  The minimum over ``M`` has a closed form on the
+    singular values of ``W`` (eigenvalues ``clip(s sigma_i - eta, 0, 1)`` summing
+    to ``n_components``, found by bisection on ``s``), so the term is a convex,
+    differentiable function of ``W`` with gradient ``2 c (eta I + M*)^-1 W``;
+    FISTA treats it as part of the smooth objective (one ``d x d``
+    eigendecomposition per gradient) and stops on the gradient mapping.
+    ``ridge`` adds ``ridge * ||W||_F^2``."""
+
+_CASO_PARAMS = """
+    beta : float, default=alpha's default
+        Second cASO strength (MALSAR's ``rho2``); ``eta = beta / alpha``.
+    n_components : int, default=2
+        ``tr M``: the dimension of the shared predictive structure (MALSAR's
+        ``k``); at most ``n_features``."""
+
+_CASO_ATTRS = """
+    structure_matrix_ : ndarray of shape (n_features, n_features)
+        The optimal ``M`` at the solution (its leading eigenvectors span the
+        shared feature subspace)."""
+
+
+class _CASOMixin:
+    _parameter_constraints = {
+        **MultiTaskRegressorBase._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="neither")],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def _aso(self, xp):
+        return ASOPenalty(xp, self.alpha, self.beta, self.n_components)
+
+    def _wrap_datafit(self, datafit, xp):
+        if self.n_components > datafit.data.n_features:
+            raise ValueError(
+                f"n_components={self.n_components} exceeds n_features="
+                f"{datafit.data.n_features}: tr M = n_components needs 0 <= M <= I in "
+                "feature space."
+            )
+        return SmoothlyPenalizedDataFit(datafit, self._aso(xp))
+
+    def _make_penalty(self, xp):
+        return Ridge(xp, self.ridge)
+
+    def _store_extra(self, result, penalty, xp):
+        self.structure_matrix_ = self._aso(xp).optimal_M(self.coef_)
+
+
+class CASORegressor(_CASOMixin, MultiTaskRegressorBase):
+    __doc__ = estimator_doc(
+        "Convex alternating structure optimization (cASO), squared loss.",
+        "c * min_M tr(W^T (eta I + M)^-1 W)  [eta = beta/alpha, c = alpha eta (1 + eta)]",
+        _CASO_DETAIL, "0.1", _CASO_PARAMS, _CASO_ATTRS)
+
+    def __init__(self, alpha=0.1, beta=0.1, *, n_components=2, ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.beta = beta
+        self.n_components = n_components
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class CASOClassifier(_CASOMixin, MultiTaskClassifierBase):
+    __doc__ = estimator_doc(
+        "Convex alternating structure optimization (cASO), logistic loss.",
+        "c * min_M tr(W^T (eta I + M)^-1 W)  [eta = beta/alpha, c = alpha eta (1 + eta)]",
+        _CASO_DETAIL, "0.01", _CASO_PARAMS, _CASO_ATTRS, classifier=True)
+
+    def __init__(self, alpha=0.01, beta=0.01, *, n_components=2, ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.beta = beta
+        self.n_components = n_components
         self.ridge = ridge
         self.loss_scaling = loss_scaling
         self.fit_intercept = fit_intercept

@@ -77,6 +77,8 @@ def test_solver_core_matches_numpy(device_name, dtype_name, rtol, penalty_cls, l
     (mtlreg.L21Regressor, False), (mtlreg.LassoRegressor, False), (mtlreg.MTFLRegressor, False),
     (mtlreg.L21Classifier, True), (mtlreg.LassoClassifier, True), (mtlreg.MTFLClassifier, True),
     (mtlreg.TraceRegressor, False), (mtlreg.TraceClassifier, True),
+    (mtlreg.SparseTraceRegressor, False), (mtlreg.SparseTraceClassifier, True),
+    (mtlreg.CASORegressor, False), (mtlreg.CASOClassifier, True),
 ])
 def test_estimators_follow_input_namespace(device_name, dtype_name, rtol, Est, classifier):
     """With array API dispatch on, fitted attributes and outputs follow X."""

@@ -155,3 +155,84 @@ def test_sparse_trace_with_large_beta_is_the_trace_model():
     assert np.all(both.coef_sparse_ == 0)
     np.testing.assert_allclose(both.coef_lowrank_, trace.coef_, atol=1e-7)
     np.testing.assert_allclose(both.objective_, trace.objective_, rtol=1e-10)
+
+
+# -- convex alternating structure optimization ----------------------------------------------
+
+def test_aso_term_is_the_minimum_over_M_and_its_gradient_is_exact():
+    from mtlreg.penalties import ASOPenalty
+
+    rng = np.random.default_rng(4)
+    coef = rng.standard_normal((4, 6))  # W = coef.T is 6 x 4
+    alpha, beta, k = 0.7, 0.3, 2
+    pen = ASOPenalty(xp, alpha, beta, k)
+    eta, c = beta / alpha, alpha * (beta / alpha) * (1 + beta / alpha)
+    value, grad = pen.value_and_grad(coef)
+    W = coef.T
+
+    def term(M):
+        return c * np.trace(W.T @ np.linalg.solve(eta * np.eye(6) + M, W))
+
+    M_star = pen.optimal_M(coef)
+    np.testing.assert_allclose(np.trace(M_star), k, atol=1e-9)
+    eig = np.linalg.eigvalsh(M_star)
+    assert eig.min() >= -1e-12 and eig.max() <= 1 + 1e-12
+    np.testing.assert_allclose(value, term(M_star), rtol=1e-12)
+    # no random feasible M does better: eigenvalues in [0, 1] summing to k
+    for _ in range(300):
+        Q = np.linalg.qr(rng.standard_normal((6, 6)))[0]
+        m = rng.dirichlet(np.ones(6)) * k
+        while m.max() > 1:  # redistribute the mass above 1
+            over = m > 1
+            extra = (m[over] - 1).sum()
+            m[over] = 1
+            m[~over] += extra / (~over).sum()
+        assert term((Q * m) @ Q.T) >= value - 1e-10
+    # the gradient (Danskin) against central differences
+    E = rng.standard_normal(coef.shape)
+    h = 1e-6
+    numeric = (pen.value(coef + h * E) - pen.value(coef - h * E)) / (2 * h)
+    np.testing.assert_allclose(np.sum(grad * E), numeric, rtol=1e-6)
+
+
+def _cvxpy_caso(Xs, ys, alpha, beta, k, logistic):
+    d, T = Xs[0].shape[1], len(Xs)
+    W, M, b = cp.Variable((d, T)), cp.Variable((d, d), symmetric=True), cp.Variable(T)
+    eta = beta / alpha
+    c = alpha * eta * (1 + eta)
+    terms = []
+    for t, (X, y) in enumerate(zip(Xs, ys)):
+        z = X @ W[:, t] + b[t]
+        terms.append((cp.sum(cp.logistic(-cp.multiply(y, z))) if logistic
+                      else 0.5 * cp.sum_squares(y - z)) / len(y))
+    problem = cp.Problem(cp.Minimize(sum(terms) + c * cp.matrix_frac(W, eta * np.eye(d) + M)),
+                         [cp.trace(M) == k, M >> 0, np.eye(d) - M >> 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        problem.solve(solver=cp.CLARABEL)
+    assert problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
+    return problem.value
+
+
+@pytest.mark.parametrize("logistic", [False, True])
+@pytest.mark.parametrize("alpha, beta, k", [(0.1, 0.05, 1), (0.3, 0.2, 2)])
+def test_caso_matches_an_sdp_solution_by_cvxpy(logistic, alpha, beta, k):
+    from mtlreg import CASOClassifier, CASORegressor, stack_tasks
+
+    Xs, ys = _tasks(5, logistic)
+    X, y, tasks = stack_tasks(Xs, ys)
+    Est = CASOClassifier if logistic else CASORegressor
+    est = Est(alpha=alpha, beta=beta, n_components=k, tol=1e-10).fit(X, y, tasks=tasks)
+    assert est.converged_
+    optimum = _cvxpy_caso(Xs, ys, alpha, beta, k, logistic)
+    assert est.objective_ == pytest.approx(optimum, rel=1e-6)
+    np.testing.assert_allclose(np.trace(est.structure_matrix_), k, atol=1e-9)
+
+
+def test_caso_rejects_more_components_than_features():
+    from mtlreg import CASORegressor, stack_tasks
+
+    Xs, ys = _tasks(6, False)
+    X, y, tasks = stack_tasks(Xs, ys)
+    with pytest.raises(ValueError, match="n_components=7 exceeds n_features=6"):
+        CASORegressor(n_components=7).fit(X, y, tasks=tasks)

@@ -12,8 +12,9 @@ from ._base import NormPenalty, Penalty
 from .l1 import L1
 from .l21 import L21
 from .nuclear import NuclearNorm
-from .quadratic import MetricQuadratic
+from .aso import ASOPenalty
+from .quadratic import MetricQuadratic, Ridge
 from .trace import SquaredTraceNorm
 
 __all__ = ["Penalty", "NormPenalty", "L1", "L21", "NuclearNorm", "MetricQuadratic",
-           "SquaredTraceNorm"]
+           "SquaredTraceNorm", "Ridge", "ASOPenalty"]

@@ -30,3 +30,18 @@ class MetricQuadratic(Penalty):
         xp = self.xp
         factor = self.lam / (self.lam * (1.0 + 2.0 * step * self.ridge) + 2.0 * step * self.alpha)
         return ((coef @ self.U) * factor[None, :]) @ xp.permute_dims(self.U, (1, 0))
+
+
+class Ridge(Penalty):
+    """``ridge * ||W||_F^2`` alone: the prox step of models whose structural
+    term is smooth (cASO).  Prox: ``W / (1 + 2 s ridge)``."""
+
+    def __init__(self, xp, ridge=0.0):
+        self.xp = xp
+        self.ridge = float(ridge)
+
+    def value(self, coef):
+        return self.ridge * self.xp.sum(coef * coef)
+
+    def prox(self, coef, step):
+        return coef / (1.0 + 2.0 * step * self.ridge)
