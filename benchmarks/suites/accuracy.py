@@ -39,7 +39,7 @@ classification) so that every fold holds every task; the model is then
 refitted on the whole training part.  CV criterion: pooled validation MSE
 (regression), mean per-task validation AUC (classification).  Grids:
 
-* Lasso / L2,1: 6 values ``alpha_max * geomspace(1, 1e-3)`` (``mtlreg.alpha_max``
+* Lasso / L2,1 / trace norm: 6 values ``alpha_max * geomspace(1, 1e-3)`` (``mtlreg.alpha_max``
   of the training part), fitted from the largest down with ``warm_start=True``;
 * MTFL (squared trace norm, no ``alpha_max``): 6 values
   ``alpha_ref * geomspace(10, 1e-4)`` with ``alpha_ref = sigma_max(G)^2 / (4 F(0))``
@@ -65,7 +65,7 @@ import numpy as np
 
 from .._api import Case, Skip
 
-DESCRIPTION = ("Accuracy on School, Landmine, Parkinson's, Computer: mtlreg Lasso/L21/MTFL vs "
+DESCRIPTION = ("Accuracy on School, Landmine, Parkinson's, Computer: mtlreg Lasso/L21/MTFL/Trace vs "
                "per-task and pooled scikit-learn baselines, hyper-parameters by within-task 3-fold CV")
 
 N_SPLITS = 10
@@ -75,10 +75,11 @@ MTFL_GRID = np.geomspace(10.0, 1e-4, 6)       # times alpha_ref (MTFL)
 RIDGE_GRID = np.logspace(-2, 5, 8)            # sklearn Ridge alpha (sum of squares)
 C_GRID = np.logspace(-4, 3, 8)                # sklearn LogisticRegression C
 
-REGRESSION_METHODS = ("LassoRegressor", "L21Regressor", "MTFLRegressor",
+REGRESSION_METHODS = ("LassoRegressor", "L21Regressor", "MTFLRegressor", "TraceRegressor",
                       "single-task Ridge", "pooled Ridge")
 CLASSIFICATION_METHODS = ("LassoClassifier", "L21Classifier", "MTFLClassifier",
-                          "single-task LogisticRegression", "pooled LogisticRegression")
+                          "TraceClassifier", "single-task LogisticRegression",
+                          "pooled LogisticRegression")
 
 # Rough upper bounds of the seconds per case on the 2-core development machine
 # (CV + refit; mtlreg estimators, scikit-learn baselines), to honour --max-time.
@@ -194,6 +195,8 @@ class _MtlregMethod:
             self.penalty = "l1"
         elif name.startswith("L21"):
             self.penalty = "l21"
+        elif name.startswith("Trace"):
+            self.penalty = "trace"
         else:
             self.penalty = None
         self.to_device = _cuda_arrays(device)

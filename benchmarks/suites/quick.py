@@ -42,9 +42,9 @@ DESCRIPTION = ("Fast subset (< 2 min on 2 cores): School split 1 and Landmine sp
                "T=10")
 
 SPLIT = 0                                 # the first split of the accuracy suite
-SCHOOL_METHODS = ("L21Regressor", "MTFLRegressor", "LassoRegressor",
+SCHOOL_METHODS = ("L21Regressor", "MTFLRegressor", "LassoRegressor", "TraceRegressor",
                   "single-task Ridge", "pooled Ridge")
-LANDMINE_METHODS = ("L21Classifier", "MTFLClassifier", "LassoClassifier",
+LANDMINE_METHODS = ("L21Classifier", "MTFLClassifier", "LassoClassifier", "TraceClassifier",
                     "single-task LogisticRegression", "pooled LogisticRegression")
 SPEED_PROBLEM = (2000, 100, 10, 5)        # n, d, T, support size
 SPEED_LABEL = "shared n=2000 d=100 T=10"
