@@ -273,15 +273,8 @@ class _SingleTask:
         return list(out)
 
 
-class _Pooled:
+class _Pooled(_SingleTask):
     """One scikit-learn model on all tasks' samples (tasks ignored)."""
-
-    def __init__(self, kind):
-        self.kind = kind
-        self.not_converged = 0
-
-    def grid(self, X, y, tasks):
-        return list(RIDGE_GRID if self.kind == "regression" else C_GRID)
 
     def path(self, Xtr, ytr, ttr, Xev, tev, grid):
         return list(_sk_path(self.kind, Xtr, ytr, Xev, grid))
