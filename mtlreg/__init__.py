@@ -12,6 +12,12 @@ Low-rank family:
 * :class:`SparseTraceRegressor` / :class:`SparseTraceClassifier` -- sparse + low rank
 * :class:`CASORegressor` / :class:`CASOClassifier` -- convex alternating structure optimization
 
+Decomposition family (``W = P + Q``):
+
+* :class:`DirtyRegressor` / :class:`DirtyClassifier` -- block-sparse + sparse (dirty model)
+* :class:`RobustRegressor` / :class:`RobustClassifier` -- low rank + outlier tasks
+* :class:`RMTFLRegressor` / :class:`RMTFLClassifier` -- joint features + outlier tasks
+
 Data helpers: :func:`stack_tasks`; model selection helper: :func:`alpha_max`.
 """
 
@@ -34,6 +40,14 @@ from .lowrank import (
     TraceClassifier,
     TraceRegressor,
 )
+from .decomposition import (
+    DirtyClassifier,
+    DirtyRegressor,
+    RMTFLClassifier,
+    RMTFLRegressor,
+    RobustClassifier,
+    RobustRegressor,
+)
 
 __version__ = "0.1.0"
 
@@ -41,5 +55,6 @@ __all__ = [
     "L21Classifier", "L21Regressor", "LassoClassifier", "LassoRegressor",
     "MTFLClassifier", "MTFLRegressor", "TraceClassifier", "TraceRegressor",
     "SparseTraceClassifier", "SparseTraceRegressor", "CASOClassifier", "CASORegressor",
-    "alpha_max", "stack_tasks", "__version__",
+    "DirtyClassifier", "DirtyRegressor", "RobustClassifier", "RobustRegressor",
+    "RMTFLClassifier", "RMTFLRegressor", "alpha_max", "stack_tasks", "__version__",
 ]

@@ -21,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import device, is_numpy_namespace, to_numpy
 from ._data import build_task_data, encode_tasks, lookup_tasks
-from ._parts import SumOfParts, split_parts
+from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
 from .solvers import fista, use_working_set, working_set_fista
 
@@ -278,6 +278,44 @@ class NormPenaltyMixin:
         return self._penalty_class(xp, self.alpha, ridge=self.ridge)
 
 
+class DecomposedModelMixin:
+    """Estimators of ``W = P_1 + ... + P_k`` with one penalty per part.
+
+    Subclasses give ``_part_penalties(xp)`` (one penalty per part, in order)
+    and ``_part_attributes`` (the fitted attribute of each part); the solver
+    runs on the stacked parts (:mod:`mtlreg._parts`).  When ``_outlier_part``
+    names a part penalized by whole tasks, ``outlier_tasks_`` lists the tasks
+    whose row of that part is non-zero.
+    """
+
+    _parameter_constraints = {
+        **_MultiTaskLinearModel._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+    _part_attributes = ()
+    _outlier_part = None
+
+    @property
+    def _n_parts(self):
+        return len(self._part_attributes)
+
+    def _part_penalties(self, xp):
+        raise NotImplementedError
+
+    def _make_penalty(self, xp):
+        return PartsPenalty(xp, self._part_penalties(xp))
+
+    def _store_extra(self, result, penalty, xp):
+        for i, name in enumerate(self._part_attributes):
+            setattr(self, name, self._parts[i, ...])
+        if self._outlier_part is not None:
+            part = self._parts[self._outlier_part, ...]
+            flagged = np.flatnonzero(to_numpy(xp.any(part != 0, axis=1)))
+            labels = self.tasks_
+            self.outlier_tasks_ = labels[flagged] if isinstance(labels, np.ndarray) else \
+                xp.take(labels, xp.asarray(flagged, device=device(labels)), axis=0)
+
+
 class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
     """Regressor base: squared loss."""
 
@@ -435,6 +473,36 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_class = False
         return tags
+
+
+class TwoPartRegressorBase(DecomposedModelMixin, MultiTaskRegressorBase):
+    """Regressor base of two-part models with strengths ``alpha`` and ``beta``."""
+
+    def __init__(self, alpha=1.0, beta=1.0, *, ridge=0.0, loss_scaling="mean",
+                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.beta = beta
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class TwoPartClassifierBase(DecomposedModelMixin, MultiTaskClassifierBase):
+    """Classifier base of two-part models with strengths ``alpha`` and ``beta``."""
+
+    def __init__(self, alpha=0.01, beta=0.01, *, ridge=0.0, loss_scaling="mean",
+                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
+        self.alpha = alpha
+        self.beta = beta
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
 
 
 def _as_numpy_labels(y):

@@ -166,13 +166,19 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     ``W = 0`` is optimal iff ``-grad_W F(0, b*) `` lies in ``alpha`` times the
     unit ball of the dual norm, with ``b*`` the optimal intercepts at ``W = 0``;
     so ``alpha_max = dual_norm(grad_W F(0, b*))``: ``max_{j,t} |G_jt|`` for L1,
-    ``max_j ||G_j,:||_2`` for L2,1, the spectral norm ``sigma_max(G)`` for the
-    trace norm.  Independent of ``ridge``.
+    ``max_j ||G_j,:||_2`` for L2,1, ``max_j sum_t |G_jt|`` for L1,inf,
+    ``max_t ||G_:,t||_2`` for the per-task L2 norm, the spectral norm
+    ``sigma_max(G)`` for the trace norm.  Independent of ``ridge``.
+
+    For a decomposed model ``W = P + Q`` (:mod:`mtlreg.decomposition`),
+    ``W = 0`` is optimal iff ``alpha`` and ``beta`` both reach their part's
+    value: e.g. ``DirtyRegressor`` needs ``alpha >= alpha_max(penalty="l1inf")``
+    and ``beta >= alpha_max(penalty="l1")``.
 
     Parameters
     ----------
     X, y, tasks : as in ``fit`` (long format or shared design).
-    penalty : {"l1", "l21", "trace"}
+    penalty : {"l1", "l21", "l1inf", "task_l2", "trace"}
     loss : {"squared", "logistic"}
         For ``"logistic"``, ``y`` holds two class labels.
     loss_scaling : {"mean", "sum"}
@@ -187,9 +193,9 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     from ._backend import get_namespace
     from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
 
-    from .penalties import NuclearNorm
+    from .penalties import L1Inf, NuclearNorm, TaskL2
 
-    classes = {"l1": L1, "l21": L21, "trace": NuclearNorm}
+    classes = {"l1": L1, "l21": L21, "l1inf": L1Inf, "task_l2": TaskL2, "trace": NuclearNorm}
     if penalty not in classes:
         raise ValueError(f"penalty must be one of {sorted(classes)}, got {penalty!r}.")
     if loss not in ("squared", "logistic"):

@@ -4,16 +4,19 @@ Notation as in :mod:`mtlreg.feature`: ``W = coef_.T`` is ``n_features x
 n_tasks``; ``||W||_*`` is the sum of its singular values.
 """
 
-from numbers import Real
-
-from numbers import Integral
+from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 
 from ._backend import as_float
 from ._docstring import estimator_doc
-from ._parts import PartsPenalty
-from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, NormPenaltyMixin
+from .base import (
+    MultiTaskClassifierBase,
+    MultiTaskRegressorBase,
+    NormPenaltyMixin,
+    TwoPartClassifierBase,
+    TwoPartRegressorBase,
+)
 from .losses import SmoothlyPenalizedDataFit
 from .penalties import L1, ASOPenalty, NuclearNorm, Ridge
 
@@ -85,57 +88,29 @@ _SPARSE_TRACE_ATTRS = """
 
 
 class _SparseTraceMixin:
-    _parameter_constraints = {
-        **MultiTaskRegressorBase._parameter_constraints,
-        "beta": [Interval(Real, 0, None, closed="left")],
-    }
-    _n_parts = 2
+    _part_attributes = ("coef_lowrank_", "coef_sparse_")
 
-    def _make_penalty(self, xp):
-        return PartsPenalty(xp, [NuclearNorm(xp, self.alpha, ridge=self.ridge),
-                                 L1(xp, self.beta, ridge=self.ridge)])
+    def _part_penalties(self, xp):
+        return [NuclearNorm(xp, self.alpha, ridge=self.ridge), L1(xp, self.beta, ridge=self.ridge)]
 
     def _store_extra(self, result, penalty, xp):
-        self.coef_lowrank_ = self._parts[0, ...]
-        self.coef_sparse_ = self._parts[1, ...]
+        super()._store_extra(result, penalty, xp)
         self.rank_ = numerical_rank(xp, self.coef_lowrank_)
 
 
-class SparseTraceRegressor(_SparseTraceMixin, MultiTaskRegressorBase):
+class SparseTraceRegressor(_SparseTraceMixin, TwoPartRegressorBase):
     __doc__ = estimator_doc(
         "Sparse plus low-rank multi-task regression (W = L + S).",
         "alpha * ||L||_* + beta * ||S||_1  [W = L + S, ridge on each part]",
         _SPARSE_TRACE_DETAIL, "1.0", _SPARSE_TRACE_PARAMS, _SPARSE_TRACE_ATTRS)
 
-    def __init__(self, alpha=1.0, beta=1.0, *, ridge=0.0, loss_scaling="mean",
-                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
 
-
-class SparseTraceClassifier(_SparseTraceMixin, MultiTaskClassifierBase):
+class SparseTraceClassifier(_SparseTraceMixin, TwoPartClassifierBase):
     __doc__ = estimator_doc(
         "Sparse plus low-rank multi-task logistic regression (W = L + S).",
         "alpha * ||L||_* + beta * ||S||_1  [W = L + S, ridge on each part]",
         _SPARSE_TRACE_DETAIL, "0.01", _SPARSE_TRACE_PARAMS, _SPARSE_TRACE_ATTRS,
         classifier=True)
-
-    def __init__(self, alpha=0.01, beta=0.01, *, ridge=0.0, loss_scaling="mean",
-                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
 
 
 _CASO_DETAIL = """Convex alternating structure optimization (Chen, Tang, Liu & Ye 2009), with

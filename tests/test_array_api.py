@@ -79,6 +79,9 @@ def test_solver_core_matches_numpy(device_name, dtype_name, rtol, penalty_cls, l
     (mtlreg.TraceRegressor, False), (mtlreg.TraceClassifier, True),
     (mtlreg.SparseTraceRegressor, False), (mtlreg.SparseTraceClassifier, True),
     (mtlreg.CASORegressor, False), (mtlreg.CASOClassifier, True),
+    (mtlreg.DirtyRegressor, False), (mtlreg.DirtyClassifier, True),
+    (mtlreg.RobustRegressor, False), (mtlreg.RobustClassifier, True),
+    (mtlreg.RMTFLRegressor, False), (mtlreg.RMTFLClassifier, True),
 ])
 def test_estimators_follow_input_namespace(device_name, dtype_name, rtol, Est, classifier):
     """With array API dispatch on, fitted attributes and outputs follow X."""

@@ -10,11 +10,12 @@ certify a duality gap: ``dual_scale(V)`` and ``conjugate(V)``.
 
 from ._base import NormPenalty, Penalty
 from .l1 import L1
-from .l21 import L21
+from .l21 import L21, TaskL2
+from .linf import L1Inf
 from .nuclear import NuclearNorm
 from .aso import ASOPenalty
 from .quadratic import MetricQuadratic, Ridge
 from .trace import SquaredTraceNorm
 
-__all__ = ["Penalty", "NormPenalty", "L1", "L21", "NuclearNorm", "MetricQuadratic",
+__all__ = ["Penalty", "NormPenalty", "L1", "L21", "TaskL2", "L1Inf", "NuclearNorm", "MetricQuadratic",
            "SquaredTraceNorm", "Ridge", "ASOPenalty"]
