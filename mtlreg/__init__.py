@@ -12,6 +12,10 @@ Low-rank family:
 * :class:`SparseTraceRegressor` / :class:`SparseTraceClassifier` -- sparse + low rank
 * :class:`CASORegressor` / :class:`CASOClassifier` -- convex alternating structure optimization
 
+Task-clustering family:
+
+* :class:`ClusteredRegressor` / :class:`ClusteredClassifier` -- convex clustered MTL
+
 Decomposition family (``W = P + Q``):
 
 * :class:`DirtyRegressor` / :class:`DirtyClassifier` -- block-sparse + sparse (dirty model)
@@ -40,6 +44,7 @@ from .lowrank import (
     TraceClassifier,
     TraceRegressor,
 )
+from .clustering import ClusteredClassifier, ClusteredRegressor
 from .decomposition import (
     DirtyClassifier,
     DirtyRegressor,
@@ -55,6 +60,6 @@ __all__ = [
     "L21Classifier", "L21Regressor", "LassoClassifier", "LassoRegressor",
     "MTFLClassifier", "MTFLRegressor", "TraceClassifier", "TraceRegressor",
     "SparseTraceClassifier", "SparseTraceRegressor", "CASOClassifier", "CASORegressor",
-    "DirtyClassifier", "DirtyRegressor", "RobustClassifier", "RobustRegressor",
+    "ClusteredClassifier", "ClusteredRegressor", "DirtyClassifier", "DirtyRegressor", "RobustClassifier", "RobustRegressor",
     "RMTFLClassifier", "RMTFLRegressor", "alpha_max", "stack_tasks", "__version__",
 ]

@@ -22,7 +22,14 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._backend import device, is_numpy_namespace, to_numpy
 from ._data import build_task_data, encode_tasks, lookup_tasks
 from ._parts import PartsPenalty, SumOfParts, split_parts
-from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
+from .losses import (
+    LogisticLoss,
+    SmoothlyPenalizedDataFit,
+    SquaredLoss,
+    make_datafit,
+    optimal_intercepts_at_zero,
+)
+from .penalties import Zero
 from .solvers import fista, use_working_set, working_set_fista
 
 __all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase"]
@@ -314,6 +321,49 @@ class DecomposedModelMixin:
             labels = self.tasks_
             self.outlier_tasks_ = labels[flagged] if isinstance(labels, np.ndarray) else \
                 xp.take(labels, xp.asarray(flagged, device=device(labels)), axis=0)
+
+
+class MatrixStructureMixin:
+    """Estimators whose structural term is ``c * min_M tr(W_s^T (eta I + M)^-1 W_s)``
+    with ``M`` minimized in closed form (cASO, clustered MTL): a smooth term
+    of ``W`` in the data fit, a zero prox penalty, a certified gap through
+    the term's conjugate (:mod:`mtlreg.penalties.aso`).
+
+    Subclasses set ``_structure_class`` (the term), ``_count_param`` (the
+    constructor parameter giving ``tr M``) and ``_matrix_attribute`` (the
+    fitted attribute holding the optimal ``M``).
+    """
+
+    _parameter_constraints = {
+        **_MultiTaskLinearModel._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="neither")],
+    }
+    _structure_class = None
+    _count_param = None
+    _matrix_attribute = None
+
+    def _structure_term(self, xp):
+        return self._structure_class(xp, self.alpha, self.beta, getattr(self, self._count_param),
+                                     ridge=self.ridge)
+
+    def _wrap_datafit(self, datafit, xp):
+        k = getattr(self, self._count_param)
+        over_tasks = self._structure_class.over_tasks
+        space = "n_tasks" if over_tasks else "n_features"
+        size = datafit.data.n_tasks if over_tasks else datafit.data.n_features
+        if k > size:
+            raise ValueError(
+                f"{self._count_param}={k} exceeds {space}={size}: tr M = "
+                f"{self._count_param} needs 0 <= M <= I with M of size {space}."
+            )
+        return SmoothlyPenalizedDataFit(datafit, self._structure_term(xp))
+
+    def _make_penalty(self, xp):
+        return Zero(xp)
+
+    def _store_extra(self, result, penalty, xp):
+        setattr(self, self._matrix_attribute, self._structure_term(xp).optimal_M(self.coef_))
 
 
 class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):

@@ -259,8 +259,11 @@ class SmoothlyPenalizedDataFit:
     """``F(W, b) + g(W)`` for a smooth structural term ``g`` (e.g. cASO).
 
     ``g`` needs ``value_and_grad(coef)`` and ``lipschitz()``; the cached state
-    is the data fit's.  No dual point: the solver stops on the gradient
-    mapping.
+    is the data fit's.  With ``g.conjugate`` the duality gap of
+    ``F + g + h`` is certified for ``h`` the zero penalty
+    (:class:`~mtlreg.penalties.Zero`): the dual point ``V`` built from ``F``'s
+    residuals goes to ``g`` whole, and ``dual`` adds ``g``'s Fenchel-Young term
+    ``g(W) + g*(-s V) + s <W, V>`` to the loss's.
     """
 
     def __init__(self, inner, smooth):
@@ -285,6 +288,17 @@ class SmoothlyPenalizedDataFit:
 
     def lipschitz(self):
         return self.inner.lipschitz() + self.smooth.lipschitz()
+
+    def dual(self, coef, intercept, state):
+        xp = self.xp
+        V, fenchel_young = self.inner.dual(coef, intercept, state)
+        g = as_float(self.smooth.value(coef))
+        wv = as_float(xp.sum(coef * V))
+
+        def total(s):
+            return fenchel_young(s) + g + self.smooth.conjugate(-s * V) + s * wv
+
+        return xp.zeros_like(V), total
 
 
 def make_datafit(loss, data, fit_intercept, use_gram):

@@ -11,14 +11,14 @@ from sklearn.utils._param_validation import Interval
 from ._backend import as_float
 from ._docstring import estimator_doc
 from .base import (
+    MatrixStructureMixin,
     MultiTaskClassifierBase,
     MultiTaskRegressorBase,
     NormPenaltyMixin,
     TwoPartClassifierBase,
     TwoPartRegressorBase,
 )
-from .losses import SmoothlyPenalizedDataFit
-from .penalties import L1, ASOPenalty, NuclearNorm, Ridge
+from .penalties import L1, ASOPenalty, NuclearNorm
 
 __all__ = ["TraceRegressor", "TraceClassifier", "SparseTraceRegressor",
            "SparseTraceClassifier", "CASORegressor", "CASOClassifier"]
@@ -122,7 +122,8 @@ _CASO_DETAIL = """Convex alternating structure optimization (Chen, Tang, Liu & Y
     to ``n_components``, found by bisection on ``s``), so the term is a convex,
     differentiable function of ``W`` with gradient ``2 c (eta I + M*)^-1 W``;
     FISTA treats it as part of the smooth objective (one ``d x d``
-    eigendecomposition per gradient) and stops on the gradient mapping.
+    eigendecomposition per gradient), and stops on a certified duality gap:
+    the term's conjugate has a closed form (:mod:`mtlreg.penalties.aso`).
     ``ridge`` adds ``ridge * ||W||_F^2``."""
 
 _CASO_PARAMS = """
@@ -138,31 +139,14 @@ _CASO_ATTRS = """
         shared feature subspace)."""
 
 
-class _CASOMixin:
+class _CASOMixin(MatrixStructureMixin):
     _parameter_constraints = {
-        **MultiTaskRegressorBase._parameter_constraints,
-        "alpha": [Interval(Real, 0, None, closed="neither")],
-        "beta": [Interval(Real, 0, None, closed="neither")],
+        **MatrixStructureMixin._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
     }
-
-    def _aso(self, xp):
-        return ASOPenalty(xp, self.alpha, self.beta, self.n_components)
-
-    def _wrap_datafit(self, datafit, xp):
-        if self.n_components > datafit.data.n_features:
-            raise ValueError(
-                f"n_components={self.n_components} exceeds n_features="
-                f"{datafit.data.n_features}: tr M = n_components needs 0 <= M <= I in "
-                "feature space."
-            )
-        return SmoothlyPenalizedDataFit(datafit, self._aso(xp))
-
-    def _make_penalty(self, xp):
-        return Ridge(xp, self.ridge)
-
-    def _store_extra(self, result, penalty, xp):
-        self.structure_matrix_ = self._aso(xp).optimal_M(self.coef_)
+    _structure_class = ASOPenalty
+    _count_param = "n_components"
+    _matrix_attribute = "structure_matrix_"
 
 
 class CASORegressor(_CASOMixin, MultiTaskRegressorBase):

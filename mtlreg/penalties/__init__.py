@@ -13,9 +13,9 @@ from .l1 import L1
 from .l21 import L21, TaskL2
 from .linf import L1Inf
 from .nuclear import NuclearNorm
-from .aso import ASOPenalty
-from .quadratic import MetricQuadratic, Ridge
+from .aso import ASOPenalty, ClusteredPenalty
+from .quadratic import MetricQuadratic, Zero
 from .trace import SquaredTraceNorm
 
 __all__ = ["Penalty", "NormPenalty", "L1", "L21", "TaskL2", "L1Inf", "NuclearNorm", "MetricQuadratic",
-           "SquaredTraceNorm", "Ridge", "ASOPenalty"]
+           "SquaredTraceNorm", "Zero", "ASOPenalty", "ClusteredPenalty"]

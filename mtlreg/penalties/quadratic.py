@@ -1,5 +1,7 @@
-"""Quadratic penalty in a feature metric: the W-step of alternating MTFL."""
+"""Quadratic penalty in a feature metric (the W-step of alternating MTFL), and
+the zero penalty of models whose structural term is smooth."""
 
+from .._backend import as_float
 from ._base import Penalty
 
 
@@ -32,16 +34,25 @@ class MetricQuadratic(Penalty):
         return ((coef @ self.U) * factor[None, :]) @ xp.permute_dims(self.U, (1, 0))
 
 
-class Ridge(Penalty):
-    """``ridge * ||W||_F^2`` alone: the prox step of models whose structural
-    term is smooth (cASO).  Prox: ``W / (1 + 2 s ridge)``."""
+class Zero(Penalty):
+    """The zero penalty: the prox step of models whose whole structural term
+    is smooth (cASO, clustered MTL), which then sits in the data fit.
 
-    def __init__(self, xp, ridge=0.0):
+    Its conjugate is the indicator of ``{0}``: the data fit of such a model
+    (:class:`~mtlreg.losses.SmoothlyPenalizedDataFit`) hands the whole dual
+    point to the smooth term and leaves ``V = 0`` here.
+    """
+
+    has_conjugate = True
+
+    def __init__(self, xp):
         self.xp = xp
-        self.ridge = float(ridge)
 
     def value(self, coef):
-        return self.ridge * self.xp.sum(coef * coef)
+        return 0.0
 
     def prox(self, coef, step):
-        return coef / (1.0 + 2.0 * step * self.ridge)
+        return coef
+
+    def conjugate(self, V):
+        return 0.0 if as_float(self.xp.max(self.xp.abs(V))) == 0.0 else float("inf")

@@ -1,0 +1,103 @@
+"""Plots of task-by-task matrices (optional: needs matplotlib).
+
+Each function returns the matplotlib ``Axes`` it drew on.
+"""
+
+import numpy as np
+
+from ._backend import to_numpy
+
+__all__ = ["plot_task_matrix", "plot_task_clusters"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "mtlreg.plotting needs matplotlib: pip install matplotlib (or mtlreg[plot])."
+        ) from exc
+    return plt
+
+
+def plot_task_matrix(matrix, labels=None, *, order=None, ax=None, cmap="RdBu_r",
+                     symmetric=True, title=None, colorbar=True, boundaries=None):
+    """Draw a ``n_tasks x n_tasks`` matrix as a heatmap with task labels.
+
+    Parameters
+    ----------
+    matrix : array of shape (n_tasks, n_tasks)
+        E.g. ``ClusteredRegressor.cluster_matrix_``, or a task correlation.
+    labels : sequence of length n_tasks, default=None
+        Tick labels (e.g. ``estimator.tasks_``); ``0 .. n_tasks-1`` if None.
+    order : sequence of int, default=None
+        Permutation of the tasks to draw them in (e.g. sorted by cluster).
+    ax : matplotlib Axes, default=None
+        Axes to draw on; a new figure if None.
+    cmap : str, default="RdBu_r"
+    symmetric : bool, default=True
+        Colour scale symmetric around 0 (``[-m, m]``, ``m = max |matrix|``).
+    title : str, default=None
+    colorbar : bool, default=True
+    boundaries : sequence of int, default=None
+        Positions (in drawing order) after which a separating line is drawn,
+        e.g. cluster boundaries.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    plt = _pyplot()
+    A = np.asarray(to_numpy(matrix), dtype=np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1]:
+        raise ValueError(f"matrix must be square (n_tasks, n_tasks), got shape {A.shape}.")
+    T = A.shape[0]
+    names = np.arange(T) if labels is None else np.asarray(to_numpy(labels))
+    if names.shape[0] != T:
+        raise ValueError(f"labels has {names.shape[0]} entries for a {T} x {T} matrix.")
+    perm = np.arange(T) if order is None else np.asarray(order)
+    if sorted(perm.tolist()) != list(range(T)):
+        raise ValueError(f"order must be a permutation of 0..{T - 1}.")
+    A = A[np.ix_(perm, perm)]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(min(2 + 0.25 * T, 12), min(2 + 0.25 * T, 12)))
+    bound = float(np.max(np.abs(A))) or 1.0
+    kw = dict(vmin=-bound, vmax=bound) if symmetric else {}
+    image = ax.imshow(A, cmap=cmap, interpolation="nearest", **kw)
+    if T <= 60:  # more labels than that are unreadable
+        ticks = np.arange(T)
+        ax.set_xticks(ticks, [str(v) for v in names[perm]], rotation=90)
+        ax.set_yticks(ticks, [str(v) for v in names[perm]])
+    for b in boundaries or ():
+        ax.axhline(b - 0.5, color="k", linewidth=1)
+        ax.axvline(b - 0.5, color="k", linewidth=1)
+    if title:
+        ax.set_title(title)
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def plot_task_clusters(estimator, *, ax=None, cmap="RdBu_r", title=None):
+    """Draw a fitted clustered model's ``cluster_matrix_``, tasks ordered by
+    ``clusters_``, with lines between clusters.
+
+    Parameters
+    ----------
+    estimator : fitted ClusteredRegressor or ClusteredClassifier
+    ax, cmap, title : see :func:`plot_task_matrix`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "cluster_matrix_")
+    clusters = np.asarray(to_numpy(estimator.clusters_))
+    order = np.argsort(clusters, kind="stable")
+    sizes = np.bincount(clusters)
+    boundaries = np.cumsum(sizes)[:-1].tolist()
+    return plot_task_matrix(estimator.cluster_matrix_, estimator.tasks_, order=order, ax=ax,
+                            cmap=cmap, title=title or "task similarity M (ordered by cluster)",
+                            boundaries=boundaries)
