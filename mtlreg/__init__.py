@@ -16,6 +16,11 @@ Task-clustering family:
 
 * :class:`ClusteredRegressor` / :class:`ClusteredClassifier` -- convex clustered MTL
 
+Task-relation family:
+
+* :class:`RelationRegressor` / :class:`RelationClassifier` -- learned task covariance (MTRL)
+* :class:`GraphRegressor` / :class:`GraphClassifier` -- known task graph (graph Laplacian)
+
 Decomposition family (``W = P + Q``):
 
 * :class:`DirtyRegressor` / :class:`DirtyClassifier` -- block-sparse + sparse (dirty model)
@@ -45,6 +50,7 @@ from .lowrank import (
     TraceRegressor,
 )
 from .clustering import ClusteredClassifier, ClusteredRegressor
+from .relation import GraphClassifier, GraphRegressor, RelationClassifier, RelationRegressor
 from .decomposition import (
     DirtyClassifier,
     DirtyRegressor,
@@ -61,5 +67,6 @@ __all__ = [
     "MTFLClassifier", "MTFLRegressor", "TraceClassifier", "TraceRegressor",
     "SparseTraceClassifier", "SparseTraceRegressor", "CASOClassifier", "CASORegressor",
     "ClusteredClassifier", "ClusteredRegressor", "DirtyClassifier", "DirtyRegressor", "RobustClassifier", "RobustRegressor",
-    "RMTFLClassifier", "RMTFLRegressor", "alpha_max", "stack_tasks", "__version__",
+    "RMTFLClassifier", "RMTFLRegressor", "RelationClassifier", "RelationRegressor",
+    "GraphClassifier", "GraphRegressor", "alpha_max", "stack_tasks", "__version__",
 ]

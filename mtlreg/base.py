@@ -201,11 +201,14 @@ class _MultiTaskLinearModel(BaseEstimator):
         self.converged_ = bool(result.converged)
         self._store_extra(result, penalty, xp)
         if not result.converged:
-            if result.dual_gap is not None:
+            if result.criterion_name == "duality gap":
                 detail = (f"duality gap {result.dual_gap:.3g} > tol * objective = "
                           f"{self.tol:g} * {result.objective:.6g}")
             else:
-                detail = f"stopping criterion {result.criterion:.3g} above tol={self.tol:g}"
+                detail = (f"{result.criterion_name} {result.criterion:.3g} above "
+                          f"tol={self.tol:g}")
+                if result.dual_gap is not None:
+                    detail += f" (certified duality gap {result.dual_gap:.3g})"
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
                 f"iterations: {detail}. Increase max_iter or tol, or scale the features.",
@@ -487,17 +490,27 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
     def _proba(self, X, tasks, method):
         Z = self._linear_predictor(X, tasks, method=method)
         xp, _ = sk_get_namespace(Z)
-        E = xp.exp(-xp.abs(Z))
-        p = xp.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
+
+        def sigmoid(z):  # without overflow, and accurate for both tails
+            E = xp.exp(-xp.abs(z))
+            return xp.where(z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
+
         if Z.ndim == 2:
-            return p
-        return xp.stack([1.0 - p, p], axis=1)
+            return sigmoid(Z)
+        return xp.stack([sigmoid(-Z), sigmoid(Z)], axis=1)
 
     def predict_log_proba(self, X, tasks=None):
-        """Logarithm of :meth:`predict_proba`."""
-        P = self._proba(X, tasks, "predict_log_proba")
-        xp, _ = sk_get_namespace(P)
-        return xp.log(P)
+        """Logarithm of :meth:`predict_proba`, computed from the logits
+        (``log p = -log(1 + exp(-z))``), finite where ``p`` rounds to 0 or 1."""
+        Z = self._linear_predictor(X, tasks, method="predict_log_proba")
+        xp, _ = sk_get_namespace(Z)
+
+        def log_sigmoid(z):
+            return xp.minimum(z, xp.zeros_like(z)) - xp.log1p(xp.exp(-xp.abs(z)))
+
+        if Z.ndim == 2:
+            return log_sigmoid(Z)
+        return xp.stack([log_sigmoid(-Z), log_sigmoid(Z)], axis=1)
 
     def predict(self, X, tasks=None):
         """Predicted class labels (``classes_[1]`` where the logit is positive)."""

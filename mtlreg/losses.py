@@ -266,9 +266,12 @@ class SmoothlyPenalizedDataFit:
     ``g(W) + g*(-s V) + s <W, V>`` to the loss's.
     """
 
-    def __init__(self, inner, smooth):
+    def __init__(self, inner, smooth, certify=True):
         self.inner = inner
         self.smooth = smooth
+        # ``dual`` hands all of V to the smooth term: valid with the zero prox
+        # penalty only, which the caller vouches for with ``certify``.
+        self.has_dual = bool(certify) and getattr(smooth, "has_conjugate", False)
         self.xp = inner.xp
         self.data = inner.data
         self.loss = getattr(inner, "loss", None)

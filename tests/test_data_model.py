@@ -419,7 +419,12 @@ def test_classifier_labels_proba_and_decision(Est, pair):
     assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
     assert_allclose(P[:, 1], 1.0 / (1.0 + np.exp(-dec)), rtol=1e-10)
     assert_array_equal(est.classes_[np.argmax(P, axis=1)], pred)
-    assert_allclose(est.predict_log_proba(X, tasks=idx), np.log(P), rtol=1e-10)
+    # log-probabilities from the logits (exact where P rounds to 1), and
+    # consistent with P
+    log_P = est.predict_log_proba(X, tasks=idx)
+    assert_allclose(log_P, np.stack([-np.logaddexp(0, dec), -np.logaddexp(0, -dec)], axis=1),
+                    rtol=1e-12, atol=1e-300)
+    assert_allclose(np.exp(log_P), P, rtol=1e-12)
     # the column of pos_label holds the probability of pos_label: the model is
     # accurate, so that column is large exactly where pos_label was observed
     col = list(est.classes_).index(pos_label)

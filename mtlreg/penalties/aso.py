@@ -72,6 +72,7 @@ class ASOPenalty:
     (``W = coef.T``), plus ``ridge * ||W||_F^2``."""
 
     over_tasks = False  # M acts on the features (cASO) or on the tasks (clustered MTL)
+    has_conjugate = True
 
     def __init__(self, xp, alpha, beta, n_components, ridge=0.0):
         self.xp = xp

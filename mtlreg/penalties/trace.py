@@ -6,6 +6,8 @@ from .quadratic import MetricQuadratic
 
 
 class SquaredTraceNorm(ScaledPenalty):
+    over_tasks = False  # auxiliary matrix over the features (MTFL's D) or the tasks (MTRL's Omega)
+
     """``alpha * min_D tr(W^T D^-1 W) + ridge * ||W||_F^2`` over ``D >= 0, tr D <= 1``.
 
     The minimum over ``D`` equals ``||W||_*^2`` (Argyriou, Evgeniou & Pontil
@@ -73,14 +75,31 @@ class SquaredTraceNorm(ScaledPenalty):
 
     # -- alternating minimization -------------------------------------------
     def auxiliary_step(self, coef, eps):
-        """``(eigvecs, eigvals)`` of ``D_eps`` for ``W = coef.T``."""
+        """``(eigvecs, eigvals)`` of ``D_eps`` for ``W = coef.T`` (of
+        ``Omega_eps = (W^T W + eps I)^1/2 / tr(...)`` with ``over_tasks``)."""
         xp = self.xp
-        WWt = xp.permute_dims(coef, (1, 0)) @ coef  # (d, d)
+        WWt = coef @ xp.permute_dims(coef, (1, 0)) if self.over_tasks else \
+            xp.permute_dims(coef, (1, 0)) @ coef  # (T, T) or (d, d)
         WWt = 0.5 * (WWt + xp.permute_dims(WWt, (1, 0)))
         lam, U = xp.linalg.eigh(WWt)
         root = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)) + eps)
         return U, root / xp.sum(root)
 
+    def perturbation(self, aux, eps):
+        """``alpha * eps * tr(A^-1)``: what ``eps`` adds to the W-step objective
+        (``alpha tr(A^-1 (W_s^T W_s + eps I))`` is the perturbed term)."""
+        _, lam = aux
+        return self.alpha * eps * as_float(self.xp.sum(1.0 / lam))
+
     def step_penalty(self, aux):
         eigvecs, eigvals = aux
-        return MetricQuadratic(self.xp, self.alpha, eigvecs, eigvals, ridge=self.ridge)
+        return MetricQuadratic(self.xp, self.alpha, eigvecs, eigvals, ridge=self.ridge,
+                               over_tasks=self.over_tasks)
+
+
+class TaskSquaredTraceNorm(SquaredTraceNorm):
+    """The same penalty, ``alpha * min_Omega tr(W Omega^-1 W^T) = alpha ||W||_*^2``
+    over ``Omega >= 0, tr Omega = 1`` (MTRL, Zhang & Yeung 2010): the
+    auxiliary matrix is the ``n_tasks x n_tasks`` task covariance."""
+
+    over_tasks = True

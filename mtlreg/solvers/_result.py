@@ -31,6 +31,8 @@ class SolverResult:
         ``F(0, b0)``, the floor of the relative stopping rule.
     n_backtracks : int
         Rejected FISTA trial steps (each costs one more iteration's passes).
+    criterion_name : str
+        What ``criterion`` measures, for messages.
     """
 
     coef: object
@@ -45,3 +47,4 @@ class SolverResult:
     scale: float = float("nan")
     auxiliary: object = None
     n_backtracks: int = 0
+    criterion_name: str = "stopping criterion"

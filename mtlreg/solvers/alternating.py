@@ -20,15 +20,29 @@ __all__ = ["alternating_minimization"]
 
 def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
                              max_iter=200, inner_max_iter=200, eps_floor=1e-12,
-                             eps_decrease=0.1):
+                             eps_decrease=0.1, stop="gap"):
     """Minimize ``datafit(W, b) + penalty(W)`` for a penalty with an auxiliary step.
 
     ``penalty`` must provide ``value(coef)`` (the penalty minimized over the
     auxiliary), ``auxiliary_step(coef, eps)`` (the closed-form, eps-perturbed
-    minimizer over the auxiliary matrix) and ``step_penalty(aux)`` (the
-    penalty of the W-step for a fixed auxiliary).  With ``penalty.has_conjugate`` the
-    stopping rule is the certified duality gap of the unperturbed problem,
-    ``gap <= tol * objective``; otherwise the relative change of the objective.
+    minimizer over the auxiliary matrix, as ``(eigvecs, eigvals)``),
+    ``step_penalty(aux)`` (the penalty of the W-step for a fixed auxiliary)
+    and ``perturbation(aux, eps)`` (the part of the perturbed objective that
+    ``eps`` adds).
+
+    Each outer iteration lowers the perturbed objective
+    ``J_eps(W, A) = F(W) + step_penalty(A)(W) + perturbation(A, eps)``: the
+    A-step minimizes it exactly, the W-step (FISTA, warm started) is kept
+    only if it does not raise it, and ``eps`` never increases.  Its values
+    are in ``history`` as a fourth entry, so that the descent can be checked.
+
+    Stopping (``stop``):
+
+    * ``"gap"``: with ``penalty.has_conjugate``, the certified duality gap of
+      the unperturbed problem, ``gap <= tol * objective``;
+    * ``"change"``: the relative change of the objective and of the auxiliary
+      matrix ``A`` (Frobenius) both ``<= tol``, once ``eps`` is at its floor.
+      The gap is still reported when the penalty has a conjugate.
     """
     xp = datafit.xp
     dtype = coef0.dtype
@@ -36,48 +50,68 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     eps_dtype = float(xp.finfo(dtype).eps)
     scale = objective_scale(datafit, intercept0, coef0)
     lipschitz = datafit.lipschitz()
-    use_gap = getattr(penalty, "has_conjugate", False)
+    has_gap = getattr(penalty, "has_conjugate", False)
+    use_gap = has_gap and stop == "gap"
 
     coef, intercept = coef0, intercept0
     sq = as_float(xp.sum(coef * coef))
-    # Start from D = I / d when W = 0 (a ridge W-step), else from D(W0).
+    # Start from the auxiliary of W0 (A = I / size when W0 = 0: a ridge W-step).
     rel_eps = 1.0
+    eps = math.inf
     history = []
     converged = False
     objective_old = math.inf
+    A_old = None
     criterion = math.inf
     gap = None
     outer = 0
     inner_tol = max(tol, 1e-3)
     for outer in range(1, max_iter + 1):
         sigma_max_sq = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if sq > 0 else 0.0
-        eps = max(rel_eps, eps_floor) * sigma_max_sq if sigma_max_sq > 0 else 1.0
+        eps = min(eps, max(rel_eps, eps_floor) * sigma_max_sq if sigma_max_sq > 0 else 1.0)
         aux = penalty.auxiliary_step(coef, eps)
         step = penalty.step_penalty(aux)
+        start = as_float(datafit.value(coef, intercept, datafit.state(coef, intercept))
+                         + step.value(coef))
         res = fista(datafit, step, coef, intercept, tol=inner_tol, max_iter=inner_max_iter,
                     use_gap=False, lipschitz=lipschitz, scale=scale)
         lipschitz = res.lipschitz
-        coef, intercept = res.coef, res.intercept
+        state = datafit.state(res.coef, res.intercept)
+        stepped = as_float(datafit.value(res.coef, res.intercept, state)
+                           + step.value(res.coef))
+        if stepped <= start:  # FISTA is not monotone: never accept an ascent
+            coef, intercept = res.coef, res.intercept
+        else:
+            state = datafit.state(coef, intercept)
+            stepped = start
+        perturbed = stepped + penalty.perturbation(aux, eps)
         sq = as_float(xp.sum(coef * coef))
-        state = datafit.state(coef, intercept)
         objective = as_float(datafit.value(coef, intercept, state) + penalty.value(coef))
-        if use_gap:
+        if has_gap:
             gap = duality_gap(datafit, penalty, coef, intercept, state)
+        U, lam = aux
+        A = (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+        if use_gap:
             criterion = gap / max(objective, 1e-300)
             settled = gap <= gap_threshold(tol, objective, scale, eps_dtype)
         else:
-            criterion = abs(objective_old - objective) / max(abs(objective), 1e-300)
+            change_A = math.inf if A_old is None else as_float(
+                xp.sqrt(xp.sum((A - A_old) ** 2) / xp.sum(A * A)))
+            criterion = max(abs(objective_old - objective) / max(abs(objective), 1e-300),
+                            change_A)
             settled = criterion <= tol and rel_eps <= eps_floor
-        history.append((outer, objective, criterion))
+        history.append((outer, objective, criterion, perturbed))
         if settled:
             converged = True
             break
-        # tighten the perturbation and the inner tolerance as the gap closes
+        # tighten the perturbation and the inner tolerance as the iterates settle
         rel_eps *= eps_decrease
         inner_tol = max(tol * 0.1, min(inner_tol, 0.1 * criterion))
         objective_old = objective
+        A_old = A
 
     return SolverResult(coef=coef, intercept=intercept, n_iter=outer, converged=converged,
-                        objective=objective, criterion=gap if use_gap else criterion,
-                        dual_gap=gap, history=history, lipschitz=lipschitz, scale=scale,
-                        auxiliary=aux)
+                        objective=objective, criterion=criterion, dual_gap=gap,
+                        history=history, lipschitz=lipschitz, scale=scale, auxiliary=aux,
+                        criterion_name="relative duality gap" if use_gap else
+                        "relative change of the objective and the auxiliary matrix")

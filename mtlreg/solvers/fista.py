@@ -108,7 +108,8 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     dtype = coef0.dtype
     has_b = intercept0 is not None and datafit.fit_intercept
     if use_gap is None:
-        use_gap = getattr(penalty, "has_conjugate", False) and hasattr(datafit, "dual")
+        use_gap = (getattr(penalty, "has_conjugate", False) and hasattr(datafit, "dual")
+                   and getattr(datafit, "has_dual", True))
     tol = effective_tol(tol, dtype, xp)
     eps = float(xp.finfo(dtype).eps)
     L = float(lipschitz) if lipschitz is not None else datafit.lipschitz()
@@ -218,4 +219,5 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     return SolverResult(coef=x, intercept=xb, n_iter=k, converged=converged,
                         objective=objective, criterion=criterion,
                         dual_gap=gap if use_gap else None, history=history,
-                        lipschitz=L, scale=scale, n_backtracks=n_backtracks)
+                        lipschitz=L, scale=scale, n_backtracks=n_backtracks,
+                        criterion_name="duality gap" if use_gap else "gradient mapping")

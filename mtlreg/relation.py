@@ -1,0 +1,239 @@
+"""Task-relation family: learned task covariance (MTRL) and a known task graph.
+
+Notation as in :mod:`mtlreg.feature`: ``W = coef_.T`` is ``n_features x
+n_tasks`` with the task models ``w_t`` as columns.
+"""
+
+from numbers import Real
+
+from sklearn.utils._param_validation import Interval, StrOptions
+
+from ._backend import as_float, to_numpy
+from ._docstring import estimator_doc
+from .base import MultiTaskClassifierBase, MultiTaskRegressorBase
+from .losses import SmoothlyPenalizedDataFit
+from .penalties import L1, Zero
+from .penalties.graph import GraphQuadratic, graph_laplacian
+from .penalties.trace import TaskSquaredTraceNorm
+from .solvers import alternating_minimization, fista
+
+__all__ = ["RelationRegressor", "RelationClassifier", "GraphRegressor", "GraphClassifier"]
+
+# -- multi-task relationship learning ---------------------------------------------------------
+
+_RELATION_PENALTY = ("alpha * min_Omega tr(W Omega^-1 W^T)  [Omega >= 0, tr Omega = 1; "
+                     "= alpha * ||W||_*^2]")
+
+_RELATION_DETAIL = """Multi-task relationship learning (Zhang & Yeung 2010): the task
+    covariance ``Omega`` (``n_tasks x n_tasks``) is learned with ``W``; it
+    can express positive, negative and no correlation between tasks.  For
+    fixed ``W`` the minimizing ``Omega`` is ``(W^T W)^1/2 / tr (W^T W)^1/2``,
+    where the penalty equals ``alpha * ||W||_*^2`` (the squared trace norm:
+    the same value as MTFL's, whose auxiliary matrix lives on the features).
+
+    Solvers:
+
+    * ``solver="fista"`` (default): FISTA on the equivalent
+      ``alpha * ||W||_*^2`` with its exact prox and a certified duality gap
+      (as ``MTFLRegressor``).  Reaches the optimum to ``tol``.
+    * ``solver="alternating"`` (the paper's method): the W-step
+      minimizes ``F(W) + alpha tr(W Omega^-1 W^T) + ridge ||W||_F^2`` for
+      fixed ``Omega`` by FISTA (warm started; its prox is closed form in the
+      eigenbasis of ``Omega``), the Omega-step is
+      ``Omega_eps = (W^T W + eps I)^1/2 / tr (W^T W + eps I)^1/2``.  ``eps``
+      keeps ``Omega`` invertible (tasks with ``W = 0`` directions would make it
+      singular): it starts at ``sigma_max(W)^2``, is divided by 10 every outer
+      iteration down to ``epsilon * sigma_max(W)^2``, and never increases.
+      Each outer iteration lowers the perturbed objective
+      ``F + alpha tr(Omega^-1 (W^T W + eps I)) + ridge ||W||_F^2`` (a W-step
+      that would raise it is rejected).  Stops when the relative changes of
+      the objective and of ``Omega`` (Frobenius) are both at most ``tol``,
+      with ``eps`` at its floor; ``dual_gap_`` still reports the certified
+      gap of the unperturbed problem, so a stall is visible.  Like every
+      eps-perturbed scheme it is slow where the optimal ``W`` is rank
+      deficient (the small singular values shrink a little per outer
+      iteration): offered for comparison with published results; see
+      ``docs/relation.md`` for measured figures.
+
+    ``task_covariance_`` is ``Omega_eps`` at the solution with
+    ``eps = epsilon * sigma_max(W)^2``."""
+
+_RELATION_PARAMS = """
+    solver : {"fista", "alternating"}, default="fista"
+        See above.
+    epsilon : float, default=1e-8
+        Floor of the relative perturbation of the Omega-step."""
+
+_RELATION_ATTRS = """
+    task_covariance_ : ndarray of shape (n_tasks, n_tasks)
+        The learned task covariance ``Omega`` (trace 1).
+    task_correlation_ : ndarray of shape (n_tasks, n_tasks)
+        ``Omega_ab / sqrt(Omega_aa Omega_bb)``: the learned task correlations,
+        in the order of ``tasks_`` (see :func:`mtlreg.plotting.plot_task_matrix`)."""
+
+
+class _RelationMixin:
+    _parameter_constraints = {
+        **MultiTaskRegressorBase._parameter_constraints,
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "solver": [StrOptions({"fista", "alternating"})],
+    }
+
+    def _make_penalty(self, xp):
+        return TaskSquaredTraceNorm(xp, self.alpha, ridge=self.ridge)
+
+    def _solve(self, datafit, penalty, coef0, intercept0):
+        if self.solver == "fista":
+            return fista(datafit, penalty, coef0, intercept0, tol=self.tol,
+                         max_iter=self.max_iter)
+        return alternating_minimization(datafit, penalty, coef0, intercept0, tol=self.tol,
+                                        max_iter=self.max_iter, eps_floor=self.epsilon,
+                                        stop="change")
+
+    def _store_extra(self, result, penalty, xp):
+        coef = result.coef
+        scale = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if as_float(
+            xp.sum(coef * coef)) > 0 else 1.0
+        U, lam = penalty.auxiliary_step(coef, self.epsilon * scale)
+        omega = (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+        self.task_covariance_ = omega
+        root = xp.sqrt(xp.linalg.diagonal(omega))
+        self.task_correlation_ = omega / (root[:, None] * root[None, :])
+
+
+class RelationRegressor(_RelationMixin, MultiTaskRegressorBase):
+    __doc__ = estimator_doc("Multi-task relationship learning (MTRL), squared loss.",
+                            _RELATION_PENALTY, _RELATION_DETAIL, "1.0", _RELATION_PARAMS,
+                            _RELATION_ATTRS)
+
+    def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-8, ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.solver = solver
+        self.epsilon = epsilon
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class RelationClassifier(_RelationMixin, MultiTaskClassifierBase):
+    __doc__ = estimator_doc("Multi-task relationship learning (MTRL), logistic loss.",
+                            _RELATION_PENALTY, _RELATION_DETAIL, "0.01", _RELATION_PARAMS,
+                            _RELATION_ATTRS, classifier=True)
+
+    def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-8, ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.solver = solver
+        self.epsilon = epsilon
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+# -- known task graph ------------------------------------------------------------------------
+
+_GRAPH_PENALTY = ("alpha * sum_{a<b} A_ab ||w_a - w_b||^2 + beta * sum_{j,t} |W_jt|  "
+                  "[= alpha * tr(W L W^T) + beta * ||W||_1, L = diag(A 1) - A]")
+
+_GRAPH_DETAIL = """Graph-regularized multi-task learning with a known task graph (MALSAR's
+    SRMTL, RMTL's ``Graph``): tasks joined by an edge of weight ``A_ab`` are
+    pulled together, ``alpha * A_ab * ||w_a - w_b||^2`` per unordered edge
+    (counted once).  In matrix form ``alpha * tr(W L W^T)`` with ``L`` the
+    graph Laplacian and ``W = coef_.T``.  ``graph=None`` is the complete graph
+    with unit weights, ``alpha * n_tasks * sum_t ||w_t - w_mean||^2``
+    (mean-regularized MTL, Evgeniou & Pontil 2004).  A graph without edges
+    and ``ridge = beta = 0`` leaves the tasks independent.
+
+    The quadratic (with ``ridge``) is a smooth term of the objective; FISTA
+    takes its prox step on ``beta * ||W||_1`` only.  With ``beta = 0`` and
+    ``ridge > 0`` the quadratic's conjugate certifies a duality gap
+    (``dual_gap_``); otherwise the solver stops on the gradient mapping (the
+    norm of the optimality residual) and ``dual_gap_`` is None."""
+
+_GRAPH_PARAMS = """
+    graph : array-like, sequence of tuples or None, default=None
+        The task graph: a ``n_tasks x n_tasks`` symmetric non-negative
+        adjacency (weights ``A_ab``, diagonal ignored) in the order of the
+        sorted task labels (``tasks_``); or an edge list of
+        ``(label_a, label_b)`` / ``(label_a, label_b, weight)`` tuples
+        (repeated edges add up); or MALSAR's ``n_tasks x m`` incidence matrix
+        ``R`` (penalty ``alpha * ||W R||_F^2``, ``L = R R^T``).  ``None``: the
+        complete graph with unit weights.  Labels in an edge list that are
+        not task labels raise a ValueError.
+    beta : float, default=0
+        Strength of the elementwise L1 term (MALSAR SRMTL's ``rho_L1``).
+    graph_format : {"auto", "adjacency", "edges", "incidence"}, default="auto"
+        How to read ``graph``.  ``"auto"``: a sequence of tuples is an edge
+        list; an array (or list of lists) is an adjacency when it is
+        ``n_tasks x n_tasks``, else an incidence matrix (say
+        ``"incidence"`` for a square ``R``)."""
+
+_GRAPH_ATTRS = """
+    laplacian_ : ndarray of shape (n_tasks, n_tasks)
+        The Laplacian ``L`` used (in the order of ``tasks_``)."""
+
+
+class _GraphMixin:
+    _parameter_constraints = {
+        **MultiTaskRegressorBase._parameter_constraints,
+        "graph": ["array-like", list, tuple, None],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "graph_format": [StrOptions({"auto", "adjacency", "edges", "incidence"})],
+    }
+
+    def _wrap_datafit(self, datafit, xp):
+        L = graph_laplacian(self.graph, to_numpy(self.tasks_), self.graph_format)
+        self.laplacian_ = xp.asarray(L, dtype=datafit.data.dtype, device=datafit.data.device)
+        term = GraphQuadratic(xp, self.alpha, L, ridge=self.ridge, like=datafit.data.X)
+        return SmoothlyPenalizedDataFit(datafit, term, certify=self.beta == 0)
+
+    def _make_penalty(self, xp):
+        return L1(xp, self.beta) if self.beta > 0 else Zero(xp)
+
+
+class GraphRegressor(_GraphMixin, MultiTaskRegressorBase):
+    __doc__ = estimator_doc("Graph-regularized multi-task regression (known task graph).",
+                            _GRAPH_PENALTY, _GRAPH_DETAIL, "1.0", _GRAPH_PARAMS, _GRAPH_ATTRS)
+
+    def __init__(self, alpha=1.0, *, graph=None, beta=0.0, graph_format="auto", ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.graph = graph
+        self.beta = beta
+        self.graph_format = graph_format
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
+
+
+class GraphClassifier(_GraphMixin, MultiTaskClassifierBase):
+    __doc__ = estimator_doc("Graph-regularized multi-task logistic regression.",
+                            _GRAPH_PENALTY, _GRAPH_DETAIL, "0.01", _GRAPH_PARAMS, _GRAPH_ATTRS,
+                            classifier=True)
+
+    def __init__(self, alpha=0.01, *, graph=None, beta=0.0, graph_format="auto", ridge=0.0,
+                 loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
+                 warm_start=False):
+        self.alpha = alpha
+        self.graph = graph
+        self.beta = beta
+        self.graph_format = graph_format
+        self.ridge = ridge
+        self.loss_scaling = loss_scaling
+        self.fit_intercept = fit_intercept
+        self.tol = tol
+        self.max_iter = max_iter
+        self.warm_start = warm_start
