@@ -7,7 +7,7 @@ import numpy as np
 
 from ._backend import to_numpy
 
-__all__ = ["plot_task_matrix", "plot_task_clusters"]
+__all__ = ["plot_task_matrix", "plot_task_clusters", "plot_task_correlation"]
 
 
 def _pyplot():
@@ -101,3 +101,25 @@ def plot_task_clusters(estimator, *, ax=None, cmap="RdBu_r", title=None):
     return plot_task_matrix(estimator.cluster_matrix_, estimator.tasks_, order=order, ax=ax,
                             cmap=cmap, title=title or "task similarity M (ordered by cluster)",
                             boundaries=boundaries)
+
+
+def plot_task_correlation(estimator, *, ax=None, cmap="RdBu_r", title=None, order=None):
+    """Draw a fitted relation model's ``task_correlation_`` (colour scale
+    ``[-1, 1]``) with the task labels.
+
+    Parameters
+    ----------
+    estimator : fitted RelationRegressor or RelationClassifier
+    ax, cmap, title, order : see :func:`plot_task_matrix`.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    from sklearn.utils.validation import check_is_fitted
+
+    check_is_fitted(estimator, "task_correlation_")
+    ax = plot_task_matrix(estimator.task_correlation_, estimator.tasks_, order=order, ax=ax,
+                          cmap=cmap, title=title or "learned task correlation")
+    ax.images[0].set_clim(-1.0, 1.0)
+    return ax
