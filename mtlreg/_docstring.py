@@ -5,9 +5,11 @@ _LOGISTIC = "sum_t c_t * sum_i log(1 + exp(-y_ti (x_ti . w_t + b_t)))"
 
 
 def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extra_attrs="",
-                  classifier=False):
+                  classifier=False, ridge="ridge * ||W||_F^2"):
     """Numpydoc text of an estimator: its objective written out, then the
-    parameters and fitted attributes every mtlreg estimator shares."""
+    parameters and fitted attributes every mtlreg estimator shares.  ``ridge``
+    is the ridge term as it enters the objective (per part for decomposed
+    models)."""
     loss_txt = _LOGISTIC if classifier else _SQUARED
     labels = ("labels ``y_ti`` in {-1, +1} stand for ``classes_[0]``, ``classes_[1]``"
               if classifier else "squared loss")
@@ -19,7 +21,7 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
     Minimizes, over ``W`` (n_features x n_tasks) and the intercepts ``b``,
 
         {loss_txt}
-            + {penalty} + ridge * ||W||_F^2
+            + {penalty} + {ridge}
 
     ({labels}; ``c_t = 1/n_t`` with ``loss_scaling="mean"``, ``1`` with
     ``"sum"``; the intercepts are not penalized.)
@@ -31,7 +33,7 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
     alpha : float, default={alpha_default}
         Strength of the structural penalty.{extra_params}
     ridge : float, default=0
-        Strength of the added ``ridge * ||W||_F^2``.
+        Strength of the added ``{ridge}``.
     loss_scaling : {{"mean", "sum"}}, default="mean"
         ``"mean"``: each task's loss divided by its ``n_t`` (scikit-learn's and
         RMTL's convention); ``"sum"``: MALSAR's convention.
@@ -42,7 +44,7 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
         objective (a relative gap; ``tol`` is floored at ``100 * eps`` of the
         data's dtype), or at most ``min(tol, 1e-8)`` times the objective at
         ``W = 0`` if that is larger.
-    max_iter : int
+    max_iter : int, default=5000
         Maximum number of iterations (outer iterations for MTFL's
         ``solver="alternating"``).
     warm_start : bool, default=False

@@ -101,16 +101,17 @@ class _SparseTraceMixin:
 class SparseTraceRegressor(_SparseTraceMixin, TwoPartRegressorBase):
     __doc__ = estimator_doc(
         "Sparse plus low-rank multi-task regression (W = L + S).",
-        "alpha * ||L||_* + beta * ||S||_1  [W = L + S, ridge on each part]",
-        _SPARSE_TRACE_DETAIL, "1.0", _SPARSE_TRACE_PARAMS, _SPARSE_TRACE_ATTRS)
+        "alpha * ||L||_* + beta * ||S||_1  [W = L + S]",
+        _SPARSE_TRACE_DETAIL, "1.0", _SPARSE_TRACE_PARAMS, _SPARSE_TRACE_ATTRS,
+        ridge="ridge * (||L||_F^2 + ||S||_F^2)")
 
 
 class SparseTraceClassifier(_SparseTraceMixin, TwoPartClassifierBase):
     __doc__ = estimator_doc(
         "Sparse plus low-rank multi-task logistic regression (W = L + S).",
-        "alpha * ||L||_* + beta * ||S||_1  [W = L + S, ridge on each part]",
+        "alpha * ||L||_* + beta * ||S||_1  [W = L + S]",
         _SPARSE_TRACE_DETAIL, "0.01", _SPARSE_TRACE_PARAMS, _SPARSE_TRACE_ATTRS,
-        classifier=True)
+        classifier=True, ridge="ridge * (||L||_F^2 + ||S||_F^2)")
 
 
 _CASO_DETAIL = """Convex alternating structure optimization (Chen, Tang, Liu & Ye 2009), with
