@@ -519,7 +519,7 @@ def _three_tasks():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(graph=[("x", "y"), ("y", "w"), ("q", "x", 2.0)]), r"not among the fitted.*'q'.*'w'"),
     (dict(graph=np.eye(4) * 0 + 1, graph_format="adjacency"), r"3 x 3.*\(4, 4\)"),
-    (dict(graph=np.ones((4, 4))), r"one row per task.*\(4, 4\) for 3 tasks"),
+    (dict(graph=np.ones((4, 4))), r"shape \(4, 4\) for 3 tasks: an adjacency must be 3 x 3"),
     (dict(graph=np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0.0]])), "symmetric"),
     (dict(graph=np.array([[0, -1, 0], [-1, 0, 1], [0, 1, 0.0]])), "negative"),
     (dict(graph=np.array([[0, np.nan, 0], [np.nan, 0, 1], [0, 1, 0]])), "NaN"),

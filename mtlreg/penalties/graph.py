@@ -86,11 +86,17 @@ def graph_laplacian(graph, labels, graph_format="auto"):
     T = len(labels)
     if graph is None:
         return T * np.eye(T) - np.ones((T, T))
-    if graph_format == "auto":
+    auto = graph_format == "auto"
+    if auto:
         graph_format = _guess_format(graph, T)
     if graph_format == "edges":
         return _edges_laplacian(graph, labels)
-    M = np.asarray(graph, dtype=np.float64)
+    try:
+        M = np.asarray(graph, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"graph_format={graph_format!r} needs a numeric matrix; got "
+                         f"{type(graph).__name__} with non-numeric entries (an edge list of "
+                         f"labels needs graph_format='edges' or 'auto').") from None
     if M.ndim != 2:
         raise ValueError(f"graph must be a 2-D matrix or a list of edges; got an array of "
                          f"shape {M.shape}.")
@@ -98,6 +104,11 @@ def graph_laplacian(graph, labels, graph_format="auto"):
         raise ValueError("graph contains NaN or infinite weights.")
     if graph_format == "incidence":
         if M.shape[0] != T:
+            if auto:
+                raise ValueError(
+                    f"graph has shape {M.shape} for {T} tasks: an adjacency must be {T} x {T} "
+                    f"(in the order of the sorted task labels) and an incidence matrix R must "
+                    f"have {T} rows.")
             raise ValueError(f"the incidence matrix R must have one row per task: got shape "
                              f"{M.shape} for {T} tasks.")
         return M @ M.T
@@ -136,7 +147,11 @@ def _edges_laplacian(edges, labels):
             raise ValueError(f"each edge must be (label_a, label_b) or (label_a, label_b, "
                              f"weight); got {edge!r}.")
         a, b = _key(edge[0]), _key(edge[1])
-        w = float(edge[2]) if len(edge) == 3 else 1.0
+        try:
+            w = float(edge[2]) if len(edge) == 3 else 1.0
+        except (TypeError, ValueError):
+            raise ValueError(f"edge {edge!r}: the third entry is the weight and must be a "
+                             f"number.") from None
         missing = [v for v in (edge[0], edge[1]) if _key(v) not in index]
         if missing:
             unknown.extend(missing)
