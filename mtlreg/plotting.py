@@ -5,9 +5,16 @@ Each function returns the matplotlib ``Axes`` it drew on.
 
 import numpy as np
 
-from ._backend import to_numpy
+from ._backend import to_numpy as _backend_to_numpy
 
 __all__ = ["plot_task_matrix", "plot_task_clusters", "plot_task_correlation"]
+
+
+def to_numpy(values):
+    """Arrays of any namespace, or plain sequences, as NumPy."""
+    if isinstance(values, (list, tuple)):
+        return np.asarray(values)
+    return _backend_to_numpy(values)
 
 
 def _pyplot():

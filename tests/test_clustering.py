@@ -566,11 +566,6 @@ def test_plot_task_matrix_orders_and_validates(pyplot):
     with pytest.raises(ValueError, match="permutation"):
         plot_task_matrix(np.eye(3), order=[0, 0, 1])
 
-
-@pytest.mark.xfail(strict=True, raises=TypeError,
-                   reason="plot_task_matrix passes labels and matrix to to_numpy, which "
-                          "rejects Python lists (TypeError: list is not a supported array "
-                          "type), though both are documented as sequences / arrays")
 def test_plot_task_matrix_takes_python_lists(pyplot):
     from mtlreg.plotting import plot_task_matrix
 

@@ -54,6 +54,8 @@ def aso_eigenvalues(sigma, eta, k, n_bisect=200):
         return np.full(d, k / d)
     lo, hi = 0.0, (1.0 + eta) / max(sigma[sigma > 0].min(), 1e-300)
     for _ in range(n_bisect):
+        if hi - lo <= 4.0 * np.finfo(np.float64).eps * hi:  # interval at rounding level
+            break
         mid = 0.5 * (lo + hi)
         if np.clip(mid * sigma - eta, 0.0, 1.0).sum() < k:
             lo = mid
