@@ -566,6 +566,7 @@ def test_plot_task_matrix_orders_and_validates(pyplot):
     with pytest.raises(ValueError, match="permutation"):
         plot_task_matrix(np.eye(3), order=[0, 0, 1])
 
+
 def test_plot_task_matrix_takes_python_lists(pyplot):
     from mtlreg.plotting import plot_task_matrix
 
