@@ -96,29 +96,41 @@ class L21Classifier(_NormMixin, MultiTaskClassifierBase):
     _penalty_class = L21
 
 
-class _MTFLMixin:
+class SquaredTraceMixin:
+    """Models whose penalty is ``alpha * ||W||_*^2`` written with an auxiliary
+    matrix (MTFL's feature covariance, MTRL's task covariance): FISTA on the
+    squared trace norm, or the alternating scheme on the auxiliary."""
+
     _parameter_constraints = {
         **MultiTaskRegressorBase._parameter_constraints,
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "solver": [StrOptions({"fista", "alternating"})],
     }
+    _penalty_class = SquaredTraceNorm
+    _alternating_stop = "gap"
 
     def _make_penalty(self, xp):
-        return SquaredTraceNorm(xp, self.alpha, ridge=self.ridge)
+        return self._penalty_class(xp, self.alpha, ridge=self.ridge)
 
     def _solve(self, datafit, penalty, coef0, intercept0):
         if self.solver == "fista":
             return fista(datafit, penalty, coef0, intercept0, tol=self.tol,
                          max_iter=self.max_iter)
         return alternating_minimization(datafit, penalty, coef0, intercept0, tol=self.tol,
-                                        max_iter=self.max_iter, eps_floor=self.epsilon)
+                                        max_iter=self.max_iter, eps_floor=self.epsilon,
+                                        stop=self._alternating_stop)
 
-    def _store_extra(self, result, penalty, xp):
-        coef = result.coef
+    def _auxiliary_matrix(self, xp, penalty, coef):
+        """The auxiliary matrix at ``coef`` with ``eps = epsilon * sigma_max(W)^2``."""
         scale = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if as_float(
             xp.sum(coef * coef)) > 0 else 1.0
         U, lam = penalty.auxiliary_step(coef, max(self.epsilon, 1e-300) * scale)
-        self.feature_covariance_ = (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+        return (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+
+
+class _MTFLMixin(SquaredTraceMixin):
+    def _store_extra(self, result, penalty, xp):
+        self.feature_covariance_ = self._auxiliary_matrix(xp, penalty, result.coef)
 
 
 class MTFLRegressor(_MTFLMixin, MultiTaskRegressorBase):

@@ -191,7 +191,7 @@ class DataFit:
 
     def dual(self, coef, intercept, Z):
         """Dual point from the primal point: ``(X^T theta, s -> loss Fenchel-Young term)``."""
-        xp, data = self.xp, self.data
+        data = self.data
         theta, fenchel_young = self.loss.dual_point(data, Z, self.fit_intercept)
         return data.rlinear(theta), fenchel_young
 

@@ -4,7 +4,7 @@ Notation as in :mod:`mtlreg.feature`: ``W = coef_.T`` is ``n_features x
 n_tasks``; ``||W||_*`` is the sum of its singular values.
 """
 
-from numbers import Integral, Real
+from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
 

@@ -8,14 +8,14 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._backend import as_float, to_numpy
+from ._backend import to_numpy
 from ._docstring import estimator_doc
 from .base import MultiTaskClassifierBase, MultiTaskRegressorBase
+from .feature import SquaredTraceMixin
 from .losses import SmoothlyPenalizedDataFit
 from .penalties import L1, Zero
 from .penalties.graph import GraphQuadratic, graph_laplacian
 from .penalties.trace import TaskSquaredTraceNorm
-from .solvers import alternating_minimization, fista
 
 __all__ = ["RelationRegressor", "RelationClassifier", "GraphRegressor", "GraphClassifier"]
 
@@ -72,30 +72,12 @@ _RELATION_ATTRS = """
         in the order of ``tasks_`` (see :func:`mtlreg.plotting.plot_task_matrix`)."""
 
 
-class _RelationMixin:
-    _parameter_constraints = {
-        **MultiTaskRegressorBase._parameter_constraints,
-        "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "solver": [StrOptions({"fista", "alternating"})],
-    }
-
-    def _make_penalty(self, xp):
-        return TaskSquaredTraceNorm(xp, self.alpha, ridge=self.ridge)
-
-    def _solve(self, datafit, penalty, coef0, intercept0):
-        if self.solver == "fista":
-            return fista(datafit, penalty, coef0, intercept0, tol=self.tol,
-                         max_iter=self.max_iter)
-        return alternating_minimization(datafit, penalty, coef0, intercept0, tol=self.tol,
-                                        max_iter=self.max_iter, eps_floor=self.epsilon,
-                                        stop="change")
+class _RelationMixin(SquaredTraceMixin):
+    _penalty_class = TaskSquaredTraceNorm
+    _alternating_stop = "change"
 
     def _store_extra(self, result, penalty, xp):
-        coef = result.coef
-        scale = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if as_float(
-            xp.sum(coef * coef)) > 0 else 1.0
-        U, lam = penalty.auxiliary_step(coef, self.epsilon * scale)
-        omega = (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+        omega = self._auxiliary_matrix(xp, penalty, result.coef)
         self.task_covariance_ = omega
         root = xp.sqrt(xp.linalg.diagonal(omega))
         self.task_correlation_ = omega / (root[:, None] * root[None, :])

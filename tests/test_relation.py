@@ -23,7 +23,7 @@ import scipy.linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression
 
-import mtlreg.relation as relation_module
+import mtlreg.feature as feature_module
 from mtlreg import (
     GraphClassifier,
     GraphRegressor,
@@ -246,8 +246,8 @@ def test_alternating_solver_reaches_the_fista_optimum_when_it_is_full_rank(monke
     exact = RelationRegressor(alpha=alpha, tol=1e-12).fit(data.X, data.y, tasks=data.tasks)
     s = np.linalg.svd(exact.coef_, compute_uv=False)
     assert s[-1] > 0.02 * s[0]  # full rank, well away from the boundary
-    capture = _Capture(relation_module.alternating_minimization)
-    monkeypatch.setattr(relation_module, "alternating_minimization", capture)
+    capture = _Capture(feature_module.alternating_minimization)
+    monkeypatch.setattr(feature_module, "alternating_minimization", capture)  # the solver call lives in SquaredTraceMixin
     alt = RelationRegressor(alpha=alpha, solver="alternating").fit(data.X, data.y,
                                                                     tasks=data.tasks)
     assert alt.converged_
@@ -275,8 +275,8 @@ def test_alternating_solver_descends_where_the_optimum_is_rank_deficient(monkeyp
     exact = RelationRegressor(alpha=alpha, tol=1e-12).fit(data.X, data.y, tasks=data.tasks)
     s = np.linalg.svd(exact.coef_, compute_uv=False)
     assert s[-1] < 1e-10 * s[0] < s[-2]  # the optimum is rank deficient
-    capture = _Capture(relation_module.alternating_minimization)
-    monkeypatch.setattr(relation_module, "alternating_minimization", capture)
+    capture = _Capture(feature_module.alternating_minimization)
+    monkeypatch.setattr(feature_module, "alternating_minimization", capture)  # the solver call lives in SquaredTraceMixin
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         alt = RelationRegressor(alpha=alpha, solver="alternating", max_iter=60).fit(
