@@ -21,8 +21,8 @@ if str(ROOT) not in sys.path:  # `benchmarks` lives at the repository root, not 
 from benchmarks import _runner  # noqa: E402
 from benchmarks._api import Case, Context, Skip  # noqa: E402
 
-MTLREG_SOLVERS = {"L21Regressor", "MTFLRegressor", "LassoRegressor",
-                  "L21Classifier", "MTFLClassifier", "LassoClassifier"}
+MTLREG_SOLVERS = {"L21Regressor", "MTFLRegressor", "LassoRegressor", "DirtyRegressor",
+                  "L21Classifier", "MTFLClassifier", "LassoClassifier", "DirtyClassifier"}
 
 
 def _cli(*args, timeout=300):
@@ -148,7 +148,7 @@ def test_quick_cuda_cases_skip_without_gpu(tmp_path):
     ctx = Context(suite="quick", out_dir=str(tmp_path), device="cuda")
     picked = [c for c in quick.cases(ctx) if c.solver in MTLREG_SOLVERS or "vs" in c.solver]
     records, _, _ = _runner.run_cases(picked, ctx, progress=False)
-    assert len(records) == 7
+    assert len(records) == 9
     assert all(r["status"] == "skipped" and r["reason"] for r in records)
 
 

@@ -1,7 +1,7 @@
 """Prediction accuracy on the bundled real data sets.
 
-Every mtlreg estimator of the feature-learning family against two
-scikit-learn baselines a user would try first:
+Every mtlreg estimator of the feature-learning, low-rank and decomposition
+families against two scikit-learn baselines a user would try first:
 
 * ``single-task``: one Ridge / LogisticRegression per task, fitted task by
   task (one shared regularization strength, chosen by cross-validation);
@@ -46,13 +46,54 @@ refitted on the whole training part.  CV criterion: pooled validation MSE
   (``G`` the loss gradient at ``W = 0``, ``F(0)`` the loss there: the
   strength at which a rank-one step along ``G`` would halve nothing less than
   the whole loss), warm-started likewise;
+* two-part models ``W = P + Q`` (Dirty, Robust, RMTFL, SparseTrace; penalty
+  ``alpha * h1(P) + beta * h2(Q)``): a 3 x 2 grid.  ``alpha = a * alpha_max(h1)``
+  with ``a`` in ``(0.1, 0.0316, 0.01)``, and ``beta = r * alpha`` with two
+  ratios placed geometrically inside the interval ``(r_lo, r_hi)`` where both
+  parts can be non-zero -- at ``r >= r_hi`` the second part is zero at every
+  ``alpha`` (the one-part model: L1,inf, trace norm, L2,1), at ``r <= r_lo``
+  the first part is -- namely ``r = r_lo^(1-s) r_hi^s`` for ``s`` in
+  ``(1/2, 5/6)``.  The bounds follow from comparing the parts' dual norms:
+  Dirty ``(1/T, 1)``, Robust ``(1/sqrt(T), 1)``, RMTFL ``(1/sqrt(T), sqrt(d))``,
+  SparseTrace ``(1/sqrt(dT), 1)`` (``T`` tasks, ``d`` features of the training
+  part).  Each ratio is one warm-started path (largest ``alpha`` first, a
+  fresh estimator per ratio);
+* cASO (``alpha, beta, n_components=2``; ``beta`` is the ridge strength inside
+  the shared ``n_components``-dimensional subspace and ``alpha + beta`` the one
+  outside it): ``beta`` in ``(0.1, 0.0316, 0.01)`` (features are standardized
+  and the loss is a mean per task, so these are absolute strengths) times
+  ``eta = beta / alpha`` in ``(0.1, 0.01)``, warm-started along ``beta`` for
+  each ``eta``.
+
+  These grids have 6 points, as many as the one-part models'.  They were
+  chosen from finer grids scored by the same cross-validation on split 1
+  (test parts unused): two-part models on a 7 x 7 grid (``a`` in
+  ``geomspace(1, 1e-3, 7)``, ``s`` in ``0, 1/6, ..., 1``; Dirty, Robust and
+  RMTFL on School, Landmine and Computer, SparseTrace on School, Dirty and
+  Robust on Parkinson's), whose optimum lay at ``a`` = 0.1 - 0.32 (School,
+  Landmine, Computer) or 0.01 - 0.032 (Parkinson's) and at ``s >= 1/2``
+  except Dirty on Computer (``s = 1/6``) and Landmine (``s = 0``); cASO on a
+  5 x 3 x 3 grid (``beta`` in ``geomspace(1, 1e-4, 5)``, ``eta`` in
+  ``(1, 0.1, 0.01)``, ``n_components`` in ``(1, 2, 4)``; School, Landmine,
+  Computer), optimum at ``beta`` = 0.01 - 0.1, ``eta`` = 0.01 or 0.1 (at
+  ``n_components=2``).  Larger grids cost too much: with a 4 x 3 grid (``a``
+  in ``geomspace(0.3, 0.01, 4)``, ``s`` in ``(1/6, 1/2, 5/6)``; cASO 4 x 2)
+  the new models took 2.5 times as long as the old ones together (split 1 of
+  each data set, weighted by its number of splits);
 * Ridge: ``alpha`` in ``logspace(-2, 5, 8)`` (one fit for the whole grid: one
   alpha per target column); LogisticRegression (``solver="newton-cholesky"``,
   warm-started): ``C`` in ``logspace(-4, 3, 8)`` (scikit-learn's
   sum-of-losses convention).
 
+Every case runs with single-threaded BLAS/LAPACK: the problems have at most
+28 features, and on the shared 2-core development machine under load (load
+average 10) one ``numpy.linalg.eigh`` of a 27 x 27 matrix -- what cASO does
+at every gradient -- took 84 ms with the default two OpenBLAS threads against
+0.94 ms with one (the ``quick`` suite does the same for the same reason).
+
 Metrics also report the selected hyper-parameter (``selected_param``: alpha,
-or C for LogisticRegression), the wall time of CV plus refit (``seconds``)
+or C for LogisticRegression; ``selected_beta`` too for the two-parameter
+models), the wall time of CV plus refit (``seconds``)
 and the number of mtlreg fits that stopped at ``max_iter``
 (``n_not_converged``).
 """
@@ -65,8 +106,9 @@ import numpy as np
 
 from .._api import Case, Skip
 
-DESCRIPTION = ("Accuracy on School, Landmine, Parkinson's, Computer: mtlreg Lasso/L21/MTFL/Trace vs "
-               "per-task and pooled scikit-learn baselines, hyper-parameters by within-task 3-fold CV")
+DESCRIPTION = ("Accuracy on School, Landmine, Parkinson's, Computer: mtlreg Lasso/L21/MTFL/Trace/"
+               "SparseTrace/CASO/Dirty/Robust/RMTFL vs per-task and pooled scikit-learn baselines, "
+               "hyper-parameters by within-task 3-fold CV")
 
 N_SPLITS = 10
 N_FOLDS = 3
@@ -74,17 +116,34 @@ NORM_GRID = np.geomspace(1.0, 1e-3, 6)        # times alpha_max (Lasso, L2,1)
 MTFL_GRID = np.geomspace(10.0, 1e-4, 6)       # times alpha_ref (MTFL)
 RIDGE_GRID = np.logspace(-2, 5, 8)            # sklearn Ridge alpha (sum of squares)
 C_GRID = np.logspace(-4, 3, 8)                # sklearn LogisticRegression C
+PAIR_GRID = np.geomspace(0.1, 0.01, 3)        # alpha / alpha_max(h1) (two-part models)
+RATIO_POSITIONS = (1 / 2, 5 / 6)              # beta / alpha: positions in log(r_lo) .. log(r_hi)
+CASO_BETA_GRID = np.geomspace(0.1, 0.01, 3)   # cASO ridge strength inside the shared subspace
+CASO_ETAS = (0.1, 0.01)                       # cASO eta = beta / alpha
+CASO_COMPONENTS = 2
+
+# Two-part models: penalty of the first part (for alpha_max), and the interval
+# (r_lo, r_hi) of beta / alpha in which both parts can be non-zero, as
+# functions of (n_features, n_tasks).
+TWO_PART_MODELS = {
+    "Dirty": ("l1inf", lambda d, T: 1.0 / T, lambda d, T: 1.0),
+    "Robust": ("trace", lambda d, T: T ** -0.5, lambda d, T: 1.0),
+    "RMTFL": ("l21", lambda d, T: T ** -0.5, lambda d, T: d ** 0.5),
+    "SparseTrace": ("trace", lambda d, T: (d * T) ** -0.5, lambda d, T: 1.0),
+}
 
 REGRESSION_METHODS = ("LassoRegressor", "L21Regressor", "MTFLRegressor", "TraceRegressor",
-                      "single-task Ridge", "pooled Ridge")
+                      "SparseTraceRegressor", "CASORegressor", "DirtyRegressor",
+                      "RobustRegressor", "RMTFLRegressor", "single-task Ridge", "pooled Ridge")
 CLASSIFICATION_METHODS = ("LassoClassifier", "L21Classifier", "MTFLClassifier",
-                          "TraceClassifier", "single-task LogisticRegression",
-                          "pooled LogisticRegression")
+                          "TraceClassifier", "SparseTraceClassifier", "CASOClassifier",
+                          "DirtyClassifier", "RobustClassifier", "RMTFLClassifier",
+                          "single-task LogisticRegression", "pooled LogisticRegression")
 
 # Rough upper bounds of the seconds per case on the 2-core development machine
 # (CV + refit; mtlreg estimators, scikit-learn baselines), to honour --max-time.
-_EXPECTED_SECONDS = {"school": (10.0, 1.5), "landmine": (10.0, 2.0), "parkinsons": (4.0, 0.5),
-                     "computer": (1.5, 1.0)}
+_EXPECTED_SECONDS = {"school": (10.0, 1.5), "landmine": (10.0, 2.5), "parkinsons": (10.0, 0.5),
+                     "computer": (5.0, 1.0)}
 
 
 # -- data ---------------------------------------------------------------------------------
@@ -185,30 +244,58 @@ def _cuda_arrays(device):
     return cupy.asarray
 
 
+class GridPoint(tuple):
+    """One hyper-parameter setting of an mtlreg estimator: ``params`` (keyword
+    arguments of ``set_params``) and ``path`` (settings with the same path id are
+    fitted in grid order by one warm-started estimator)."""
+
+    def __new__(cls, params, path=0):
+        return super().__new__(cls, (dict(params), path))
+
+    @property
+    def params(self):
+        return self[0]
+
+    @property
+    def path(self):
+        return self[1]
+
+
 class _MtlregMethod:
     def __init__(self, name, kind, device="cpu"):
         import mtlreg
 
+        self.name = name
         self.estimator_class = getattr(mtlreg, name)
         self.kind = kind
-        if name.startswith("Lasso"):
-            self.penalty = "l1"
-        elif name.startswith("L21"):
-            self.penalty = "l21"
-        elif name.startswith("Trace"):
-            self.penalty = "trace"
-        else:
-            self.penalty = None
+        family = name[:-len("Regressor")] if name.endswith("Regressor") else \
+            name[:-len("Classifier")]
+        self.family = family
+        self.penalty = {"Lasso": "l1", "L21": "l21", "Trace": "trace"}.get(family)
         self.to_device = _cuda_arrays(device)
         self.not_converged = 0
 
     def grid(self, X, y, tasks):
+        """Grid points, most regularized first along each path."""
         from mtlreg import alpha_max
 
         loss = "squared" if self.kind == "regression" else "logistic"
+        if self.family in TWO_PART_MODELS:
+            penalty, r_lo, r_hi = TWO_PART_MODELS[self.family]
+            d, T = X.shape[1], np.unique(tasks).size
+            top = alpha_max(X, y, tasks, penalty=penalty, loss=loss)
+            lo, hi = r_lo(d, T), r_hi(d, T)
+            return [GridPoint({"alpha": a * top, "beta": lo ** (1 - s) * hi ** s * a * top}, j)
+                    for j, s in enumerate(RATIO_POSITIONS) for a in PAIR_GRID]
+        if self.family == "CASO":
+            return [GridPoint({"alpha": b / eta, "beta": b,
+                               "n_components": min(CASO_COMPONENTS, X.shape[1])}, j)
+                    for j, eta in enumerate(CASO_ETAS) for b in CASO_BETA_GRID]
         if self.penalty is not None:
-            return list(alpha_max(X, y, tasks, penalty=self.penalty, loss=loss) * NORM_GRID)
-        return list(_mtfl_reference_alpha(X, y, tasks, loss) * MTFL_GRID)
+            top = alpha_max(X, y, tasks, penalty=self.penalty, loss=loss)
+            return [GridPoint({"alpha": a}) for a in top * NORM_GRID]
+        return [GridPoint({"alpha": a})
+                for a in _mtfl_reference_alpha(X, y, tasks, loss) * MTFL_GRID]
 
     def path(self, Xtr, ytr, ttr, Xev, tev, grid):
         from sklearn import config_context
@@ -219,13 +306,15 @@ class _MtlregMethod:
         on_gpu = self.to_device is not None
         if on_gpu:  # the data on the GPU; tasks and predictions stay NumPy arrays
             Xtr, ytr, Xev = self.to_device(Xtr), self.to_device(ytr), self.to_device(Xev)
-        est = self.estimator_class(warm_start=True, max_iter=5000)
+        est, path = None, None
         out = []
         with config_context(array_api_dispatch=on_gpu):
-            for alpha in grid:
+            for point in grid:
+                if est is None or point.path != path:
+                    est, path = self.estimator_class(warm_start=True, max_iter=5000), point.path
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always", ConvergenceWarning)
-                    est.set_params(alpha=alpha).fit(Xtr, ytr, ttr)
+                    est.set_params(**point.params).fit(Xtr, ytr, ttr)
                 self.not_converged += sum(issubclass(w.category, ConvergenceWarning)
                                           for w in caught)
                 score = est.predict if self.kind == "regression" else est.decision_function
@@ -372,17 +461,27 @@ def evaluate(dataset, split, method_name, seed=0, device="cpu"):
     else:
         metrics = {"auc": _mean_task_auc(yte, pred, tte),
                    "accuracy": float(np.mean((pred > 0) == (yte == yte.max())))}
-    metrics.update(selected_param=float(grid[best]), selected_index=float(best),
+    chosen = grid[best]
+    if isinstance(chosen, GridPoint):
+        metrics["selected_param"] = float(chosen.params["alpha"])
+        if "beta" in chosen.params:
+            metrics["selected_beta"] = float(chosen.params["beta"])
+    else:
+        metrics["selected_param"] = float(chosen)
+    metrics.update(selected_index=float(best),
                    seconds=seconds, n_not_converged=float(method.not_converged))
     return metrics
 
 
 def _runner(dataset, split, method, seed, max_time):
     def run():
+        from threadpoolctl import threadpool_limits
+
         expected = _EXPECTED_SECONDS[dataset][method.startswith(("single", "pooled"))]
         if expected > max_time:
             raise Skip(f"expected ~{expected:g} s per case > --max-time {max_time:g} s")
-        return evaluate(dataset, split, method, seed)
+        with threadpool_limits(limits=1):  # see the module docstring
+            return evaluate(dataset, split, method, seed)
     return run
 
 
@@ -438,7 +537,7 @@ def figures(records, out_dir):
             means.append(vals.mean())
             stds.append(vals.std(ddof=1) if vals.size > 1 else 0.0)
             counts.append(vals.size)
-        fig, ax = plt.subplots(figsize=(7, 3.8))
+        fig, ax = plt.subplots(figsize=(max(7.0, 0.75 * len(methods) + 1.5), 3.8))
         # points with error bars, not bars: the axis does not start at 0
         for i, m in enumerate(methods):
             baseline = m.startswith("single") or m.startswith("pooled")

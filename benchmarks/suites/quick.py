@@ -8,11 +8,13 @@ A thin subset of the ``accuracy`` suite plus one speed race:
   (:func:`benchmarks.suites.accuracy.evaluate`: same data, standardization,
   within-task 3-fold CV, grids, baselines and metrics; its docstring states
   the protocol).  School: ``L21Regressor``, ``MTFLRegressor``,
-  ``LassoRegressor`` against ``single-task Ridge`` and ``pooled Ridge``,
-  metrics ``nmse`` and ``explained_variance`` (and ``task_nmse``, ``mse``);
-  Landmine: ``L21Classifier``, ``MTFLClassifier``, ``LassoClassifier``
-  against per-task and pooled ``LogisticRegression``, metric ``auc`` (per-task
-  test AUC averaged over the tasks; and ``accuracy``).  Under ``--device
+  ``LassoRegressor``, ``TraceRegressor`` and, for the decomposition family,
+  ``DirtyRegressor`` (its 3 x 2 ``(alpha, beta)`` grid) against
+  ``single-task Ridge`` and ``pooled Ridge``, metrics ``nmse`` and
+  ``explained_variance`` (and ``task_nmse``, ``mse``); Landmine: the
+  matching classifiers against per-task and pooled ``LogisticRegression``,
+  metric ``auc`` (per-task test AUC averaged over the tasks; and
+  ``accuracy``).  Under ``--device
   cuda`` the mtlreg estimators fit CuPy arrays (skipped without CuPy or a
   GPU); the scikit-learn baselines stay on the CPU.
 * ``shared n=2000 d=100 T=10``: ``L21Regressor`` and scikit-learn's
@@ -37,15 +39,16 @@ from .._api import Case, Skip
 from . import accuracy
 
 DESCRIPTION = ("Fast subset (< 2 min on 2 cores): School split 1 and Landmine split 1 of the "
-               "accuracy suite (mtlreg Lasso/L21/MTFL vs per-task and pooled baselines, "
-               "3-fold CV), and L21Regressor vs MultiTaskLasso time to 1e-6 on n=2000, d=100, "
-               "T=10")
+               "accuracy suite (mtlreg Lasso/L21/MTFL/Trace/Dirty vs per-task and pooled "
+               "baselines, 3-fold CV), and L21Regressor vs MultiTaskLasso time to 1e-6 on "
+               "n=2000, d=100, T=10")
 
 SPLIT = 0                                 # the first split of the accuracy suite
 SCHOOL_METHODS = ("L21Regressor", "MTFLRegressor", "LassoRegressor", "TraceRegressor",
-                  "single-task Ridge", "pooled Ridge")
+                  "DirtyRegressor", "single-task Ridge", "pooled Ridge")
 LANDMINE_METHODS = ("L21Classifier", "MTFLClassifier", "LassoClassifier", "TraceClassifier",
-                    "single-task LogisticRegression", "pooled LogisticRegression")
+                    "DirtyClassifier", "single-task LogisticRegression",
+                    "pooled LogisticRegression")
 SPEED_PROBLEM = (2000, 100, 10, 5)        # n, d, T, support size
 SPEED_LABEL = "shared n=2000 d=100 T=10"
 REL_SUBOPT = 1e-6
