@@ -41,9 +41,11 @@ _RELATION_DETAIL = """Multi-task relationship learning (Zhang & Yeung 2010): the
       fixed ``Omega`` by FISTA (warm started; its prox is closed form in the
       eigenbasis of ``Omega``), the Omega-step is
       ``Omega_eps = (W^T W + eps I)^1/2 / tr (W^T W + eps I)^1/2``.  ``eps``
-      keeps ``Omega`` invertible (tasks with ``W = 0`` directions would make it
-      singular): it starts at ``sigma_max(W)^2``, is divided by 10 every outer
-      iteration down to ``epsilon * sigma_max(W)^2``, and never increases.
+      keeps ``Omega`` invertible (directions where ``W`` vanishes would make it
+      singular): at outer iteration ``k`` it is
+      ``min(previous eps, max(10^-k, epsilon) * sigma_max(W)^2)`` (``1`` while
+      ``W = 0``), so it falls geometrically to about ``epsilon *
+      sigma_max(W)^2`` and never increases.
       Each outer iteration lowers the perturbed objective
       ``F + alpha tr(Omega^-1 (W^T W + eps I)) + ridge ||W||_F^2`` (a W-step
       that would raise it is rejected).  Stops when the relative changes of
@@ -61,7 +63,7 @@ _RELATION_DETAIL = """Multi-task relationship learning (Zhang & Yeung 2010): the
 _RELATION_PARAMS = """
     solver : {"fista", "alternating"}, default="fista"
         See above.
-    epsilon : float, default=1e-8
+    epsilon : float, default=1e-12
         Floor of the relative perturbation of the Omega-step."""
 
 _RELATION_ATTRS = """
@@ -88,7 +90,7 @@ class RelationRegressor(_RelationMixin, MultiTaskRegressorBase):
                             _RELATION_PENALTY, _RELATION_DETAIL, "1.0", _RELATION_PARAMS,
                             _RELATION_ATTRS)
 
-    def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-8, ridge=0.0,
+    def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
         self.alpha = alpha
@@ -107,7 +109,7 @@ class RelationClassifier(_RelationMixin, MultiTaskClassifierBase):
                             _RELATION_PENALTY, _RELATION_DETAIL, "0.01", _RELATION_PARAMS,
                             _RELATION_ATTRS, classifier=True)
 
-    def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-8, ridge=0.0,
+    def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
         self.alpha = alpha

@@ -353,8 +353,9 @@ def test_graph_penalty_counts_each_unordered_edge_once():
     # graph=None: the complete graph, alpha * T * sum_t ||w_t - mean||^2
     spread = np.sum((coef - coef.mean(axis=0)) ** 2)
     assert penalty(None) == pytest.approx(alpha * 3 * spread, rel=1e-12)
-    np.testing.assert_allclose(graph_laplacian(None, labels),
-                               graph_laplacian(np.ones((3, 3)), labels), atol=0)
+    with pytest.warns(UserWarning, match="non-zero diagonal, which is ignored"):
+        ones = graph_laplacian(np.ones((3, 3)), labels)
+    np.testing.assert_allclose(graph_laplacian(None, labels), ones, atol=0)
     # incidence R: alpha ||W R||_F^2
     R = rng.standard_normal((3, 2))
     L = graph_laplacian(R, labels, "incidence")
@@ -420,7 +421,9 @@ def test_laplacian_attribute_and_graph_none():
     np.testing.assert_allclose(est.laplacian_, np.diag(A.sum(axis=1)) - A, atol=0)
     # graph=None is the complete graph with unit weights (the diagonal is ignored)
     none = GraphRegressor(alpha=0.3, tol=1e-12).fit(X, y, tasks=tasks)
-    complete = GraphRegressor(alpha=0.3, graph=np.ones((4, 4)), tol=1e-12).fit(X, y, tasks=tasks)
+    with pytest.warns(UserWarning, match="graph_format='incidence'"):
+        complete = GraphRegressor(alpha=0.3, graph=np.ones((4, 4)), tol=1e-12).fit(X, y,
+                                                                                  tasks=tasks)
     np.testing.assert_allclose(none.laplacian_, 4 * np.eye(4) - np.ones((4, 4)), atol=0)
     np.testing.assert_allclose(none.coef_, complete.coef_, atol=1e-10)
     W = none.coef_

@@ -1,5 +1,7 @@
 """Graph Laplacian quadratic: tasks joined by an edge are pulled together."""
 
+import warnings
+
 import numpy as np
 
 from .._backend import as_float, device
@@ -115,11 +117,17 @@ def graph_laplacian(graph, labels, graph_format="auto"):
     if M.shape != (T, T):
         raise ValueError(f"the adjacency matrix must be n_tasks x n_tasks = {T} x {T} (in the "
                          f"order of the sorted task labels); got shape {M.shape}.")
+    hint = (" If graph is MALSAR's / RMTL's incidence matrix R (penalty ||W R||_F^2), pass "
+            "graph_format='incidence'." if auto else "")
+    if np.any(np.diag(M) != 0):
+        warnings.warn("the adjacency matrix has a non-zero diagonal, which is ignored (a "
+                      "self-loop adds nothing to sum_ab A_ab ||w_a - w_b||^2)." + hint,
+                      UserWarning, stacklevel=3)
     A = M.copy()
     np.fill_diagonal(A, 0.0)
     if np.any(A < 0):
         raise ValueError("the adjacency matrix has negative weights; edge weights must be >= 0 "
-                         "(a negative weight would make the penalty non-convex).")
+                         "(a negative weight would make the penalty non-convex)." + hint)
     if not np.allclose(A, A.T, rtol=1e-12, atol=0.0):
         raise ValueError("the adjacency matrix must be symmetric: A[a, b] is the weight of the "
                          "edge {a, b}.")

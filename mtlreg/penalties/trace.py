@@ -6,8 +6,6 @@ from .quadratic import MetricQuadratic
 
 
 class SquaredTraceNorm(ScaledPenalty):
-    over_tasks = False  # auxiliary matrix over the features (MTFL's D) or the tasks (MTRL's Omega)
-
     """``alpha * min_D tr(W^T D^-1 W) + ridge * ||W||_F^2`` over ``D >= 0, tr D <= 1``.
 
     The minimum over ``D`` equals ``||W||_*^2`` (Argyriou, Evgeniou & Pontil
@@ -20,6 +18,8 @@ class SquaredTraceNorm(ScaledPenalty):
     exact conjugate, a spectral function: with ``g(s) = alpha (sum s)^2 + ridge
     sum s^2`` on singular values, ``h*(V) = g*(sigma(V))``.
     """
+
+    over_tasks = False  # auxiliary matrix over the features (MTFL's D) or the tasks (MTRL's Omega)
 
     def singular_values(self, coef):
         return self.xp.linalg.svdvals(coef)

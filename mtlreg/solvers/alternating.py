@@ -1,12 +1,12 @@
 """Alternating minimization for penalties with an auxiliary matrix.
 
 The penalty is ``min_A pen(W, A)`` for an auxiliary matrix ``A`` (MTFL's
-feature covariance ``D``; later MTRL's task covariance and the clustered
-``M``).  Each outer iteration solves the W-step with :func:`fista` (warm
+feature covariance ``D``, MTRL's task covariance ``Omega``).  Each outer iteration solves the W-step with :func:`fista` (warm
 started) and then the A-step in closed form.  The auxiliary step is perturbed
 by ``eps`` to keep ``A`` invertible; ``eps`` follows a decreasing continuation
-relative to the scale of ``W``, down to ``eps_floor``, so that the iterates
-approach the unperturbed optimum.
+relative to the scale of ``W`` (``min(previous eps, r_k sigma_max(W)^2)`` with
+``r_k = 10^-k`` floored at ``eps_floor``; ``1`` while ``W = 0``), so that the
+iterates approach the unperturbed optimum.
 """
 
 import math
