@@ -20,15 +20,16 @@ _PENALTY = ("c * min_M tr(W (eta I + M)^-1 W^T)  [M: n_tasks x n_tasks, 0 <= M <
             "tr M = n_clusters; eta = beta/alpha, c = alpha eta (1 + eta)]")
 
 _DETAIL = """Convex relaxation of clustered multi-task learning (Jacob, Bach & Vert 2008;
-    Zhou, Chen & Ye 2011), with exactly MALSAR's (``Least_CMTL``) and RMTL's
-    (``CMTL``) parameters: ``alpha`` is their ``rho1`` / ``Lam1``, ``beta``
-    their ``rho2`` / ``Lam2``, ``n_clusters`` their ``k``.  Writing
-    ``W = W_bar + W_dev`` (cluster means plus deviations), the penalty
-    interpolates between ``alpha`` times the between-cluster spread and
-    ``beta`` times the total norm; the convex relaxation replaces the cluster
-    assignment by ``M`` (symmetric ``n_tasks x n_tasks``, ``0 <= M <= I``,
-    ``tr M = n_clusters``), and ``M = E (E^T E)^-1 E^T`` for a hard
-    assignment ``E``.
+    Zhou, Chen & Ye 2011), with MALSAR's (``Least_CMTL``, ``Logistic_CMTL``)
+    and RMTL's (``CMTL``) penalty parameters: ``alpha`` is their ``rho1`` /
+    ``Lam1``, ``beta`` their ``rho2`` / ``Lam2``, ``n_clusters`` their ``k``
+    (their losses differ: ``Least_CMTL`` is ``loss_scaling="sum",
+    fit_intercept=False``; see ``docs/parameter_mapping.md``).  For a hard
+    assignment ``E`` of the tasks to clusters, ``M = E (E^T E)^-1 E^T`` and
+    the penalty is ``alpha`` times the within-cluster spread of the task
+    models plus ``beta * ||W||_F^2``; the convex relaxation lets ``M`` range
+    over symmetric ``n_tasks x n_tasks`` matrices with ``0 <= M <= I`` and
+    ``tr M = n_clusters``.
 
     The minimum over ``M`` has a closed form: ``M`` shares the eigenvectors of
     ``W^T W``, with eigenvalues ``clip(s sigma_i - eta, 0, 1)`` (``sigma_i``
@@ -56,13 +57,17 @@ _PARAMS = """
 
 _ATTRS = """
     cluster_matrix_ : ndarray of shape (n_tasks, n_tasks)
-        The optimal ``M`` at the solution; close to ``E (E^T E)^-1 E^T`` (the
-        projection onto cluster indicators) when the tasks are clustered.
+        The optimal ``M`` at the solution: the relaxed counterpart of the
+        projection ``E (E^T E)^-1 E^T`` onto cluster indicators, with block
+        structure when the tasks are clustered (its eigenvalues lie in
+        ``[0, 1]``; a clean clustering shows ``n_clusters`` of them near 1).
     clusters_ : ndarray of shape (n_tasks,)
         Hard assignment of the tasks (in the order of ``tasks_``) to
         ``n_clusters`` groups, labelled ``0 .. n_clusters - 1`` in order of
         first appearance: spectral clustering of ``cluster_matrix_`` (see
-        :func:`cluster_tasks`)."""
+        :func:`cluster_tasks`).  k-means always returns ``n_clusters`` groups,
+        also when ``M`` has no block structure: check the eigenvalues of
+        ``cluster_matrix_`` (or plot it) before reading them as clusters."""
 
 
 def cluster_tasks(M, n_clusters, random_state=0):
