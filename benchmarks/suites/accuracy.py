@@ -47,8 +47,8 @@ refitted on the whole training part.  CV criterion: pooled validation MSE
   strength at which a rank-one step along ``G`` would halve nothing less than
   the whole loss), warm-started likewise;
 * two-part models ``W = P + Q`` (Dirty, Robust, RMTFL, SparseTrace; penalty
-  ``alpha * h1(P) + beta * h2(Q)``): a 3 x 2 grid.  ``alpha = a * alpha_max(h1)``
-  with ``a`` in ``(0.1, 0.0316, 0.01)``, and ``beta = r * alpha`` with two
+  ``alpha * h1(P) + beta * h2(Q)``): a 4 x 2 grid.  ``alpha = a * alpha_max(h1)``
+  with ``a`` in ``geomspace(0.3, 0.01, 4)``, and ``beta = r * alpha`` with two
   ratios placed geometrically inside the interval ``(r_lo, r_hi)`` where both
   parts can be non-zero -- at ``r >= r_hi`` the second part is zero at every
   ``alpha`` (the one-part model: L1,inf, trace norm, L2,1), at ``r <= r_lo``
@@ -60,26 +60,29 @@ refitted on the whole training part.  CV criterion: pooled validation MSE
   fresh estimator per ratio);
 * cASO (``alpha, beta, n_components=2``; ``beta`` is the ridge strength inside
   the shared ``n_components``-dimensional subspace and ``alpha + beta`` the one
-  outside it): ``beta`` in ``(0.1, 0.0316, 0.01)`` (features are standardized
-  and the loss is a mean per task, so these are absolute strengths) times
-  ``eta = beta / alpha`` in ``(0.1, 0.01)``, warm-started along ``beta`` for
-  each ``eta``.
+  outside it): ``beta`` in ``geomspace(0.3, 0.01, 4)`` (features are
+  standardized and the loss is a mean per task, so these are absolute
+  strengths) times ``eta = beta / alpha`` in ``(0.1, 0.01)``, warm-started
+  along ``beta`` for each ``eta``.
 
-  These grids have 6 points, as many as the one-part models'.  They were
-  chosen from finer grids scored by the same cross-validation on split 1
-  (test parts unused): two-part models on a 7 x 7 grid (``a`` in
-  ``geomspace(1, 1e-3, 7)``, ``s`` in ``0, 1/6, ..., 1``; Dirty, Robust and
-  RMTFL on School, Landmine and Computer, SparseTrace on School, Dirty and
-  Robust on Parkinson's), whose optimum lay at ``a`` = 0.1 - 0.32 (School,
-  Landmine, Computer) or 0.01 - 0.032 (Parkinson's) and at ``s >= 1/2``
-  except Dirty on Computer (``s = 1/6``) and Landmine (``s = 0``); cASO on a
-  5 x 3 x 3 grid (``beta`` in ``geomspace(1, 1e-4, 5)``, ``eta`` in
+  These 8-point grids were chosen from finer grids scored by the same
+  cross-validation on split 1 (test parts unused): two-part models on a
+  7 x 7 grid (``a`` in ``geomspace(1, 1e-3, 7)``, ``s`` in ``0, 1/6, ..., 1``;
+  Dirty, Robust and RMTFL on School, Landmine and Computer, SparseTrace on
+  School, Dirty and Robust on Parkinson's), whose optimum lay at ``a`` =
+  0.1 - 0.32 (School, Landmine, Computer) or 0.01 - 0.032 (Parkinson's) and at
+  ``s >= 1/2`` except Dirty on Computer (``s = 1/6``) and Landmine (``s = 0``);
+  cASO on a 5 x 3 x 3 grid (``beta`` in ``geomspace(1, 1e-4, 5)``, ``eta`` in
   ``(1, 0.1, 0.01)``, ``n_components`` in ``(1, 2, 4)``; School, Landmine,
   Computer), optimum at ``beta`` = 0.01 - 0.1, ``eta`` = 0.01 or 0.1 (at
-  ``n_components=2``).  Larger grids cost too much: with a 4 x 3 grid (``a``
-  in ``geomspace(0.3, 0.01, 4)``, ``s`` in ``(1/6, 1/2, 5/6)``; cASO 4 x 2)
-  the new models took 2.5 times as long as the old ones together (split 1 of
-  each data set, weighted by its number of splits);
+  ``n_components=2``).  Larger grids cost too much: with a 4 x 3 grid
+  (``s`` in ``(1/6, 1/2, 5/6)``) the new models took 2.5 times as long as the
+  old ones together (split 1 of each data set, weighted by its number of
+  splits).  The two-part metrics ``part2_nonzero`` (fraction of non-zero
+  entries of the second part of the refitted model) and ``part2_tasks``
+  (tasks whose row of it is non-zero) tell whether the decomposition was
+  used: with the second part zero the model is its one-part model at an
+  ``alpha`` the one-part grid may not contain;
 * Ridge: ``alpha`` in ``logspace(-2, 5, 8)`` (one fit for the whole grid: one
   alpha per target column); LogisticRegression (``solver="newton-cholesky"``,
   warm-started): ``C`` in ``logspace(-4, 3, 8)`` (scikit-learn's
@@ -116,20 +119,20 @@ NORM_GRID = np.geomspace(1.0, 1e-3, 6)        # times alpha_max (Lasso, L2,1)
 MTFL_GRID = np.geomspace(10.0, 1e-4, 6)       # times alpha_ref (MTFL)
 RIDGE_GRID = np.logspace(-2, 5, 8)            # sklearn Ridge alpha (sum of squares)
 C_GRID = np.logspace(-4, 3, 8)                # sklearn LogisticRegression C
-PAIR_GRID = np.geomspace(0.1, 0.01, 3)        # alpha / alpha_max(h1) (two-part models)
+PAIR_GRID = np.geomspace(0.3, 0.01, 4)        # alpha / alpha_max(h1) (two-part models)
 RATIO_POSITIONS = (1 / 2, 5 / 6)              # beta / alpha: positions in log(r_lo) .. log(r_hi)
-CASO_BETA_GRID = np.geomspace(0.1, 0.01, 3)   # cASO ridge strength inside the shared subspace
+CASO_BETA_GRID = np.geomspace(0.3, 0.01, 4)   # cASO ridge strength inside the shared subspace
 CASO_ETAS = (0.1, 0.01)                       # cASO eta = beta / alpha
 CASO_COMPONENTS = 2
 
-# Two-part models: penalty of the first part (for alpha_max), and the interval
+# Two-part models: penalty of the first part (for alpha_max), the interval
 # (r_lo, r_hi) of beta / alpha in which both parts can be non-zero, as
-# functions of (n_features, n_tasks).
+# functions of (n_features, n_tasks), and the fitted attribute of the second part.
 TWO_PART_MODELS = {
-    "Dirty": ("l1inf", lambda d, T: 1.0 / T, lambda d, T: 1.0),
-    "Robust": ("trace", lambda d, T: T ** -0.5, lambda d, T: 1.0),
-    "RMTFL": ("l21", lambda d, T: T ** -0.5, lambda d, T: d ** 0.5),
-    "SparseTrace": ("trace", lambda d, T: (d * T) ** -0.5, lambda d, T: 1.0),
+    "Dirty": ("l1inf", lambda d, T: 1.0 / T, lambda d, T: 1.0, "coef_specific_"),
+    "Robust": ("trace", lambda d, T: T ** -0.5, lambda d, T: 1.0, "coef_outlier_"),
+    "RMTFL": ("l21", lambda d, T: T ** -0.5, lambda d, T: d ** 0.5, "coef_outlier_"),
+    "SparseTrace": ("trace", lambda d, T: (d * T) ** -0.5, lambda d, T: 1.0, "coef_sparse_"),
 }
 
 REGRESSION_METHODS = ("LassoRegressor", "L21Regressor", "MTFLRegressor", "TraceRegressor",
@@ -281,7 +284,7 @@ class _MtlregMethod:
 
         loss = "squared" if self.kind == "regression" else "logistic"
         if self.family in TWO_PART_MODELS:
-            penalty, r_lo, r_hi = TWO_PART_MODELS[self.family]
+            penalty, r_lo, r_hi, _ = TWO_PART_MODELS[self.family]
             d, T = X.shape[1], np.unique(tasks).size
             top = alpha_max(X, y, tasks, penalty=penalty, loss=loss)
             lo, hi = r_lo(d, T), r_hi(d, T)
@@ -319,7 +322,18 @@ class _MtlregMethod:
                                           for w in caught)
                 score = est.predict if self.kind == "regression" else est.decision_function
                 out.append(np.asarray(to_numpy(score(Xev, tasks=tev)), dtype=np.float64))
+        self.last_estimator = est
         return out
+
+    def second_part(self):
+        """Fraction of non-zero entries of the last fit's second part, and the
+        number of tasks whose row of it is non-zero (two-part models; else None)."""
+        if self.family not in TWO_PART_MODELS:
+            return None
+        from mtlreg._backend import to_numpy
+
+        Q = np.asarray(to_numpy(getattr(self.last_estimator, TWO_PART_MODELS[self.family][3])))
+        return float(np.mean(Q != 0)), float(np.sum(np.any(Q != 0, axis=1)))
 
 
 def _mtfl_reference_alpha(X, y, tasks, loss):
@@ -468,6 +482,9 @@ def evaluate(dataset, split, method_name, seed=0, device="cpu"):
             metrics["selected_beta"] = float(chosen.params["beta"])
     else:
         metrics["selected_param"] = float(chosen)
+    second = method.second_part() if hasattr(method, "second_part") else None
+    if second is not None:
+        metrics["part2_nonzero"], metrics["part2_tasks"] = second
     metrics.update(selected_index=float(best),
                    seconds=seconds, n_not_converged=float(method.not_converged))
     return metrics
