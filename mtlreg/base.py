@@ -34,6 +34,16 @@ from .solvers import fista, use_working_set, working_set_fista
 
 __all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase"]
 
+def set_params_from_init(estimator, params):
+    """Store the constructor's arguments (``locals()`` of ``__init__``) as
+    attributes of the same names: scikit-learn's rule that ``__init__`` only
+    stores its parameters, written once for the explicit signatures that
+    ``get_params`` reads."""
+    for name, value in params.items():
+        if name != "self" and not name.startswith("__"):
+            setattr(estimator, name, value)
+
+
 class _MultiTaskLinearModel(BaseEstimator):
     """Shared machinery of all mtlreg estimators (not public)."""
 
@@ -376,13 +386,7 @@ class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
 
     def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
                  tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
     def predict(self, X, tasks=None):
         """Predict with each sample's task model.
@@ -428,13 +432,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
 
     def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
                  tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
     def _prepare_targets(self, xp, X, y):
         y_host = _as_numpy_labels(y)
@@ -543,14 +541,7 @@ class TwoPartRegressorBase(DecomposedModelMixin, MultiTaskRegressorBase):
 
     def __init__(self, alpha=1.0, beta=1.0, *, ridge=0.0, loss_scaling="mean",
                  fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 class TwoPartClassifierBase(DecomposedModelMixin, MultiTaskClassifierBase):
@@ -558,14 +549,7 @@ class TwoPartClassifierBase(DecomposedModelMixin, MultiTaskClassifierBase):
 
     def __init__(self, alpha=0.01, beta=0.01, *, ridge=0.0, loss_scaling="mean",
                  fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 def _as_numpy_labels(y):

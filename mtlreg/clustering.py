@@ -11,7 +11,12 @@ from sklearn.utils._param_validation import Interval
 
 from ._backend import device, is_numpy_namespace, to_numpy
 from ._docstring import estimator_doc
-from .base import MatrixStructureMixin, MultiTaskClassifierBase, MultiTaskRegressorBase
+from .base import (
+    MatrixStructureMixin,
+    MultiTaskClassifierBase,
+    MultiTaskRegressorBase,
+    set_params_from_init,
+)
 from .penalties import ClusteredPenalty
 
 __all__ = ["ClusteredRegressor", "ClusteredClassifier", "cluster_tasks"]
@@ -126,15 +131,7 @@ class ClusteredRegressor(_ClusteredMixin, MultiTaskRegressorBase):
 
     def __init__(self, alpha=0.1, beta=0.1, *, n_clusters=2, ridge=0.0, loss_scaling="mean",
                  fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.n_clusters = n_clusters
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 class ClusteredClassifier(_ClusteredMixin, MultiTaskClassifierBase):
@@ -144,12 +141,4 @@ class ClusteredClassifier(_ClusteredMixin, MultiTaskClassifierBase):
     def __init__(self, alpha=0.01, beta=0.01, *, n_clusters=2, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.n_clusters = n_clusters
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())

@@ -13,7 +13,7 @@ must lie in both parts' dual balls.  ``ridge`` acts on each part,
 from sklearn.utils._param_validation import StrOptions
 
 from ._docstring import estimator_doc
-from .base import TwoPartClassifierBase, TwoPartRegressorBase
+from .base import TwoPartClassifierBase, TwoPartRegressorBase, set_params_from_init
 from .lowrank import numerical_rank
 from .penalties import L1, L21, L1Inf, NuclearNorm, TaskL2
 
@@ -88,10 +88,7 @@ class DirtyRegressor(_DirtyMixin, TwoPartRegressorBase):
     def __init__(self, alpha=1.0, beta=1.0, *, group_norm="linf", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        super().__init__(alpha, beta, ridge=ridge, loss_scaling=loss_scaling,
-                         fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start)
-        self.group_norm = group_norm
+        set_params_from_init(self, locals())
 
 
 class DirtyClassifier(_DirtyMixin, TwoPartClassifierBase):
@@ -102,10 +99,7 @@ class DirtyClassifier(_DirtyMixin, TwoPartClassifierBase):
     def __init__(self, alpha=0.01, beta=0.01, *, group_norm="linf", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        super().__init__(alpha, beta, ridge=ridge, loss_scaling=loss_scaling,
-                         fit_intercept=fit_intercept, tol=tol, max_iter=max_iter,
-                         warm_start=warm_start)
-        self.group_norm = group_norm
+        set_params_from_init(self, locals())
 
 
 # -- robust multi-task learning ---------------------------------------------------------------

@@ -16,6 +16,7 @@ from .base import (
     MultiTaskRegressorBase,
     NormPenaltyMixin as _NormMixin,
     drop_one_class_tasks,
+    set_params_from_init,
 )
 from .penalties import L1, L21, SquaredTraceNorm
 from .solvers import alternating_minimization, fista
@@ -141,15 +142,7 @@ class MTFLRegressor(_MTFLMixin, MultiTaskRegressorBase):
     def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.solver = solver
-        self.epsilon = epsilon
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 class MTFLClassifier(_MTFLMixin, MultiTaskClassifierBase):
@@ -160,15 +153,7 @@ class MTFLClassifier(_MTFLMixin, MultiTaskClassifierBase):
     def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.solver = solver
-        self.epsilon = epsilon
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="mean",

@@ -17,6 +17,7 @@ from .base import (
     NormPenaltyMixin,
     TwoPartClassifierBase,
     TwoPartRegressorBase,
+    set_params_from_init,
 )
 from .penalties import L1, ASOPenalty, NuclearNorm
 
@@ -159,15 +160,7 @@ class CASORegressor(_CASOMixin, MultiTaskRegressorBase):
     def __init__(self, alpha=0.1, beta=0.1, *, n_components=2, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.n_components = n_components
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 class CASOClassifier(_CASOMixin, MultiTaskClassifierBase):
@@ -179,12 +172,4 @@ class CASOClassifier(_CASOMixin, MultiTaskClassifierBase):
     def __init__(self, alpha=0.01, beta=0.01, *, n_components=2, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.beta = beta
-        self.n_components = n_components
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())

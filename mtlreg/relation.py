@@ -10,7 +10,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._backend import to_numpy
 from ._docstring import estimator_doc
-from .base import MultiTaskClassifierBase, MultiTaskRegressorBase
+from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, set_params_from_init
 from .feature import SquaredTraceMixin
 from .losses import SmoothlyPenalizedDataFit
 from .penalties import L1, Zero
@@ -93,15 +93,7 @@ class RelationRegressor(_RelationMixin, MultiTaskRegressorBase):
     def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.solver = solver
-        self.epsilon = epsilon
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 class RelationClassifier(_RelationMixin, MultiTaskClassifierBase):
@@ -112,15 +104,7 @@ class RelationClassifier(_RelationMixin, MultiTaskClassifierBase):
     def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.solver = solver
-        self.epsilon = epsilon
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 # -- known task graph ------------------------------------------------------------------------
@@ -191,16 +175,7 @@ class GraphRegressor(_GraphMixin, MultiTaskRegressorBase):
     def __init__(self, alpha=1.0, *, graph=None, beta=0.0, graph_format="auto", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.graph = graph
-        self.beta = beta
-        self.graph_format = graph_format
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
 
 
 class GraphClassifier(_GraphMixin, MultiTaskClassifierBase):
@@ -211,13 +186,4 @@ class GraphClassifier(_GraphMixin, MultiTaskClassifierBase):
     def __init__(self, alpha=0.01, *, graph=None, beta=0.0, graph_format="auto", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False):
-        self.alpha = alpha
-        self.graph = graph
-        self.beta = beta
-        self.graph_format = graph_format
-        self.ridge = ridge
-        self.loss_scaling = loss_scaling
-        self.fit_intercept = fit_intercept
-        self.tol = tol
-        self.max_iter = max_iter
-        self.warm_start = warm_start
+        set_params_from_init(self, locals())
