@@ -29,6 +29,8 @@ from mtlreg.clustering import cluster_tasks
 from mtlreg.datasets import make_multitask_classification, make_multitask_regression
 from mtlreg.penalties import ClusteredPenalty
 
+from cvxpy_reference import solve_clarabel
+
 
 # -- independent references ---------------------------------------------------------------------
 
@@ -67,14 +69,7 @@ def _cvxpy():
 
 
 def _solve(problem, cp):
-    """Clarabel at the tightest tolerance that it calls optimal."""
-    for eps in (1e-10, 1e-9, 1e-8):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate"
-            problem.solve(solver=cp.CLARABEL, tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
-        if problem.status == cp.OPTIMAL:
-            return problem.value
-    raise AssertionError(f"CVXPY reference not optimal: {problem.status}")
+    return solve_clarabel(problem)
 
 
 def _feasible_set(cp, M, T, k):

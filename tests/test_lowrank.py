@@ -10,6 +10,8 @@ from mtlreg import TraceClassifier, TraceRegressor, alpha_max
 from mtlreg.datasets import make_multitask_classification, make_multitask_regression
 from mtlreg.penalties import NuclearNorm
 
+from cvxpy_reference import solve_clarabel
+
 
 @pytest.mark.parametrize("ridge", [0.0, 0.3])
 def test_prox_is_singular_value_soft_thresholding(ridge):
@@ -113,14 +115,7 @@ def _cvxpy_sparse_trace(Xs, ys, alpha, beta, ridge, loss_scaling, logistic):
                           else 0.5 * cp.sum_squares(y - z)))
     objective = (sum(terms) + alpha * cp.normNuc(L) + beta * cp.sum(cp.abs(S))
                  + ridge * (cp.sum_squares(L) + cp.sum_squares(S)))
-    problem = cp.Problem(cp.Minimize(objective))
-    for eps in (1e-10, 1e-9, 1e-8):  # Clarabel may call the tightest "inaccurate"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate"
-            problem.solve(solver=cp.CLARABEL, tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
-        if problem.status == cp.OPTIMAL:
-            return problem.value
-    raise AssertionError(f"CVXPY reference not optimal: {problem.status}")
+    return solve_clarabel(cp.Problem(cp.Minimize(objective)))
 
 
 @pytest.mark.parametrize("logistic", [False, True])

@@ -36,6 +36,8 @@ from mtlreg.penalties.graph import GraphQuadratic, graph_laplacian
 from mtlreg.penalties.quadratic import MetricQuadratic
 from mtlreg.penalties.trace import TaskSquaredTraceNorm
 
+from cvxpy_reference import solve_clarabel
+
 cp = pytest.importorskip("cvxpy")
 
 
@@ -79,14 +81,7 @@ def _loss_terms(Xs, ys, W, b, loss_scaling, logistic):
 
 
 def _solve(objective, constraints=(), tolerances=(1e-10, 1e-9, 1e-8)):
-    problem = cp.Problem(cp.Minimize(objective), list(constraints))
-    for eps in tolerances:  # Clarabel may call the tightest "inaccurate"
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate"
-            problem.solve(solver=cp.CLARABEL, tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
-        if problem.status == cp.OPTIMAL:
-            return problem.value
-    raise AssertionError(f"CVXPY reference not optimal: {problem.status}")
+    return solve_clarabel(cp.Problem(cp.Minimize(objective), list(constraints)), tolerances)
 
 
 def _cvxpy_mtrl(Xs, ys, alpha, ridge, loss_scaling, logistic, form="nuclear"):
