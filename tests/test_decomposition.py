@@ -184,11 +184,29 @@ def test_l1inf_prox_with_ridge_matches_cvxpy_and_is_optimal(ridge, step):
         alpha * NP_NORMS["l1inf"](P) + ridge * np.sum(P ** 2), rel=1e-14)
 
 
-def test_l1inf_dual_norm():
-    """<W, V> <= ||W||_1,inf * max_j ||V_:,j||_1, with equality at W = sign(V) on the
-    feature of largest column L1 norm."""
+def _l1inf_dual(V):
+    """max_j ||V_:,j||_1, and the unit-norm W = sign(V) on that feature attaining it."""
+    j = np.argmax(np.abs(V).sum(axis=0))
+    W = np.zeros(V.shape)
+    W[:, j] = np.sign(V[:, j])
+    return np.abs(V).sum(axis=0).max(), W
+
+
+def _task_l2_dual(V):
+    """max_t ||V_t,:||_2, and the unit-norm W = V_t / ||V_t|| on that task attaining it."""
+    norms = np.linalg.norm(V, axis=1)
+    t = np.argmax(norms)
+    W = np.zeros(V.shape)
+    W[t] = V[t] / norms[t]
+    return norms.max(), W
+
+
+@pytest.mark.parametrize("Pen, closed_form", [(L1Inf, _l1inf_dual), (TaskL2, _task_l2_dual)])
+def test_dual_norm(Pen, closed_form):
+    """<W, V> <= norm(W) * dual_norm(V); dual_norm equals its closed form, and a
+    unit-norm W attains it."""
     rng = np.random.default_rng(3)
-    pen = L1Inf(xp, 1.0)
+    pen = Pen(xp, 1.0)
     for shape in [(3, 5), (1, 4), (6, 2)]:
         for _ in range(300):
             W = rng.standard_normal(shape) * (rng.random(shape) < 0.6)
@@ -196,13 +214,10 @@ def test_l1inf_dual_norm():
             assert np.sum(W * V) <= float(pen.norm(W)) * float(pen.dual_norm(V)) + 1e-12
         for _ in range(10):
             V = rng.standard_normal(shape)
-            assert float(pen.dual_norm(V)) == pytest.approx(np.abs(V).sum(axis=0).max(),
-                                                            rel=1e-14)
-            j = np.argmax(np.abs(V).sum(axis=0))
-            W = np.zeros(shape)
-            W[:, j] = np.sign(V[:, j])
+            value, W = closed_form(V)
+            assert float(pen.dual_norm(V)) == pytest.approx(value, rel=1e-14)
             assert float(pen.norm(W)) == pytest.approx(1.0)
-            assert np.sum(W * V) == pytest.approx(float(pen.dual_norm(V)), rel=1e-14)
+            assert np.sum(W * V) == pytest.approx(value, rel=1e-14)
 
 
 @pytest.mark.parametrize("Pen, project", [(L1Inf, project_l1_balls),
@@ -263,25 +278,6 @@ def test_task_l2_moreau_identity(step):
         np.testing.assert_allclose(residual, project_row_l2_balls(V, step * alpha),
                                    rtol=1e-12, atol=1e-13)
         assert np.linalg.norm(residual, axis=1).max() <= step * alpha * (1 + 1e-12)
-
-
-def test_task_l2_dual_norm():
-    rng = np.random.default_rng(7)
-    pen = TaskL2(xp, 1.0)
-    for shape in [(3, 5), (1, 4), (6, 2)]:
-        for _ in range(300):
-            W = rng.standard_normal(shape) * (rng.random(shape) < 0.6)
-            V = rng.standard_normal(shape)
-            assert np.sum(W * V) <= float(pen.norm(W)) * float(pen.dual_norm(V)) + 1e-12
-        for _ in range(10):
-            V = rng.standard_normal(shape)
-            norms = np.linalg.norm(V, axis=1)
-            assert float(pen.dual_norm(V)) == pytest.approx(norms.max(), rel=1e-14)
-            t = np.argmax(norms)
-            W = np.zeros(shape)
-            W[t] = V[t] / norms[t]
-            assert float(pen.norm(W)) == pytest.approx(1.0)
-            assert np.sum(W * V) == pytest.approx(float(pen.dual_norm(V)), rel=1e-14)
 
 
 # -- array API --------------------------------------------------------------------------------

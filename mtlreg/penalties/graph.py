@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from .._backend import as_float, device
+from .._backend import as_float, device, to_numpy
 
 __all__ = ["GraphQuadratic", "graph_laplacian"]
 
@@ -51,14 +51,8 @@ class GraphQuadratic:
     def conjugate(self, V):
         xp = self.xp
         P = xp.permute_dims(self._U, (1, 0)) @ V  # eigen-coordinates of V's task side
-        per_direction = np.asarray(_to_host(xp, xp.sum(P * P, axis=1)))
+        per_direction = to_numpy(xp.sum(P * P, axis=1))
         return float(np.sum(per_direction / self._q)) / 4.0
-
-
-def _to_host(xp, values):
-    from .._backend import to_numpy
-
-    return to_numpy(values)
 
 
 def graph_laplacian(graph, labels, graph_format="auto"):
