@@ -44,6 +44,13 @@ def set_params_from_init(estimator, params):
             setattr(estimator, name, value)
 
 
+class _Problem:
+    """A validated fit problem: the data, the data fit and how to report."""
+
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
+
+
 class _MultiTaskLinearModel(BaseEstimator):
     """Shared machinery of all mtlreg estimators (not public)."""
 
@@ -58,6 +65,15 @@ class _MultiTaskLinearModel(BaseEstimator):
     }
     _loss = None  # SquaredLoss or LogisticLoss
     _n_parts = 1  # W = P_1 + ... + P_k for decomposed models
+    # Parameter -> the norm (a ``penalty`` name of :func:`mtlreg.alpha_max`)
+    # that it multiplies, for the parameters above which that norm's part of
+    # the model is zero; parameters of smooth terms have no such value.
+    _zero_norm_map = {}
+
+    def _zero_norms(self):
+        """``{parameter: norm name}`` for the parameters with a closed-form
+        ``alpha_max`` (see :func:`mtlreg.alpha_max`)."""
+        return dict(self._zero_norm_map)
 
     # -- hooks for subclasses --------------------------------------------------
     def _make_penalty(self, xp):
@@ -125,12 +141,18 @@ class _MultiTaskLinearModel(BaseEstimator):
         -------
         self
         """
+        return self._fit_problem(self._problem(X, y, tasks))
+
+    def _problem(self, X, y, tasks):
+        """Validated, task-sorted data and the data fit, independent of the
+        penalty parameters: :mod:`mtlreg.model_selection` builds it once and
+        solves it along a path of ``alpha`` (:meth:`_fit_problem`)."""
         xp, X, y = self._validate_X_y(X, y)
         n_samples, n_features = X.shape
         if y.ndim == 2 and y.shape[1] == 1 and tasks is not None:
             y = xp.reshape(y, (-1,))
         Y = self._prepare_targets(xp, X, y)
-        self._y_ndim = y.ndim
+        task_index = None
         if tasks is not None:
             if y.ndim != 1:
                 raise ValueError(
@@ -139,18 +161,12 @@ class _MultiTaskLinearModel(BaseEstimator):
                     "(shared design) and tasks=None."
                 )
             labels, task_index = encode_tasks(tasks, n_samples)
-            Y2 = None
-            shared = False
             data = build_task_data(xp, X, Y, task_index, labels.shape[0],
                                    loss_scaling=self.loss_scaling)
         else:
-            shared = True
-            Y2 = Y if Y.ndim == 2 else Y[:, None]
-            labels = np.arange(Y2.shape[1])
-            data = build_task_data(xp, X, Y2, loss_scaling=self.loss_scaling)
-        self._shared = shared
-        self.tasks_ = _follow_namespace(xp, labels, X)
-        self.n_tasks_ = labels.shape[0]
+            Y = Y if Y.ndim == 2 else Y[:, None]
+            labels = np.arange(Y.shape[1])
+            data = build_task_data(xp, X, Y, loss_scaling=self.loss_scaling)
 
         loss = self._loss()
         squared = loss.name == "squared"
@@ -167,13 +183,31 @@ class _MultiTaskLinearModel(BaseEstimator):
         use_gram = squared and data.n_tasks * n_features <= padded and X.dtype == xp.float64
         if use_gram:
             data.compute_gram()
-        datafit = make_datafit(loss, data, self.fit_intercept and not squared, use_gram)
+        return _Problem(xp=xp, X=X, Y=Y, task_index=task_index, labels=labels,
+                        shared=tasks is None, y_ndim=y.ndim, data=data, loss=loss,
+                        squared=squared, one_class_sign=one_class_sign, use_gram=use_gram,
+                        datafit=make_datafit(loss, data, self.fit_intercept and not squared,
+                                             use_gram),
+                        fit_intercept=self.fit_intercept, loss_scaling=self.loss_scaling)
+
+    def _fit_problem(self, problem):
+        """Solve a prepared problem with the current parameters."""
+        if (problem.fit_intercept, problem.loss_scaling) != (self.fit_intercept,
+                                                             self.loss_scaling):
+            raise ValueError("fit_intercept and loss_scaling changed since the problem "
+                             "was prepared.")
+        xp, X, data, squared = problem.xp, problem.X, problem.data, problem.squared
+        self._y_ndim = problem.y_ndim
+        self._shared = problem.shared
+        self.tasks_ = _follow_namespace(xp, problem.labels, X)
+        self.n_tasks_ = problem.labels.shape[0]
+        datafit = problem.datafit
         if self._n_parts > 1:
             datafit = SumOfParts(datafit, self._n_parts)
         datafit = self._wrap_datafit(datafit, xp)
         penalty = self._make_penalty(xp)
 
-        coef0, intercept0 = self._initial_point(xp, data, loss, squared)
+        coef0, intercept0 = self._initial_point(xp, data, problem.loss, squared)
         result = self._solve(datafit, penalty, coef0, intercept0)
 
         parts = split_parts(xp, result.coef, self._n_parts)
@@ -188,6 +222,7 @@ class _MultiTaskLinearModel(BaseEstimator):
                 intercept = result.intercept - xp.sum(data.X_offset * coef, axis=1)
             else:
                 intercept = xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
+            one_class_sign = problem.one_class_sign
             if one_class_sign is not None:
                 coef, intercept = self._set_one_class_tasks(xp, coef, intercept, one_class_sign)
                 parts = xp.stack([self._set_one_class_tasks(xp, parts[i, ...], intercept,
@@ -199,11 +234,10 @@ class _MultiTaskLinearModel(BaseEstimator):
         self.intercept_ = intercept
         self.n_iter_ = int(result.n_iter)
         self.objective_ = float(result.objective)
-        if use_gram:
+        if problem.use_gram:
             # The Gram form of F cancels on near-exact fits; report the
             # objective evaluated on the data (one pass).
-            self.objective_ = _squared_objective(xp, X, Y if Y2 is None else Y2,
-                                                 None if Y2 is not None else task_index,
+            self.objective_ = _squared_objective(xp, X, problem.Y, problem.task_index,
                                                  data, coef, intercept,
                                                  self._structure_value(datafit, penalty,
                                                                        result.coef))
@@ -226,17 +260,26 @@ class _MultiTaskLinearModel(BaseEstimator):
             )
         return self
 
+    def _predict_warm_start(self, parts, intercept):
+        """Start the next warm-started fit from ``(parts, intercept)`` (a
+        path's predicted solution) instead of the last solution."""
+        self._warm_point = (parts, intercept)
+
     def _initial_point(self, xp, data, loss, squared):
         T, d, k = data.n_tasks, data.n_features, self._n_parts
         coef0 = xp.zeros((k * T, d), dtype=data.dtype, device=data.device)
         intercept0 = None if squared or not self.fit_intercept else \
             optimal_intercepts_at_zero(loss, data)
         previous = getattr(self, "_parts", None)
+        previous_b = getattr(self, "intercept_", None)
+        predicted = self.__dict__.pop("_warm_point", None)
+        if predicted is not None:
+            previous, previous_b = predicted
         if self.warm_start and previous is not None and tuple(previous.shape) == (k, T, d):
             coef0 = xp.reshape(xp.astype(xp.asarray(previous, device=data.device), data.dtype),
                                (k * T, d))
-            if intercept0 is not None and hasattr(self, "intercept_"):
-                b = xp.astype(xp.asarray(self.intercept_, device=data.device), data.dtype)
+            if intercept0 is not None and previous_b is not None:
+                b = xp.astype(xp.asarray(previous_b, device=data.device), data.dtype)
                 # the solver works with centred X: b' = b + mean_t(x) . w_t
                 w = xp.sum(xp.reshape(coef0, (k, T, d)), axis=0)
                 intercept0 = b + xp.sum(data.X_offset * w, axis=1)

@@ -75,6 +75,9 @@ class _DirtyMixin:
     }
     _part_attributes = ("coef_shared_", "coef_specific_")
 
+    def _zero_norms(self):
+        return {"alpha": "l1inf" if self.group_norm == "linf" else "l21", "beta": "l1"}
+
     def _part_penalties(self, xp):
         shared = L1Inf if self.group_norm == "linf" else L21
         return [shared(xp, self.alpha, ridge=self.ridge), L1(xp, self.beta, ridge=self.ridge)]
@@ -135,6 +138,7 @@ _ROBUST_PENALTY = "alpha * ||L||_* + beta * sum_t ||S_:,t||_2  [W = L + S]"
 class _RobustMixin:
     _part_attributes = ("coef_lowrank_", "coef_outlier_")
     _outlier_part = 1
+    _zero_norm_map = {"alpha": "trace", "beta": "task_l2"}
 
     def _part_penalties(self, xp):
         return [NuclearNorm(xp, self.alpha, ridge=self.ridge),
@@ -184,6 +188,7 @@ _RMTFL_PENALTY = "alpha * sum_j ||P_j,:||_2 + beta * sum_t ||Q_:,t||_2  [W = P +
 class _RMTFLMixin:
     _part_attributes = ("coef_shared_", "coef_outlier_")
     _outlier_part = 1
+    _zero_norm_map = {"alpha": "l21", "beta": "task_l2"}
 
     def _part_penalties(self, xp):
         return [L21(xp, self.alpha, ridge=self.ridge), TaskL2(xp, self.beta, ridge=self.ridge)]

@@ -75,6 +75,7 @@ class LassoRegressor(_NormMixin, MultiTaskRegressorBase):
     __doc__ = _doc("Independent Lasso per task (elementwise L1), squared loss.",
                    "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "1.0")
     _penalty_class = L1
+    _zero_norm_map = {"alpha": "l1"}
 
 
 class LassoClassifier(_NormMixin, MultiTaskClassifierBase):
@@ -82,12 +83,14 @@ class LassoClassifier(_NormMixin, MultiTaskClassifierBase):
                    "alpha * sum_{j,t} |W_jt|", _LASSO_DETAIL, "0.01",
                    classifier=True)
     _penalty_class = L1
+    _zero_norm_map = {"alpha": "l1"}
 
 
 class L21Regressor(_NormMixin, MultiTaskRegressorBase):
     __doc__ = _doc("Joint feature selection across tasks (L2,1 norm), squared loss.",
                    "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "1.0")
     _penalty_class = L21
+    _zero_norm_map = {"alpha": "l21"}
 
 
 class L21Classifier(_NormMixin, MultiTaskClassifierBase):
@@ -95,6 +98,7 @@ class L21Classifier(_NormMixin, MultiTaskClassifierBase):
                    "alpha * sum_j ||W_j,:||_2", _L21_DETAIL, "0.01",
                    classifier=True)
     _penalty_class = L21
+    _zero_norm_map = {"alpha": "l21"}
 
 
 class SquaredTraceMixin:
@@ -157,7 +161,7 @@ class MTFLClassifier(_MTFLMixin, MultiTaskClassifierBase):
 
 
 def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="mean",
-              fit_intercept=True):
+              fit_intercept=True, estimator=None, param="alpha"):
     """Smallest ``alpha`` for which the solution is ``W = 0``.
 
     ``W = 0`` is optimal iff ``-grad_W F(0, b*) `` lies in ``alpha`` times the
@@ -172,6 +176,14 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     value: e.g. ``DirtyRegressor`` needs ``alpha >= alpha_max(penalty="l1inf")``
     and ``beta >= alpha_max(penalty="l1")``.
 
+    Given an ``estimator``, the value is that of its parameter ``param``:
+    its loss, ``loss_scaling`` and ``fit_intercept`` and the norm ``param``
+    multiplies are read from it (``penalty``, ``loss``, ``loss_scaling`` and
+    ``fit_intercept`` are then ignored).  Parameters of smooth terms (MTFL's
+    and MTRL's squared trace norm, cASO, clustered MTL, the graph term) have
+    no such value: their term's gradient vanishes at ``W = 0``, so no finite
+    value makes ``W = 0`` optimal, and asking for one is an error.
+
     Parameters
     ----------
     X, y, tasks : as in ``fit`` (long format or shared design).
@@ -180,11 +192,34 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
         For ``"logistic"``, ``y`` holds two class labels.
     loss_scaling : {"mean", "sum"}
     fit_intercept : bool
+    estimator : mtlreg estimator, default=None
+        Read the penalty, loss and settings from this (unfitted) estimator.
+    param : str, default="alpha"
+        With ``estimator``: the parameter whose threshold is computed, e.g.
+        ``"beta"`` for the second part of a decomposed model.
 
     Returns
     -------
     float
     """
+    if estimator is not None:
+        from sklearn.base import is_classifier
+
+        norms = estimator._zero_norms() if hasattr(estimator, "_zero_norms") else None
+        if norms is None:
+            raise TypeError(f"estimator must be an mtlreg estimator, got "
+                            f"{type(estimator).__name__}.")
+        if param not in norms:
+            has = (f"; it has one for {sorted(norms)}" if norms else "")
+            raise ValueError(
+                f"{type(estimator).__name__} has no closed-form threshold for {param!r}: "
+                f"that term is smooth at W = 0 (zero gradient), so no finite {param} "
+                f"makes W = 0 optimal{has}. Give the grid of {param} values explicitly."
+            )
+        penalty = norms[param]
+        loss = "logistic" if is_classifier(estimator) else "squared"
+        loss_scaling = estimator.loss_scaling
+        fit_intercept = estimator.fit_intercept
     from sklearn.utils.validation import check_array
 
     from ._backend import get_namespace

@@ -19,6 +19,7 @@ Two pieces live here:
   duality gap.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -130,6 +131,21 @@ def _xlogx(xp, A):
     return xp.where(A > 0, A * xp.log(safe), xp.zeros_like(A))
 
 
+def _computed_once(method):
+    """Cache a data fit's constant (its data do not change once built): a
+    regularization path solves the same data fit at every ``alpha``."""
+
+    @functools.wraps(method)
+    def cached(self, *args, **kwargs):
+        cache = self.__dict__.setdefault("_cache_" + method.__name__, {})
+        key = (args, tuple(sorted(kwargs.items())))
+        if key not in cache:
+            cache[key] = method(self, *args, **kwargs)
+        return cache[key]
+
+    return cached
+
+
 class DataFit:
     """Smooth part ``F(W, b)`` evaluated on the data (any loss).
 
@@ -163,6 +179,7 @@ class DataFit:
         g_intercept = self.data.sample_sum(dZ) if self.fit_intercept else None
         return f, self.data.rlinear(dZ), g_intercept
 
+    @_computed_once
     def lipschitz(self, n_iter=30, rtol=1e-3):
         """Upper estimate of the Lipschitz constant of the gradient.
 
@@ -231,6 +248,7 @@ class GramDataFit:
         grad = self.c[:, None] * (H - self.data.Xty)
         return self.value(coef, intercept, H), grad, None
 
+    @_computed_once
     def lipschitz(self):
         xp, data = self.xp, self.data
         gram = data.gram

@@ -52,6 +52,7 @@ def numerical_rank(xp, W):
 
 class _TraceMixin(NormPenaltyMixin):
     _penalty_class = NuclearNorm
+    _zero_norm_map = {"alpha": "trace"}
 
     def _store_extra(self, result, penalty, xp):
         self.rank_ = numerical_rank(xp, self.coef_)
@@ -90,6 +91,7 @@ _SPARSE_TRACE_ATTRS = """
 
 class _SparseTraceMixin:
     _part_attributes = ("coef_lowrank_", "coef_sparse_")
+    _zero_norm_map = {"alpha": "trace", "beta": "l1"}
 
     def _part_penalties(self, xp):
         return [NuclearNorm(xp, self.alpha, ridge=self.ridge), L1(xp, self.beta, ridge=self.ridge)]

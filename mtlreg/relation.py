@@ -157,6 +157,9 @@ class _GraphMixin:
         "beta": [Interval(Real, 0, None, closed="left")],
         "graph_format": [StrOptions({"auto", "adjacency", "edges", "incidence"})],
     }
+    # The graph term is smooth with zero gradient at W = 0: W = 0 exactly
+    # when beta reaches the L1 value, whatever alpha is.
+    _zero_norm_map = {"beta": "l1"}
 
     def _wrap_datafit(self, datafit, xp):
         L = graph_laplacian(self.graph, to_numpy(self.tasks_), self.graph_format)
