@@ -27,7 +27,10 @@ Decomposition family (``W = P + Q``):
 * :class:`RobustRegressor` / :class:`RobustClassifier` -- low rank + outlier tasks
 * :class:`RMTFLRegressor` / :class:`RMTFLClassifier` -- joint features + outlier tasks
 
-Data helpers: :func:`stack_tasks`; model selection helper: :func:`alpha_max`.
+Data helpers: :func:`stack_tasks`; :func:`alpha_max`.  Model selection
+(warm-started paths, task-stratified splitters, :class:`MultiTaskCV`):
+:mod:`mtlreg.model_selection`; task-aware metrics and scorers:
+:mod:`mtlreg.metrics`.
 """
 
 from ._data import stack_tasks
@@ -60,6 +63,8 @@ from .decomposition import (
     RobustRegressor,
 )
 
+from . import metrics, model_selection  # noqa: E402  (they import the estimators' modules)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -68,5 +73,5 @@ __all__ = [
     "SparseTraceClassifier", "SparseTraceRegressor", "CASOClassifier", "CASORegressor",
     "ClusteredClassifier", "ClusteredRegressor", "DirtyClassifier", "DirtyRegressor", "RobustClassifier", "RobustRegressor",
     "RMTFLClassifier", "RMTFLRegressor", "RelationClassifier", "RelationRegressor",
-    "GraphClassifier", "GraphRegressor", "alpha_max", "stack_tasks", "__version__",
+    "GraphClassifier", "GraphRegressor", "alpha_max", "stack_tasks", "metrics", "model_selection", "__version__",
 ]

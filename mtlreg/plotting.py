@@ -7,7 +7,7 @@ import numpy as np
 
 from ._backend import to_numpy as _backend_to_numpy
 
-__all__ = ["plot_task_matrix", "plot_task_clusters", "plot_task_correlation"]
+__all__ = ["plot_task_matrix", "plot_task_clusters", "plot_task_correlation", "plot_cv_curve"]
 
 
 def to_numpy(values):
@@ -129,4 +129,79 @@ def plot_task_correlation(estimator, *, ax=None, cmap="RdBu_r", title=None, orde
     ax = plot_task_matrix(estimator.task_correlation_, estimator.tasks_, order=order, ax=ax,
                           cmap=cmap, title=title or "learned task correlation")
     ax.images[0].set_clim(-1.0, 1.0)
+    return ax
+
+
+def plot_cv_curve(search, *, scoring=None, band="se", ax=None, log_scale=True, title=None):
+    """Mean cross-validation score along the path, with its error band.
+
+    One line per combination of the other parameters of
+    :class:`mtlreg.model_selection.MultiTaskCV`'s ``param_grid``; the band
+    is ``mean +- SE`` with ``SE = std(split scores, ddof=1) / sqrt(n_splits)``
+    (``band="se"``, the width the one-standard-error rule uses) or
+    ``mean +- std`` (``band="std"``, ``GridSearchCV``'s ``std_test_score``).
+    The selected value is marked by a vertical line.
+
+    Parameters
+    ----------
+    search : fitted MultiTaskCV
+    scoring : str, default=None
+        Which scorer's curve, for a search with several (default: the one
+        that selected, else the first).
+    band : {"se", "std", None}, default="se"
+    ax : matplotlib Axes, default=None
+    log_scale : bool, default=True
+        Logarithmic axis for the path parameter.
+    title : str, default=None
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+    """
+    if not hasattr(search, "cv_results_"):
+        raise ValueError("plot_cv_curve needs a fitted MultiTaskCV (no cv_results_ yet).")
+    if band not in ("se", "std", None):
+        raise ValueError(f"band must be 'se', 'std' or None, got {band!r}.")
+    res = search.cv_results_
+    if search.multimetric_:
+        names = list(search.scorer_)
+        key = scoring if scoring is not None else (
+            search.refit if isinstance(search.refit, str) else names[0])
+        if key not in names:
+            raise ValueError(f"scoring must be one of {names}, got {key!r}.")
+    else:
+        if scoring not in (None, "score"):
+            raise ValueError("this search has a single scorer: leave scoring=None.")
+        key = "score"
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 4))
+    param = search.path_param
+    n_splits = search.n_splits_
+    splits = np.stack([np.asarray(res[f"split{k}_test_{key}"], dtype=float)
+                       for k in range(n_splits)])
+    mean = np.asarray(res[f"mean_test_{key}"], dtype=float)
+    spread = {"se": splits.std(axis=0, ddof=1) / np.sqrt(n_splits) if n_splits > 1
+              else np.zeros_like(mean), "std": splits.std(axis=0), None: None}[band]
+    values = np.array([row[param] for row in res["params"]], dtype=float)
+    others = [tuple(sorted((k, v) for k, v in row.items() if k != param))
+              for row in res["params"]]
+    for combo in dict.fromkeys(others):
+        rows = np.array([i for i, o in enumerate(others) if o == combo])
+        rows = rows[np.argsort(values[rows])]
+        label = ", ".join(f"{k}={v}" for k, v in combo) or None
+        line, = ax.plot(values[rows], mean[rows], marker="o", markersize=3, label=label)
+        if spread is not None:
+            ax.fill_between(values[rows], mean[rows] - spread[rows], mean[rows] + spread[rows],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+    if hasattr(search, "best_params_"):
+        ax.axvline(search.best_params_[param], color="k", linestyle="--", linewidth=1,
+                   label=f"selected ({search.selection})")
+    if log_scale:
+        ax.set_xscale("log")
+    ax.set_xlabel(param)
+    ax.set_ylabel(f"mean test {key}" + {"se": " (+- SE)", "std": " (+- std)", None: ""}[band])
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
     return ax
