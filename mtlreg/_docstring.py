@@ -49,6 +49,12 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
         ``solver="alternating"``).
     warm_start : bool, default=False
         Start from the previous solution when the shapes match.
+    device : {None, "cpu", "cuda", "cuda:N"}, default=None
+        Where to compute.  None: where the input arrays live (NumPy on the
+        host; CuPy arrays, with scikit-learn's ``array_api_dispatch`` on,
+        on their GPU, and the fitted attributes stay there).  ``"cuda"``:
+        NumPy inputs are copied once to the GPU (CuPy), solved there, and
+        the fitted attributes come back as NumPy arrays.  ``"cpu"``: NumPy.
 
     Attributes
     ----------

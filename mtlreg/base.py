@@ -19,7 +19,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._backend import device, is_numpy_namespace, to_numpy
+from ._backend import compute_device, device, is_numpy_namespace, move_to, to_numpy
 from ._data import build_task_data, encode_tasks, lookup_tasks
 from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (
@@ -62,6 +62,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "warm_start": ["boolean"],
+        "device": [str, None],
     }
     _loss = None  # SquaredLoss or LogisticLoss
     _n_parts = 1  # W = P_1 + ... + P_k for decomposed models
@@ -148,6 +149,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         penalty parameters: :mod:`mtlreg.model_selection` builds it once and
         solves it along a path of ``alpha`` (:meth:`_fit_problem`)."""
         xp, X, y = self._validate_X_y(X, y)
+        xp, X = self._to_compute_device(xp, X)
         n_samples, n_features = X.shape
         if y.ndim == 2 and y.shape[1] == 1 and tasks is not None:
             y = xp.reshape(y, (-1,))
@@ -244,6 +246,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         self.dual_gap_ = float(result.dual_gap) if result.dual_gap is not None else None
         self.converged_ = bool(result.converged)
         self._store_extra(result, penalty, xp)
+        self._fitted_to_host()
         if not result.converged:
             if result.criterion_name == "duality gap":
                 detail = (f"duality gap {result.dual_gap:.3g} > tol * objective = "
@@ -259,6 +262,33 @@ class _MultiTaskLinearModel(BaseEstimator):
                 ConvergenceWarning,
             )
         return self
+
+    def _to_compute_device(self, xp, X):
+        """``device="cuda"``: the validated host data move to the GPU, once."""
+        name = getattr(self, "device", None)
+        if name is None or name == "cpu":
+            if name == "cpu" and not is_numpy_namespace(xp):
+                raise ValueError(
+                    f"device='cpu' was given with {xp.__name__} input arrays: pass NumPy "
+                    "arrays, or device=None to compute where the arrays live."
+                )
+            return xp, X
+        if not is_numpy_namespace(xp):
+            raise ValueError(
+                f"device={name!r} moves NumPy inputs to the GPU; the inputs are already "
+                f"{xp.__name__} arrays: leave device=None to compute where they live."
+            )
+        target, dev = compute_device(name)
+        return target, move_to(target, dev, X)
+
+    def _fitted_to_host(self):
+        """``device="cuda"``: every fitted array attribute back as NumPy."""
+        if getattr(self, "device", None) in (None, "cpu"):
+            return
+        for name, value in list(vars(self).items()):
+            if (name.endswith("_") or name == "_parts") and hasattr(value, "__dlpack__") \
+                    and not isinstance(value, np.ndarray):
+                setattr(self, name, to_numpy(value))
 
     def _predict_warm_start(self, parts, intercept):
         """Start the next warm-started fit from ``(parts, intercept)`` (a
@@ -428,7 +458,7 @@ class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
     _loss = SquaredLoss
 
     def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
-                 tol=1e-6, max_iter=5000, warm_start=False):
+                 tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
 
     def predict(self, X, tasks=None):
@@ -474,7 +504,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
     _loss = LogisticLoss
 
     def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
-                 tol=1e-6, max_iter=5000, warm_start=False):
+                 tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
 
     def _prepare_targets(self, xp, X, y):
@@ -583,7 +613,7 @@ class TwoPartRegressorBase(DecomposedModelMixin, MultiTaskRegressorBase):
     """Regressor base of two-part models with strengths ``alpha`` and ``beta``."""
 
     def __init__(self, alpha=1.0, beta=1.0, *, ridge=0.0, loss_scaling="mean",
-                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
+                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -591,7 +621,7 @@ class TwoPartClassifierBase(DecomposedModelMixin, MultiTaskClassifierBase):
     """Classifier base of two-part models with strengths ``alpha`` and ``beta``."""
 
     def __init__(self, alpha=0.01, beta=0.01, *, ridge=0.0, loss_scaling="mean",
-                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
+                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 

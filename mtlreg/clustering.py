@@ -130,7 +130,7 @@ class ClusteredRegressor(_ClusteredMixin, MultiTaskRegressorBase):
                             "0.1", _PARAMS, _ATTRS)
 
     def __init__(self, alpha=0.1, beta=0.1, *, n_clusters=2, ridge=0.0, loss_scaling="mean",
-                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False):
+                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -140,5 +140,5 @@ class ClusteredClassifier(_ClusteredMixin, MultiTaskClassifierBase):
 
     def __init__(self, alpha=0.01, beta=0.01, *, n_clusters=2, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())

@@ -90,7 +90,7 @@ class DirtyRegressor(_DirtyMixin, TwoPartRegressorBase):
 
     def __init__(self, alpha=1.0, beta=1.0, *, group_norm="linf", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -101,7 +101,7 @@ class DirtyClassifier(_DirtyMixin, TwoPartClassifierBase):
 
     def __init__(self, alpha=0.01, beta=0.01, *, group_norm="linf", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 

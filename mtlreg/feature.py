@@ -145,7 +145,7 @@ class MTFLRegressor(_MTFLMixin, MultiTaskRegressorBase):
 
     def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -156,7 +156,7 @@ class MTFLClassifier(_MTFLMixin, MultiTaskClassifierBase):
 
     def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 

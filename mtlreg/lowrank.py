@@ -161,7 +161,7 @@ class CASORegressor(_CASOMixin, MultiTaskRegressorBase):
 
     def __init__(self, alpha=0.1, beta=0.1, *, n_components=2, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -173,5 +173,5 @@ class CASOClassifier(_CASOMixin, MultiTaskClassifierBase):
 
     def __init__(self, alpha=0.01, beta=0.01, *, n_components=2, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())

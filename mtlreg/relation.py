@@ -92,7 +92,7 @@ class RelationRegressor(_RelationMixin, MultiTaskRegressorBase):
 
     def __init__(self, alpha=1.0, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -103,7 +103,7 @@ class RelationClassifier(_RelationMixin, MultiTaskClassifierBase):
 
     def __init__(self, alpha=0.01, *, solver="fista", epsilon=1e-12, ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -164,7 +164,7 @@ class _GraphMixin:
     def _wrap_datafit(self, datafit, xp):
         L = graph_laplacian(self.graph, to_numpy(self.tasks_), self.graph_format)
         self.laplacian_ = xp.asarray(L, dtype=datafit.data.dtype, device=datafit.data.device)
-        term = GraphQuadratic(xp, self.alpha, L, ridge=self.ridge, like=datafit.data.X)
+        term = GraphQuadratic(xp, self.alpha, L, ridge=self.ridge, like=self.laplacian_)
         return SmoothlyPenalizedDataFit(datafit, term, certify=self.beta == 0)
 
     def _make_penalty(self, xp):
@@ -177,7 +177,7 @@ class GraphRegressor(_GraphMixin, MultiTaskRegressorBase):
 
     def __init__(self, alpha=1.0, *, graph=None, beta=0.0, graph_format="auto", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
@@ -188,5 +188,5 @@ class GraphClassifier(_GraphMixin, MultiTaskClassifierBase):
 
     def __init__(self, alpha=0.01, *, graph=None, beta=0.0, graph_format="auto", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
-                 warm_start=False):
+                 warm_start=False, device=None):
         set_params_from_init(self, locals())

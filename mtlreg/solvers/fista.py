@@ -2,7 +2,7 @@
 
 import math
 
-from .._backend import as_float
+from .._backend import as_float, device, is_numpy_namespace
 from ._result import SolverResult
 
 __all__ = ["fista", "objective_scale"]
@@ -138,6 +138,12 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
         grad_scale = math.sqrt(as_float(xp.sum(g0 * g0)) + (as_float(xp.sum(g0b * g0b)) if has_b else 0.0))
         grad_scale = max(grad_scale, math.sqrt(eps))
 
+    # With a fixed step (exact L) on a device, the momentum scalars stay on
+    # the device and the restart test is applied there too: the host reads
+    # nothing between two convergence checks.  NumPy keeps Python floats.
+    on_device = exact and not is_numpy_namespace(xp)
+    if on_device:
+        t = xp.asarray(1.0, dtype=dtype, device=device(coef0))
     n_backtracks = 0
     for k in range(1, max_iter + 1):
         # Trial constant: a little below the last one when the curvature of the
@@ -147,9 +153,12 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
         while True:
             # momentum for a varying L (Calatroni & Chambolle 2019): keeps the
             # O(1/k^2) rate; equals the usual FISTA rule when L is constant
-            t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * (L / L_prev) * t * t))
+            if on_device:
+                t_next = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
+            else:
+                t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * (L / L_prev) * t * t))
             beta = (t - 1.0) / t_next
-            if beta > 0:
+            if on_device or beta > 0:
                 y = x + beta * (x - x_old)
                 Sy = Sx + beta * (Sx - Sx_old)
                 yb = xb + beta * (xb - xb_old) if has_b else xb
@@ -166,7 +175,7 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
             if has_b:
                 restart_dot = restart_dot + xp.sum((xb_new - yb) * (xb - xb_new))
             if exact:
-                restart_now = as_float(restart_dot) > 0
+                restart_now = (restart_dot > 0) if on_device else as_float(restart_dot) > 0
                 break
             f_new = datafit.value(x_new, xb_new, Sx_new)
             model = fy + xp.sum(gy * d) + 0.5 * L * xp.sum(d * d)
@@ -183,7 +192,9 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
             n_backtracks += 1
 
         # adaptive restart: the momentum step y - x_new points against x_new - x
-        if restart and restart_now:
+        if restart and on_device:
+            t_next = xp.where(restart_now, xp.ones_like(t_next), t_next)
+        elif restart and restart_now:
             t_next = 1.0
 
         step_x = x_new - y
