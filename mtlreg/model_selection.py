@@ -43,7 +43,8 @@ __all__ = [
 # ----------------------------------------------------------------------- grids and paths
 def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alpha"):
     """The default grid: ``n_alphas`` values from ``alpha_max`` down to
-    ``eps * alpha_max``, evenly spaced on a log scale (decreasing).
+    ``eps * alpha_max``, evenly spaced on a log scale (decreasing); the top
+    value is ``alpha_max * (1 + 1e-10)``, where the fit is exactly zero.
 
     ``alpha_max`` is :func:`mtlreg.alpha_max` of the estimator's parameter
     ``param`` (the smallest value at which that parameter's part of the model
@@ -54,6 +55,10 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
     if not 0 < eps < 1:
         raise ValueError(f"eps must be in (0, 1), got {eps!r}.")
     top = alpha_max(X, y, tasks, estimator=estimator, param=param)
+    # One part in 1e10 above the threshold: exactly at it, the solver's first
+    # prox compares quantities that differ from alpha_max by rounding and can
+    # leave coefficients of 1e-16 (a rank-1 "low-rank part") at the top point.
+    top *= 1.0 + 1e-10
     if not top > 0:
         raise ValueError(
             f"{param}_max is {top}: the gradient of the data fit vanishes at W = 0 (e.g. "
@@ -627,7 +632,8 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
     def _splitter(self):
         if isinstance(self.cv, numbers.Integral):
             return TaskStratifiedKFold(self.cv, shuffle=True, random_state=self.random_state,
-                                       stratify=is_classifier(self.estimator))
+                                       stratify="auto" if is_classifier(self.estimator)
+                                       else False)
         return self.cv
 
     def _splits(self, X, y, tasks, groups):

@@ -28,45 +28,69 @@ summed against the eigenvalues ``lambda_i`` of ``S``, maximized where
 ``m = 1`` on the ``k`` largest ``lambda_i``).
 """
 
-import numpy as np
-
-from .._backend import as_float, device, to_numpy
+from .._backend import as_float, device
 
 __all__ = ["ASOPenalty", "ClusteredPenalty", "aso_eigenvalues"]
 
 
-def aso_eigenvalues(sigma, eta, k, n_bisect=200):
+def aso_eigenvalues(xp, sigma, eta, k):
     """Eigenvalues ``m`` of the optimal ``M`` for singular values ``sigma``
-    (host NumPy, length ``d`` with zeros for the missing singular values).
+    (length ``d``, zeros for the missing singular values), in the namespace
+    of ``sigma`` and without reading anything back to the host.
 
     Minimizes ``sum_i sigma_i^2 / (eta + m_i)`` over ``0 <= m_i <= 1``,
-    ``sum_i m_i = k``: ``m_i(s) = clip(s * sigma_i - eta, 0, 1)`` is
-    non-decreasing in ``s = 1 / sqrt(lambda)``, so ``sum_i m_i(s) = k`` is
-    found by bisection.  Ties at ``sigma = 0`` (where any feasible split is
-    optimal) are broken by spreading the remaining mass evenly.
+    ``sum_i m_i = k``: ``m_i(s) = clip(s * sigma_i - eta, 0, 1)`` with ``s``
+    such that ``sum_i m_i(s) = k``; when fewer than ``k`` singular values
+    are positive, those get 1 and the directions with ``sigma = 0`` (where
+    any split is optimal) share the rest evenly.
+
+    ``S(s) = sum_i clip(s sigma_i - eta, 0, 1)`` is piecewise linear in
+    ``s``: term ``i`` starts at ``s = eta / sigma_i`` (slope ``+sigma_i``,
+    offset ``-eta``) and saturates at ``(1 + eta) / sigma_i`` (slope
+    ``-sigma_i``, offset ``+1 + eta``).  Sorting the ``2d`` events and
+    accumulating slope and offset gives ``S`` at every event; ``S(s) = k``
+    is then solved on the segment where ``S`` crosses ``k``.  O(d log d)
+    and a fixed number of array operations (no bisection).
     """
-    sigma = np.asarray(sigma, dtype=np.float64)
     d = sigma.shape[0]
+    dtype = sigma.dtype
+    dev = device(sigma)
     if k >= d:
-        return np.ones(d)
-    top = sigma.max() if d else 0.0
-    if top == 0.0:
-        return np.full(d, k / d)
-    lo, hi = 0.0, (1.0 + eta) / max(sigma[sigma > 0].min(), 1e-300)
-    for _ in range(n_bisect):
-        if hi - lo <= 4.0 * np.finfo(np.float64).eps * hi:  # interval at rounding level
-            break
-        mid = 0.5 * (lo + hi)
-        if np.clip(mid * sigma - eta, 0.0, 1.0).sum() < k:
-            lo = mid
-        else:
-            hi = mid
-    m = np.clip(hi * sigma - eta, 0.0, 1.0)
-    excess = m.sum() - k
-    if excess < 0:  # mass left for the directions with sigma = 0 (flat objective)
-        free = sigma == 0
-        m[free] = np.minimum(1.0, m[free] - excess / max(free.sum(), 1))
-    return m
+        return xp.ones((d,), dtype=dtype, device=dev)
+    positive = sigma > 0
+    n_pos = xp.sum(xp.astype(positive, dtype))
+    safe = xp.where(positive, sigma, xp.ones_like(sigma))
+    inf = xp.full((d,), float("inf"), dtype=dtype, device=dev)
+    zero = xp.zeros_like(sigma)
+    events = xp.concat([xp.where(positive, eta / safe, inf),
+                        xp.where(positive, (1.0 + eta) / safe, inf)])
+    d_slope = xp.concat([xp.where(positive, sigma, zero), xp.where(positive, -sigma, zero)])
+    d_offset = xp.concat([xp.where(positive, zero - eta, zero),
+                          xp.where(positive, zero + (1.0 + eta), zero)])
+    order = xp.argsort(events)
+    at = xp.take(events, order)
+    slope = xp.cumulative_sum(xp.take(d_slope, order))
+    offset = xp.cumulative_sum(xp.take(d_offset, order))
+    finite = at < float("inf")
+    reached = xp.where(finite, slope * xp.where(finite, at, zero[:1]) + offset, inf[:1])
+    # first event with S >= k (k > 0 and S = 0 at the first event: index >= 1)
+    first = xp.sum(xp.astype(reached < k, xp.int64))
+    seg = xp.reshape(xp.clip(first - 1, 0, 2 * d - 1), (1,))
+    # within the segment [at[seg], at[seg + 1]]: S(s) = S(at[seg]) + slope (s - at[seg]);
+    # a flat segment (slope 0) sits at S = k up to rounding: take its left end
+    seg_slope = xp.take(slope, seg)
+    left = xp.take(at, seg)
+    left = xp.where(left < float("inf"), left, xp.zeros_like(left))  # no positive sigma
+    right = xp.take(at, xp.clip(seg + 1, 0, 2 * d - 1))
+    step = (k - xp.take(reached, seg)) / xp.where(seg_slope > 0, seg_slope,
+                                                   xp.ones_like(seg_slope))
+    s_star = xp.clip(left + xp.where(seg_slope > 0, step, xp.zeros_like(step)), left, right)
+    m = xp.clip(s_star * sigma - eta, 0.0, 1.0)
+    # fewer positive directions than k: they saturate, the rest share the mass
+    n_zero = xp.maximum(d - n_pos, xp.ones_like(n_pos))
+    spread = xp.minimum((k - n_pos) / n_zero, xp.ones_like(n_pos))
+    saturated = xp.where(positive, xp.ones_like(sigma), zero + spread)
+    return xp.where(n_pos <= k, saturated, m)
 
 
 class ASOPenalty:
@@ -102,19 +126,19 @@ class ASOPenalty:
     def _optimal_m(self, coef):
         xp = self.xp
         lam, U = xp.linalg.eigh(self._gram(coef))
-        sigma = np.sqrt(np.maximum(to_numpy(lam), 0.0))
-        m = aso_eigenvalues(sigma, self.eta, self.k)
-        return U, lam, xp.asarray(m, dtype=coef.dtype, device=device(U))
+        sigma = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)))
+        return U, lam, aso_eigenvalues(xp, sigma, self.eta, self.k)
 
     def value_and_grad(self, coef):
         """``g(coef)`` and its gradient ``2 c coef (eta I + M*)^-1`` (+ ridge)."""
         xp = self.xp
         U, lam, m = self._optimal_m(coef)
         inv = 1.0 / (self.eta + m)
-        value = self.c * as_float(xp.sum(xp.maximum(lam, xp.zeros_like(lam)) * inv))
+        # the value stays a device scalar: the solver reads it at checks only
+        value = self.c * xp.sum(xp.maximum(lam, xp.zeros_like(lam)) * inv)
         grad = 2.0 * self.c * self._apply(coef, U, inv)
         if self.ridge:
-            value += self.ridge * as_float(xp.sum(coef * coef))
+            value = value + self.ridge * xp.sum(coef * coef)
             grad = grad + 2.0 * self.ridge * coef
         return value, grad
 
@@ -131,15 +155,16 @@ class ASOPenalty:
 
     def conjugate(self, V):
         """``g*(V) = sup_W <W, V> - g(W)`` (closed form, see the module doc)."""
-        lam = np.maximum(to_numpy(self.xp.linalg.eigvalsh(self._gram(V))), 0.0)
+        xp = self.xp
+        lam = xp.linalg.eigvalsh(self._gram(V))  # ascending
+        lam = xp.maximum(lam, xp.zeros_like(lam))
         n = lam.shape[0]
-        if self.ridge == 0.0:
-            m = np.zeros(n)
-            m[np.argsort(lam)[::-1][:min(self.k, n)]] = 1.0
-            return float(np.sum(lam * (self.eta + m))) / (4.0 * self.c)
-        m = aso_eigenvalues(np.sqrt(lam), self.eta + self.c / self.ridge, self.k)
+        if self.ridge == 0.0:  # M puts its k units on the largest eigenvalues
+            top = xp.astype(xp.arange(n, device=device(lam)) >= n - min(self.k, n), lam.dtype)
+            return as_float(xp.sum(lam * (self.eta + top))) / (4.0 * self.c)
+        m = aso_eigenvalues(xp, xp.sqrt(lam), self.eta + self.c / self.ridge, self.k)
         shifted = self.eta + m
-        return float(np.sum(lam * shifted / (self.c + self.ridge * shifted))) / 4.0
+        return as_float(xp.sum(lam * shifted / (self.c + self.ridge * shifted))) / 4.0
 
 
 class ClusteredPenalty(ASOPenalty):

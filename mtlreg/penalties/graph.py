@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from .._backend import as_float, device, to_numpy
+from .._backend import device, to_numpy
 
 __all__ = ["GraphQuadratic", "graph_laplacian"]
 
@@ -38,8 +38,7 @@ class GraphQuadratic:
     def value_and_grad(self, coef):
         xp = self.xp
         LW = self.L @ coef
-        value = self.alpha * as_float(xp.sum(coef * LW)) + self.ridge * as_float(
-            xp.sum(coef * coef))
+        value = self.alpha * xp.sum(coef * LW) + self.ridge * xp.sum(coef * coef)
         return value, 2.0 * (self.alpha * LW + self.ridge * coef)
 
     def value(self, coef):
