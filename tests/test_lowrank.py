@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import array_api_compat.numpy as xp
-from mtlreg import TraceClassifier, TraceRegressor, alpha_max
+from mtlreg import SparseTraceRegressor, TraceClassifier, TraceRegressor, alpha_max
 from mtlreg.datasets import make_multitask_classification, make_multitask_regression
 from mtlreg.penalties import NuclearNorm
 
@@ -231,3 +231,27 @@ def test_caso_rejects_more_components_than_features():
     X, y, tasks = stack_tasks(Xs, ys)
     with pytest.raises(ValueError, match="n_components=7 exceeds n_features=6"):
         CASORegressor(n_components=7).fit(X, y, tasks=tasks)
+
+
+def test_trace_norm_with_many_features_does_not_use_feature_working_sets():
+    """The trace norm is not separable over features: with n_features above the
+    working-set threshold it must still be solved whole (it raised
+    NotImplementedError from feature_scores at 200+ features)."""
+    from mtlreg.penalties import L21, NuclearNorm
+    from mtlreg.solvers.working_set import MIN_FEATURES, use_working_set
+
+    rng = np.random.RandomState(0)
+    n_features = MIN_FEATURES + 10
+    X = rng.standard_normal((120, n_features))
+    tasks = np.repeat([0, 1, 2], 40)
+    y = X[:, :3].sum(axis=1) + rng.standard_normal(120)
+    for Est in (TraceRegressor, SparseTraceRegressor):
+        est = Est(alpha=0.1, tol=1e-8).fit(X, y, tasks=tasks)
+        assert est.converged_ and est.dual_gap_ <= 1e-6 * est.objective_
+
+    class Fit:  # what use_working_set reads from a data fit
+        restrict_features = None
+        data = type("D", (), {"n_features": n_features})()
+
+    assert not use_working_set(Fit(), NuclearNorm(np, 0.1))
+    assert use_working_set(Fit(), L21(np, 0.1))

@@ -87,6 +87,10 @@ class NormPenalty(ScaledPenalty):
     def norm_prox(self, coef, tau):
         raise NotImplementedError
 
+    # Norms separable over the features define ``feature_scores`` and set this:
+    # only they can be solved on working sets of features.
+    separable_over_features = False
+
     def feature_scores(self, V):
         """Per-feature part of the dual norm: ``dual_norm(V) = max_j score_j``.
 

@@ -17,5 +17,7 @@ class L1(NormPenalty):
         xp = self.xp
         return xp.sign(coef) * xp.maximum(xp.abs(coef) - tau, xp.zeros_like(coef))
 
+    separable_over_features = True
+
     def feature_scores(self, V):
         return self.xp.max(self.xp.abs(V), axis=0)

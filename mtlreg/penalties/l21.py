@@ -38,6 +38,8 @@ class L21(_GroupL2):
 
     _reduce_axis = 0
 
+    separable_over_features = True
+
     def feature_scores(self, V):
         return self._group_norms(V)
 

@@ -28,6 +28,8 @@ class L1Inf(NormPenalty):
         theta = l1_ball_threshold(xp, coef, tau)[None, :]
         return xp.minimum(xp.maximum(coef, -theta), theta)
 
+    separable_over_features = True
+
     def feature_scores(self, V):
         return self.xp.sum(self.xp.abs(V), axis=0)
 
