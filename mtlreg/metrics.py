@@ -82,6 +82,39 @@ _AVERAGES = ("tasks", "samples", None)
 
 
 # --------------------------------------------------------------------- inputs
+
+_REGRESSION_PARAMS = """Parameters
+    ----------
+    y_true : array-like of shape (n_samples,) or (n_samples, n_tasks)
+        True targets: 1-D with ``tasks`` (long format), 2-D with one column
+        per task and ``tasks=None`` (shared design), or 1-D without
+        ``tasks`` (one task).
+    y_pred : array-like of the same shape as ``y_true``
+        Predicted targets.
+    tasks : array-like of shape (n_samples,), default=None
+        Task label of each sample (sortable hashable values), for 1-D
+        inputs.  The tasks are the sorted unique labels.
+    average : {"tasks", "samples"} or None, default="tasks"
+        ``"tasks"``: uniform mean over tasks, ``(1/T) sum_t m_t``.
+        ``"samples"``: ``sum_t W_t m_t / sum_t W_t``, each task weighted by
+        its number of evaluated samples (its total sample weight).
+        ``None``: the per-task values ``m_t``.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Non-negative weight of each sample (of each row for 2-D inputs).
+
+    Returns
+    -------
+    float or ndarray of shape (n_tasks,)
+        The averaged value; with ``average=None`` the per-task values in
+        task order (sorted unique labels, or column order for 2-D inputs)."""
+
+
+def _shared_doc(func):
+    """Put the parameters every regression metric shares into its docstring."""
+    func.__doc__ = func.__doc__.replace("{regression_params}", _REGRESSION_PARAMS)
+    return func
+
+
 def _as_numpy(x):
     """A NumPy array from a list, NumPy array, pandas object or array-API array."""
     if isinstance(x, np.ndarray):
@@ -275,6 +308,7 @@ def _regression_samples(y_true, y_pred, tasks, sample_weight, average):
 # -------------------------------------------------------------------- metrics
 
 
+@_shared_doc
 def task_mean_squared_error(y_true, y_pred, tasks=None, *, average="tasks", sample_weight=None):
     """Mean squared error within each task.
 
@@ -285,30 +319,7 @@ def task_mean_squared_error(y_true, y_pred, tasks=None, *, average="tasks", samp
     With ``average="samples"`` the result is the pooled mean squared error
     over all samples, ``sum_i w_i (y_i - yhat_i)^2 / sum_i w_i``.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        True targets: 1-D with ``tasks`` (long format), 2-D with one column
-        per task and ``tasks=None`` (shared design), or 1-D without
-        ``tasks`` (one task).
-    y_pred : array-like of the same shape as ``y_true``
-        Predicted targets.
-    tasks : array-like of shape (n_samples,), default=None
-        Task label of each sample (sortable hashable values), for 1-D
-        inputs.  The tasks are the sorted unique labels.
-    average : {"tasks", "samples"} or None, default="tasks"
-        ``"tasks"``: uniform mean over tasks, ``(1/T) sum_t m_t``.
-        ``"samples"``: ``sum_t W_t m_t / sum_t W_t``, each task weighted by
-        its number of evaluated samples (its total sample weight).
-        ``None``: the per-task values ``m_t``.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Non-negative weight of each sample (of each row for 2-D inputs).
-
-    Returns
-    -------
-    float or ndarray of shape (n_tasks,)
-        The averaged value; with ``average=None`` the per-task values in
-        task order (sorted unique labels, or column order for 2-D inputs).
+    {regression_params}
     """
     s = _regression_samples(y_true, y_pred, tasks, sample_weight, average)
     r = s.y_true - s.y_pred
@@ -316,6 +327,7 @@ def task_mean_squared_error(y_true, y_pred, tasks=None, *, average="tasks", samp
     return _average(mse, s.task_weight, average)
 
 
+@_shared_doc
 def task_normalized_mean_squared_error(y_true, y_pred, tasks=None, *, average="tasks",
                                        sample_weight=None):
     """Mean squared error of each task divided by the variance of its targets.
@@ -333,34 +345,12 @@ def task_normalized_mean_squared_error(y_true, y_pred, tasks=None, *, average="t
     for exact predictions and 0 otherwise, and keeps the identity
     ``nMSE_t = 1 - R2_t`` (0 or 1).
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        True targets: 1-D with ``tasks`` (long format), 2-D with one column
-        per task and ``tasks=None`` (shared design), or 1-D without
-        ``tasks`` (one task).
-    y_pred : array-like of the same shape as ``y_true``
-        Predicted targets.
-    tasks : array-like of shape (n_samples,), default=None
-        Task label of each sample (sortable hashable values), for 1-D
-        inputs.  The tasks are the sorted unique labels.
-    average : {"tasks", "samples"} or None, default="tasks"
-        ``"tasks"``: uniform mean over tasks, ``(1/T) sum_t m_t``.
-        ``"samples"``: ``sum_t W_t m_t / sum_t W_t``, each task weighted by
-        its number of evaluated samples (its total sample weight).
-        ``None``: the per-task values ``m_t``.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Non-negative weight of each sample (of each row for 2-D inputs).
-
-    Returns
-    -------
-    float or ndarray of shape (n_tasks,)
-        The averaged value; with ``average=None`` the per-task values in
-        task order (sorted unique labels, or column order for 2-D inputs).
+    {regression_params}
     """
     return _r2_or_nmse(y_true, y_pred, tasks, sample_weight, average, normalized_mse=True)
 
 
+@_shared_doc
 def task_explained_variance_score(y_true, y_pred, tasks=None, *, average="tasks",
                                   sample_weight=None):
     """Explained variance within each task.
@@ -375,30 +365,7 @@ def task_explained_variance_score(y_true, y_pred, tasks=None, *, average="tasks"
     counts as zero when all the task's (positively weighted) values are
     equal, independently of how the mean rounds.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        True targets: 1-D with ``tasks`` (long format), 2-D with one column
-        per task and ``tasks=None`` (shared design), or 1-D without
-        ``tasks`` (one task).
-    y_pred : array-like of the same shape as ``y_true``
-        Predicted targets.
-    tasks : array-like of shape (n_samples,), default=None
-        Task label of each sample (sortable hashable values), for 1-D
-        inputs.  The tasks are the sorted unique labels.
-    average : {"tasks", "samples"} or None, default="tasks"
-        ``"tasks"``: uniform mean over tasks, ``(1/T) sum_t m_t``.
-        ``"samples"``: ``sum_t W_t m_t / sum_t W_t``, each task weighted by
-        its number of evaluated samples (its total sample weight).
-        ``None``: the per-task values ``m_t``.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Non-negative weight of each sample (of each row for 2-D inputs).
-
-    Returns
-    -------
-    float or ndarray of shape (n_tasks,)
-        The averaged value; with ``average=None`` the per-task values in
-        task order (sorted unique labels, or column order for 2-D inputs).
+    {regression_params}
     """
     s = _regression_samples(y_true, y_pred, tasks, sample_weight, average)
     residual_var = s.sum_squared_deviation(s.y_true - s.y_pred)
@@ -407,6 +374,7 @@ def task_explained_variance_score(y_true, y_pred, tasks=None, *, average="tasks"
     return _average(ev, s.task_weight, average)
 
 
+@_shared_doc
 def task_r2_score(y_true, y_pred, tasks=None, *, average="tasks", sample_weight=None):
     """Coefficient of determination within each task.
 
@@ -421,30 +389,7 @@ def task_r2_score(y_true, y_pred, tasks=None, *, average="tasks", sample_weight=
     otherwise.  On a shared design, ``average="tasks"`` is scikit-learn's
     ``r2_score(Y, Yhat, multioutput="uniform_average")``.
 
-    Parameters
-    ----------
-    y_true : array-like of shape (n_samples,) or (n_samples, n_tasks)
-        True targets: 1-D with ``tasks`` (long format), 2-D with one column
-        per task and ``tasks=None`` (shared design), or 1-D without
-        ``tasks`` (one task).
-    y_pred : array-like of the same shape as ``y_true``
-        Predicted targets.
-    tasks : array-like of shape (n_samples,), default=None
-        Task label of each sample (sortable hashable values), for 1-D
-        inputs.  The tasks are the sorted unique labels.
-    average : {"tasks", "samples"} or None, default="tasks"
-        ``"tasks"``: uniform mean over tasks, ``(1/T) sum_t m_t``.
-        ``"samples"``: ``sum_t W_t m_t / sum_t W_t``, each task weighted by
-        its number of evaluated samples (its total sample weight).
-        ``None``: the per-task values ``m_t``.
-    sample_weight : array-like of shape (n_samples,), default=None
-        Non-negative weight of each sample (of each row for 2-D inputs).
-
-    Returns
-    -------
-    float or ndarray of shape (n_tasks,)
-        The averaged value; with ``average=None`` the per-task values in
-        task order (sorted unique labels, or column order for 2-D inputs).
+    {regression_params}
     """
     return _r2_or_nmse(y_true, y_pred, tasks, sample_weight, average, normalized_mse=False)
 
