@@ -464,9 +464,14 @@ def _fold_path_scores(estimator, X, y, tasks, train, test, grid, param, scorers)
     t_te = None if tasks is None else _safe_indexing(tasks, test)
     n = grid.shape[0]
     out = {"scores": {name: np.empty(n) for name in scorers}, "fit_time": np.empty(n),
-           "score_time": np.empty(n), "n_iter": np.empty(n), "converged": np.empty(n, bool)}
+           "score_time": np.empty(n), "n_iter": np.empty(n), "converged": np.empty(n, bool),
+           "solutions": [None] * n, "tasks": None}
 
     def score(i, model, seconds):
+        # the fold's solution (all parts, intercepts): the refit starts from
+        # their mean over the folds at the selected value
+        out["solutions"][i] = (model._parts, model.intercept_)
+        out["tasks"] = model.tasks_
         out["fit_time"][i] = seconds
         out["n_iter"][i] = model.n_iter_
         out["converged"][i] = model.converged_
@@ -490,8 +495,8 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
     ``alpha`` on the training part, each fit started from the previous
     solution (:func:`regularization_path`), and every point is scored on the
     test part; folds run in parallel (joblib).  The selected parameters are
-    then refitted on all the data (again along the path, down to the chosen
-    value).
+    then refitted on all the data, started from the mean of the folds'
+    solutions at the selected values.
 
     Default score, the task-averaged error: for regressors
     ``-(1/T) sum_t (1/n_t) sum_{i in t} (y_i - yhat_i)^2`` (the negated mean
@@ -720,7 +725,10 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
         combo = self._combo_of_row[self.best_index_]
         self.alphas_ = combos[combo][1]
         if self.refit:
-            self._refit(X, y, tasks, combos[combo])
+            position = int(np.flatnonzero(self._combo_of_row == combo).tolist().index(
+                self.best_index_))
+            fold_solutions = [res for (c, _), res in zip(jobs, results) if c == combo]
+            self._refit(X, y, tasks, combos[combo][0], fold_solutions, position)
         return self
 
     def _format_results(self, combos, splits, jobs, results, scorers, multimetric):
@@ -782,18 +790,28 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
         ties = within[values[within] == top]
         return int(ties[np.argmax(mean[ties])])
 
-    def _refit(self, X, y, tasks, combo):
-        other, grid = combo
-        target = self.best_params_[self.path_param]
-        est = clone(self.estimator).set_params(**other)
+    def _refit(self, X, y, tasks, other, fold_results, position):
+        """Fit the selected parameters on all the data, started from the mean of
+        the folds' solutions there (each fold saw most of every task, so the
+        mean is close to the full-data solution; the fit still runs to the
+        estimator's own tolerance).  Folds that do not all know the same tasks
+        (a splitter that leaves tasks out) give a cold start instead."""
         start = time.perf_counter()
-        model = clone(est).set_params(warm_start=True)
-        with _ConvergenceRecorder():  # the intermediate fits' warnings do not matter
-            _walk_path(model, X, y, tasks, grid[grid > target], self.path_param,
-                       lambda *a: None)
-        model.set_params(**{self.path_param: target})
+        model = clone(self.estimator).set_params(**other)
+        model.set_params(**{self.path_param: self.best_params_[self.path_param]})
+        warm = model.warm_start
+        solutions = [res["solutions"][position] for res in fold_results]
+        labels = [to_numpy(res["tasks"]) for res in fold_results]
+        same_tasks = all(lab.shape == labels[0].shape and np.array_equal(lab, labels[0])
+                         for lab in labels)
+        if same_tasks:
+            xp = _namespace_of(solutions[0][0])
+            parts = sum(p for p, _ in solutions) / len(solutions)
+            intercept = sum(b for _, b in solutions) / len(solutions)
+            model.set_params(warm_start=True)
+            model._predict_warm_start(xp.asarray(parts), xp.asarray(intercept))
         model.fit(X, y, **({} if tasks is None else {"tasks": tasks}))
-        model.set_params(warm_start=est.warm_start)
+        model.set_params(warm_start=warm)
         self.refit_time_ = time.perf_counter() - start
         self.best_estimator_ = model
 
