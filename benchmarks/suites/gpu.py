@@ -42,7 +42,7 @@ available host memory, or when its estimated time exceeds ``--max-time``:
 the size-dependent work of the same model and dtype at the largest smaller
 size measured in this run, scaled: ``prep_first_s + prep_s`` times the
 growth of ``n d`` (of ``n d^2`` on the Gram path), plus ``seconds_to_tol +
-170 seconds_per_iter`` (the 170 FISTA iterations of the slope) times the
+150 seconds_per_iter`` (the 150 FISTA iterations of the slope) times the
 growth of the per-iteration work (the larger of the growth of ``n d`` and,
 for ``trace``, of ``T d min(T, d)`` (thin SVD) or, for ``clustered``, of
 ``T^3`` (eigh)); without a measured smaller size, the bytes per iteration

@@ -45,7 +45,8 @@ side by side in one process:
   ROC AUC of ``decision_function``) for the classifier; the same object for
   both;
 * ``MultiTaskCV(est, alphas=grid, cv=splits, scoring=scorer, n_jobs=1)``
-  (refit on all the data, along the path down to the selected value) and
+  (refit on all the data, started from the mean of the folds' solutions at
+  the selected value) and
   ``GridSearchCV(est.set_fit_request(tasks=True), {"alpha": grid},
   cv=splits, scoring=scorer, n_jobs=1)`` (refit: one cold fit) under
   ``sklearn.config_context(enable_metadata_routing=True)``, both
