@@ -390,17 +390,17 @@ def section_dirty(Xtr, ytr, ttr, Xte, yte, tte):
           f"specific part Q: {int(np.sum(m.coef_specific_ != 0))} entries")
     print(f"  test: {show_metrics(test_metrics(m, Xte, yte, tte))}")
 
-    # where the shared part P turns on along each path (whole training part)
-    grid = alpha_grid(est, Xtr, ytr, ttr)     # the default alpha grid (the same for every beta)
+    # where each beta's default alpha grid starts, and where P turns on along it
     for b in betas:
+        grid = alpha_grid(mtlreg.DirtyRegressor(beta=b), Xtr, ytr, ttr)
         n_zero = 0
         for a in grid:
             fit = mtlreg.DirtyRegressor(alpha=float(a), beta=b).fit(Xtr, ytr, tasks=ttr)
             if np.any(fit.coef_shared_ != 0):
                 break
             n_zero += 1
-        print(f"  beta={b:.4f}: P = 0 on the first {n_zero} of {grid.size} alpha values "
-              f"(alpha >= {grid[n_zero - 1]:.1f}); n_tasks * beta = {139 * b:.1f}")
+        print(f"  beta={b:.4f}: grid from {grid[0]:.2f} = min(alpha_max, n_tasks * beta = "
+              f"{139 * b:.1f}); P = 0 on the first {n_zero} of {grid.size} alpha values")
     return s
 
 

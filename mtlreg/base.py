@@ -392,6 +392,13 @@ class DecomposedModelMixin:
     def _n_parts(self):
         return len(self._part_attributes)
 
+    def _part_ceilings(self, n_tasks, n_features):
+        """``{parameter: value}`` above which that parameter's part is zero
+        whatever the data, given the other strength: moving the part into
+        the other one would not cost more (a norm inequality between the two
+        penalties).  Grids start no higher (:func:`mtlreg.model_selection.alpha_grid`)."""
+        return {}
+
     def _part_penalties(self, xp):
         raise NotImplementedError
 

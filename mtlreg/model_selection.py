@@ -46,6 +46,12 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
     ``eps * alpha_max``, evenly spaced on a log scale (decreasing); the top
     value is ``alpha_max * (1 + 1e-10)``, where the fit is exactly zero.
 
+    For a two-part model the top is also capped where the parameter's part
+    vanishes whatever the data, given the other strength (e.g. ``DirtyRegressor``:
+    ``P = 0`` once ``alpha >= n_tasks * beta``, since ``||P||_1 <= T ||P||_1,inf``;
+    robust models: ``sqrt(n_tasks) * beta``): above it every grid point would
+    give the same model.
+
     ``alpha_max`` is :func:`mtlreg.alpha_max` of the estimator's parameter
     ``param`` (the smallest value at which that parameter's part of the model
     is zero); an error for parameters of smooth terms, which have none.
@@ -59,6 +65,11 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
     # prox compares quantities that differ from alpha_max by rounding and can
     # leave coefficients of 1e-16 (a rank-1 "low-rank part") at the top point.
     top *= 1.0 + 1e-10
+    if hasattr(estimator, "_part_ceilings"):
+        n_tasks = _count_tasks(y, tasks)
+        ceiling = estimator._part_ceilings(n_tasks, _num_features(X)).get(param, 0.0)
+        if ceiling > 0:
+            top = min(top, ceiling)
     if not top > 0:
         raise ValueError(
             f"{param}_max is {top}: the gradient of the data fit vanishes at W = 0 (e.g. "
@@ -66,6 +77,19 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
             f"{param}; there is no path to compute."
         )
     return np.geomspace(top, top * eps, n_alphas)
+
+
+def _count_tasks(y, tasks):
+    if tasks is not None:
+        labels = tasks.to_numpy() if hasattr(tasks, "to_numpy") else to_numpy(
+            np.asarray(tasks) if isinstance(tasks, (list, tuple)) else tasks)
+        return int(np.unique(labels).shape[0])
+    shape = getattr(y, "shape", np.shape(y))
+    return int(shape[1]) if len(shape) == 2 else 1
+
+
+def _num_features(X):
+    return int(getattr(X, "shape", np.shape(X))[1])
 
 
 def _check_path_estimator(estimator, param):

@@ -172,8 +172,13 @@ def test_path_points_equal_independent_cold_fits(name):
     if "alphas" in kwargs:
         assert_array_equal(path.alphas, sorted(kwargs["alphas"], reverse=True))
     else:
+        # a two-part model's grid may be capped lower (checked by hand in
+        # test_two_part_grids_start_where_the_part_can_be_non_zero)
+        cap = est._part_ceilings(T, d).get(param, np.inf) if hasattr(
+            est, "_part_ceilings") else np.inf
         assert path.alphas[0] == pytest.approx(
-            alpha_max(X, y, tasks, estimator=est, param=param) * (1 + 1e-10), rel=1e-14)
+            min(alpha_max(X, y, tasks, estimator=est, param=param) * (1 + 1e-10), cap),
+            rel=1e-14)
     assert path.coefs.shape == (n, T, d) and path.intercepts.shape == (n, T)
     for field in ("objectives", "n_iters", "dual_gaps", "converged", "fit_times"):
         assert getattr(path, field).shape == (n,), field
@@ -1210,3 +1215,40 @@ def test_plot_cv_curve_options_and_errors(plt, dirty_search, l21_search):
     with pytest.raises(ValueError, match="scoring must be one of"):
         plot_cv_curve(multi, scoring="accuracy")
     plt.close("all")
+
+
+# (estimator, path parameter, the cap by hand: the norm inequality that makes
+# the parameter's part zero whatever the data, with T = 3 tasks, d = 6 features)
+CEILING_CASES = {
+    "Dirty-linf-alpha": (DirtyRegressor(alpha=1.0, beta=0.05, tol=1e-10), "alpha", 3 * 0.05),
+    "Dirty-l2-alpha": (DirtyRegressor(alpha=1.0, beta=0.05, group_norm="l2", tol=1e-10),
+                       "alpha", np.sqrt(3) * 0.05),
+    "Dirty-beta": (DirtyRegressor(alpha=0.05, beta=1.0, tol=1e-10), "beta", 0.05),
+    "Robust-alpha": (RobustRegressor(alpha=1.0, beta=0.05, tol=1e-10), "alpha",
+                     np.sqrt(3) * 0.05),
+    "Robust-beta": (RobustRegressor(alpha=0.05, beta=1.0, tol=1e-10), "beta", 0.05),
+    "RMTFL-alpha": (RMTFLRegressor(alpha=1.0, beta=0.05, tol=1e-10), "alpha",
+                    np.sqrt(3) * 0.05),
+    "RMTFL-beta": (RMTFLRegressor(alpha=0.02, beta=1.0, tol=1e-10), "beta",
+                   np.sqrt(6) * 0.02),
+    "SparseTrace-alpha": (SparseTraceRegressor(alpha=1.0, beta=0.01, tol=1e-10), "alpha",
+                          np.sqrt(18) * 0.01),
+    "SparseTrace-beta": (SparseTraceRegressor(alpha=0.05, beta=1.0, tol=1e-10), "beta", 0.05),
+}
+
+
+@pytest.mark.parametrize("name", list(CEILING_CASES))
+def test_two_part_grids_start_where_the_part_can_be_non_zero(name):
+    """The grid of a two-part model starts at min(alpha_max, cap): above the
+    cap, moving the part into the other one never costs more, so every grid
+    point there would give the same model.  The cap must be valid: just
+    above it the part is zero; and the grid is capped only when the cap is
+    below alpha_max."""
+    est, param, cap = CEILING_CASES[name]
+    X, y, tasks = _problem()
+    top = alpha_max(X, y, tasks, estimator=est, param=param) * (1 + 1e-10)
+    grid = alpha_grid(est, X, y, tasks, n_alphas=4, param=param)
+    assert grid[0] == pytest.approx(min(top, cap), rel=1e-12)
+    part = 0 if param == "alpha" else 1
+    fit = clone(est).set_params(**{param: 1.05 * cap}).fit(X, y, tasks=tasks)
+    assert np.abs(fit._parts[part]).max() <= 1e-7 * max(np.abs(fit.coef_).max(), 1e-300)
