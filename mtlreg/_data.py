@@ -314,13 +314,16 @@ class TaskData:
             self.Y = (self.Y - self.expand(self.y_offset)[:, None]) * mask
         return self
 
-    def compute_gram(self, keep_X=False):
-        """Cache ``X_t^T X_t``, ``X_t^T y_t`` and ``||y_t||^2`` (squared loss)."""
+    def gram_matrices(self):
+        """``X_t^T X_t`` per task (batched), or ``X^T X`` for a shared design."""
         xp = self.xp
         if self.shared:
-            self.gram = xp.permute_dims(self.X, (1, 0)) @ self.X
-        else:
-            self.gram = self.task_sum(xp.matmul(xp.permute_dims(self.X, (0, 2, 1)), self.X))
+            return xp.permute_dims(self.X, (1, 0)) @ self.X
+        return self.task_sum(xp.matmul(xp.permute_dims(self.X, (0, 2, 1)), self.X))
+
+    def compute_gram(self, keep_X=False):
+        """Cache ``X_t^T X_t``, ``X_t^T y_t`` and ``||y_t||^2`` (squared loss)."""
+        self.gram = self.gram_matrices()
         self.Xty = self.rlinear(self.Y)
         self.yty = self.sample_sum(self.Y * self.Y)
         if not keep_X:

@@ -222,18 +222,9 @@ class DataFit:
         return max(as_float(xp.max(lam)) * self.loss.curvature, _MIN_LIPSCHITZ)
 
     def _exact_lipschitz(self):
-        """``max_t lambda_max(X_t^T diag(c) X_t)`` (squared loss, no intercept)
-        from the batched weighted Gram matrices, with eigvalsh's error margin."""
-        xp, data = self.xp, self.data
-        Xw = data.X * xp.sqrt(data.weight)[..., None] if not data.shared else data.X
-        if data.shared:
-            top = xp.max(xp.linalg.eigvalsh(xp.permute_dims(Xw, (1, 0)) @ Xw)) * \
-                xp.max(data.task_weight)
-        else:
-            gram = data.task_sum(xp.matmul(xp.permute_dims(Xw, (0, 2, 1)), Xw))
-            top = xp.max(xp.linalg.eigvalsh(gram)[:, -1])
-        eps = float(xp.finfo(data.dtype).eps)
-        return max(as_float(top) * (1.0 + 64 * eps * data.n_features), _MIN_LIPSCHITZ)
+        """``max_t c_t lambda_max(X_t^T X_t)`` (squared loss, no intercept; the
+        padded rows are zero) from the batched Gram matrices, computed once."""
+        return _largest_gram_eigenvalue(self.data, self.data.gram_matrices())
 
     def dual(self, coef, intercept, Z):
         """Dual point from the primal point: ``(X^T theta, s -> loss Fenchel-Young term)``."""
@@ -279,16 +270,7 @@ class GramDataFit:
 
     @_computed_once
     def lipschitz(self):
-        xp, data = self.xp, self.data
-        gram = data.gram
-        if data.shared:
-            top = xp.max(xp.linalg.eigvalsh(gram)) * xp.max(self.c)
-        else:
-            top = xp.max(xp.linalg.eigvalsh(gram)[:, -1] * self.c)
-        # eigvalsh is accurate to a few eps * ||G||: add that margin so the
-        # constant is a true upper bound.
-        eps = float(xp.finfo(data.dtype).eps)
-        return max(as_float(top) * (1.0 + 64 * eps), _MIN_LIPSCHITZ)
+        return _largest_gram_eigenvalue(self.data, self.data.gram)
 
     def dual(self, coef, intercept, H):
         # theta_t = c_t (X_t w_t - y_t); its Fenchel-Young term is (1 - s)^2 F(W)
@@ -300,6 +282,20 @@ class GramDataFit:
 
 # All-zero data has a zero Lipschitz constant; any positive step is then exact.
 _MIN_LIPSCHITZ = 1e-30
+
+
+def _largest_gram_eigenvalue(data, gram):
+    """``max_t c_t lambda_max(G_t)``: the exact Lipschitz constant of the
+    squared loss' gradient.  eigvalsh is accurate to a few eps * ||G||: that
+    margin is added so the constant is a true upper bound."""
+    xp = data.xp
+    c = data.task_weight
+    if data.shared:
+        top = xp.max(xp.linalg.eigvalsh(gram)) * xp.max(c)
+    else:
+        top = xp.max(xp.linalg.eigvalsh(gram)[:, -1] * c)
+    eps = float(xp.finfo(data.dtype).eps)
+    return max(as_float(top) * (1.0 + 64 * eps), _MIN_LIPSCHITZ)
 
 
 class SmoothlyPenalizedDataFit:

@@ -31,7 +31,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
-from ._backend import to_numpy
+from ._backend import get_namespace, to_numpy
 from .feature import alpha_max
 
 __all__ = [
@@ -230,16 +230,10 @@ def regularization_path(estimator, X, y, tasks=None, *, alphas=None, n_alphas=20
             "Increase max_iter or tol, or scale the features.",
             ConvergenceWarning, stacklevel=2,
         )
-    xp = _namespace_of(coefs[0])
+    xp = get_namespace(coefs[0])
     return Bunch(alphas=grid, coefs=xp.stack(coefs), intercepts=xp.stack(intercepts),
                  objectives=objectives, n_iters=n_iters, dual_gaps=gaps, converged=converged,
                  fit_times=fit_times, tasks=model.tasks_, param=param)
-
-
-def _namespace_of(array):
-    from ._backend import get_namespace
-
-    return get_namespace(array)
 
 
 # ----------------------------------------------------------------------------- splitters
@@ -829,7 +823,7 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
         same_tasks = all(lab.shape == labels[0].shape and np.array_equal(lab, labels[0])
                          for lab in labels)
         if same_tasks:
-            xp = _namespace_of(solutions[0][0])
+            xp = get_namespace(solutions[0][0])
             parts = sum(p for p, _ in solutions) / len(solutions)
             intercept = sum(b for _, b in solutions) / len(solutions)
             model.set_params(warm_start=True)

@@ -271,32 +271,26 @@ def _cupy():
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("inputs", ["cupy", "device=cuda"])
 @pytest.mark.parametrize("Est", ESTIMATORS, ids=lambda c: c.__name__)
-def test_cupy_inputs_follow_the_device(Est):
+def test_gpu_fit_matches_numpy(Est, inputs):
+    """CuPy arrays under array API dispatch (fitted attributes stay CuPy), or
+    NumPy in and out with ``device="cuda"``: the objective of the NumPy fit."""
     cupy = _cupy()
     classifier = is_classifier(Est())
     X, y, tasks = _problem(classifier, n=300, d=8)
     ref = _estimator(Est).fit(X, y, tasks=tasks)
-    with sklearn.config_context(array_api_dispatch=True):
-        est = _estimator(Est).fit(cupy.asarray(X), cupy.asarray(y), tasks=tasks)
-        assert isinstance(est.coef_, cupy.ndarray) and isinstance(est.intercept_, cupy.ndarray)
-        out = est.predict(cupy.asarray(X), tasks=tasks)
-        assert isinstance(out, cupy.ndarray)
+    if inputs == "cupy":
+        with sklearn.config_context(array_api_dispatch=True):
+            est = _estimator(Est).fit(cupy.asarray(X), cupy.asarray(y), tasks=tasks)
+            assert isinstance(est.coef_, cupy.ndarray)
+            assert isinstance(est.intercept_, cupy.ndarray)
+            assert isinstance(est.predict(cupy.asarray(X), tasks=tasks), cupy.ndarray)
+    else:
+        est = _estimator(Est, device="cuda").fit(X, y, tasks=tasks)
+        assert _device_arrays(est) == []
     np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-8)
     np.testing.assert_allclose(to_numpy(est.coef_), ref.coef_, rtol=1e-5, atol=1e-7)
-
-
-@pytest.mark.gpu
-@pytest.mark.parametrize("Est", ESTIMATORS, ids=lambda c: c.__name__)
-def test_device_cuda_matches_numpy(Est):
-    _cupy()
-    classifier = is_classifier(Est())
-    X, y, tasks = _problem(classifier, n=300, d=8)
-    ref = _estimator(Est).fit(X, y, tasks=tasks)
-    est = _estimator(Est, device="cuda").fit(X, y, tasks=tasks)
-    assert _device_arrays(est) == []
-    np.testing.assert_allclose(est.objective_, ref.objective_, rtol=1e-8)
-    np.testing.assert_allclose(est.coef_, ref.coef_, rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.gpu
