@@ -9,13 +9,31 @@ fit/predict boundary.
 import array_api_compat
 import numpy as np
 
-__all__ = ["get_namespace", "device", "is_numpy_namespace", "to_numpy", "as_float",
-           "compute_device", "move_to"]
+__all__ = ["get_namespace", "input_namespace", "device", "is_numpy_namespace", "to_numpy", "as_float",
+           "compute_device", "move_to", "check_same_namespace"]
 
 
 def get_namespace(*arrays):
     """Array namespace shared by ``arrays`` (array_api_compat wrapper)."""
     return array_api_compat.array_namespace(*arrays)
+
+
+def input_namespace(X):
+    """The namespace scikit-learn validates ``X`` into.
+
+    Under ``sklearn.config_context(array_api_dispatch=True)``: the array's
+    own (CuPy, torch, array-api-strict, ...); otherwise, and for lists,
+    pandas objects and other array-likes, NumPy's (through array_api_compat,
+    so that the 2023.12 standard's functions exist with NumPy 1.x too).
+    """
+    import sklearn
+
+    if sklearn.get_config()["array_api_dispatch"]:
+        try:
+            return get_namespace(X)
+        except TypeError:
+            pass
+    return array_api_compat.array_namespace(np.empty(0))
 
 
 def device(x):
@@ -84,3 +102,43 @@ def move_to(xp, dev, x):
         with dev:
             return xp.asarray(x)
     return xp.asarray(x, device=dev)
+
+
+def check_same_namespace(X, estimator, *, attribute, method):
+    """Raise if ``X`` is not in the namespace and on the device of a fitted attribute.
+
+    Under ``sklearn.config_context(array_api_dispatch=True)`` an estimator
+    fitted on, say, CuPy arrays predicts only on CuPy arrays on the same
+    device.  NumPy arrays, lists and other array-likes count as one
+    namespace.  (scikit-learn has its own version of this check only from
+    1.9, and privately: this one works on every supported release.)
+    """
+    import sklearn
+
+    if not sklearn.get_config()["array_api_dispatch"]:
+        return
+    fitted = getattr(estimator, attribute)
+    fit_xp = get_namespace(fitted)
+    try:
+        X_xp = get_namespace(X)
+    except TypeError:  # a list or another array-like: NumPy's side
+        X_xp, X_device = None, None
+    else:
+        X_device = device(X)
+    if is_numpy_namespace(fit_xp) and (X_xp is None or is_numpy_namespace(X_xp)):
+        return
+    if X_xp is fit_xp and X_device == device(fitted):
+        return
+    if X_xp is None:
+        detail = (f"Array namespace used during fit ({fit_xp.__name__}) is not compatible "
+                  f"with the array-like input passed to {method}.")
+    elif X_xp is not fit_xp:
+        detail = (f"Array namespaces used during fit ({fit_xp.__name__}) and {method} "
+                  f"({X_xp.__name__}) differ.")
+    else:
+        detail = f"Devices used during fit ({device(fitted)}) and {method} ({X_device}) differ."
+    raise ValueError(
+        f"Inputs passed to {type(estimator).__name__}.{method}() must use the same "
+        f"namespace and the same device as those passed to fit(). {detail} Convert X, "
+        f"or refit the estimator on arrays of the namespace and device you predict on."
+    )

@@ -13,13 +13,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._array_api import check_same_namespace
-from sklearn.utils._array_api import get_namespace as sk_get_namespace
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._backend import compute_device, device, is_numpy_namespace, move_to, to_numpy
+from ._backend import (check_same_namespace, compute_device, device, get_namespace,
+                       input_namespace, is_numpy_namespace, move_to, to_numpy)
 from ._data import build_task_data, encode_tasks, lookup_tasks
 from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (
@@ -99,7 +98,7 @@ class _MultiTaskLinearModel(BaseEstimator):
 
     # -- fit -----------------------------------------------------------------------
     def _validate_X_y(self, X, y):
-        xp, _ = sk_get_namespace(X)
+        xp = input_namespace(X)
         if self._loss is SquaredLoss:
             y_arr = y if not is_numpy_namespace(xp) else _as_numpy_labels(y)
             if is_numpy_namespace(xp) and y_arr.dtype.kind in "OUS":
@@ -117,7 +116,7 @@ class _MultiTaskLinearModel(BaseEstimator):
             X, y = validate_data(self, X, y, multi_output=True, dtype=_float_dtypes(X))
             y_host = _as_numpy_labels(y)
             check_classification_targets(y_host)
-        xp, _ = sk_get_namespace(X)
+        xp = get_namespace(X)
         return xp, X, y
 
     def _prepare_targets(self, xp, X, y):
@@ -323,7 +322,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         check_is_fitted(self)
         check_same_namespace(X, self, attribute="coef_", method=method)
         X = validate_data(self, X, reset=False, dtype=_float_dtypes(X))
-        xp, _ = sk_get_namespace(X)
+        xp = get_namespace(X)
         coef = self.coef_
         intercept = self.intercept_
         if tasks is None:
@@ -567,7 +566,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
 
     def _proba(self, X, tasks, method):
         Z = self._linear_predictor(X, tasks, method=method)
-        xp, _ = sk_get_namespace(Z)
+        xp = get_namespace(Z)
 
         def sigmoid(z):  # without overflow, and accurate for both tails
             E = xp.exp(-xp.abs(z))
@@ -581,7 +580,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
         """Logarithm of :meth:`predict_proba`, computed from the logits
         (``log p = -log(1 + exp(-z))``), finite where ``p`` rounds to 0 or 1."""
         Z = self._linear_predictor(X, tasks, method="predict_log_proba")
-        xp, _ = sk_get_namespace(Z)
+        xp = get_namespace(Z)
 
         def log_sigmoid(z):
             return xp.minimum(z, xp.zeros_like(z)) - xp.log1p(xp.exp(-xp.abs(z)))
@@ -593,7 +592,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
     def predict(self, X, tasks=None):
         """Predicted class labels (``classes_[1]`` where the logit is positive)."""
         Z = self._linear_predictor(X, tasks, method="predict")
-        xp, _ = sk_get_namespace(Z)
+        xp = get_namespace(Z)
         classes = self.classes_
         if isinstance(classes, np.ndarray):  # labels that only NumPy can hold
             return classes[to_numpy(Z > 0).astype(np.int64)]
@@ -645,7 +644,7 @@ def _as_numpy_labels(y):
 
 def _float_dtypes(X):
     """float64 then float32, in the namespace scikit-learn will validate X with."""
-    xp, _ = sk_get_namespace(X)
+    xp = input_namespace(X)
     if is_numpy_namespace(xp):
         return (np.float64, np.float32)
     return (xp.float64, xp.float32)
