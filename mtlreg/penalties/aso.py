@@ -28,6 +28,8 @@ summed against the eigenvalues ``lambda_i`` of ``S``, maximized where
 ``m = 1`` on the ``k`` largest ``lambda_i``).
 """
 
+import math
+
 from .._backend import as_float, device
 
 __all__ = ["ASOPenalty", "ClusteredPenalty", "aso_eigenvalues"]
@@ -57,7 +59,11 @@ def aso_eigenvalues(xp, sigma, eta, k):
     dev = device(sigma)
     if k >= d:
         return xp.ones((d,), dtype=dtype, device=dev)
-    positive = sigma > 0
+    # sigma comes from the eigenvalues of a Gram matrix, accurate to d eps ||Gram||:
+    # singular values below sqrt(d eps) sigma_max are zeros to that rounding (counted as
+    # positive, their events eta / sigma would reach 1e8 and more and swamp the sums)
+    floor = math.sqrt(d * float(xp.finfo(dtype).eps)) * xp.max(sigma)
+    positive = sigma > floor
     n_pos = xp.sum(xp.astype(positive, dtype))
     safe = xp.where(positive, sigma, xp.ones_like(sigma))
     inf = xp.full((d,), float("inf"), dtype=dtype, device=dev)
@@ -76,16 +82,24 @@ def aso_eigenvalues(xp, sigma, eta, k):
     # first event with S >= k (k > 0 and S = 0 at the first event: index >= 1)
     first = xp.sum(xp.astype(reached < k, xp.int64))
     seg = xp.reshape(xp.clip(first - 1, 0, 2 * d - 1), (1,))
-    # within the segment [at[seg], at[seg + 1]]: S(s) = S(at[seg]) + slope (s - at[seg]);
-    # a flat segment (slope 0) sits at S = k up to rounding: take its left end
-    seg_slope = xp.take(slope, seg)
     left = xp.take(at, seg)
     left = xp.where(left < float("inf"), left, xp.zeros_like(left))  # no positive sigma
     right = xp.take(at, xp.clip(seg + 1, 0, 2 * d - 1))
-    step = (k - xp.take(reached, seg)) / xp.where(seg_slope > 0, seg_slope,
-                                                   xp.ones_like(seg_slope))
-    s_star = xp.clip(left + xp.where(seg_slope > 0, step, xp.zeros_like(step)), left, right)
-    m = xp.clip(s_star * sigma - eta, 0.0, 1.0)
+    right = xp.where(right < float("inf"), right, left)
+    # On the segment [left, right] the same directions are rising (0 < s sigma - eta < 1)
+    # and saturated; S(s) = n_sat + s sum_rising sigma - eta n_rising = k is solved with
+    # sums over those directions, not with the cumulative sums above, whose differences
+    # cancel: then sum_i m_i = k to the rounding of a sum of d terms.
+    probe = 0.5 * (left + right)
+    rising = positive & (probe * sigma > eta) & (probe * sigma < 1.0 + eta)
+    n_sat = xp.sum(xp.astype(positive & (probe * sigma >= 1.0 + eta), dtype))
+    n_rising = xp.sum(xp.astype(rising, dtype))
+    sum_rising = xp.sum(xp.where(rising, sigma, zero))
+    solved = (k - n_sat + eta * n_rising) / xp.where(sum_rising > 0, sum_rising,
+                                                      xp.ones_like(sum_rising))
+    # a flat segment (nothing rising) sits at S = k up to rounding: take its left end
+    s_star = xp.clip(xp.where(sum_rising > 0, solved, left), left, right)
+    m = xp.where(positive, xp.clip(s_star * sigma - eta, 0.0, 1.0), zero)
     # fewer positive directions than k: they saturate, the rest share the mass
     n_zero = xp.maximum(d - n_pos, xp.ones_like(n_pos))
     spread = xp.minimum((k - n_pos) / n_zero, xp.ones_like(n_pos))
