@@ -8,6 +8,21 @@ The objective (DESIGN.md section 2), with ``coef_ = W.T`` of shape (n_tasks, n_f
 sum_i log(1 + exp(-y_i z_i)); L1 = sum |W|, L21 = sum_j ||coef_[:, j]||_2,
 MTFL = ||W||_*^2.  One NumPy function (``objective``) evaluates it for every solver,
 so that mtlreg, scikit-learn and CVXPY are scored by the same ruler.
+
+No comparison here has a tolerance of its own (issue 14): a fit is compared with a
+reference through certificates.
+
+* Objective values: mtlreg's certified duality gap bounds ``objective - upper`` for any
+  feasible value ``upper`` (a CVXPY reference re-evaluated at its own primal point, a
+  scikit-learn fit scored by the ruler), and the reference's own claim (Clarabel's gap
+  tolerance, scikit-learn's ``dual_gap_``) bounds ``upper - objective``
+  (``cvxpy_reference.assert_matches_reference``).
+* Points: for two points ``a``, ``b`` of one objective, ``F`` is convex and its smooth
+  part has curvature at least ``H`` on the segment, so ``p* <= F((a + b) / 2) <=
+  (F(a) + F(b)) / 2 - ||a - b||_H^2 / 8``: the distance in the curvature metric is
+  bounded by the two points' certified excesses (``assert_same_minimizer``).
+* Two values of one quantity computed by different code (mtlreg's ``objective_`` and the
+  ruler): ``cvxpy_reference.rounding``, the rounding level of an objective sum.
 """
 
 import warnings
@@ -15,17 +30,17 @@ import warnings
 import cvxpy as cp
 import numpy as np
 import pytest
-import scipy.linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, MultiTaskLasso
 
+import mtlreg.feature
 from mtlreg import (L21Classifier, L21Regressor, LassoClassifier, LassoRegressor,
                     MTFLClassifier, MTFLRegressor, TraceClassifier, TraceRegressor, alpha_max,
                     stack_tasks)
 
-# Clarabel gap / feasibility tolerances, tightest first (tighter ones report "inaccurate")
-CVX_EPS_LADDER = (1e-10, 1e-9)
-CVX_EPS = CVX_EPS_LADDER[-1]  # the accuracy every CVXPY reference value is trusted to
+from cvxpy_reference import Reference, assert_matches_reference, rounding, solve_reference
+
+EPS = np.finfo(np.float64).eps
 LABELS = ("no", "yes")  # string class labels; "yes" = classes_[1] is the positive class
 
 
@@ -49,12 +64,16 @@ def signs(y):
     return np.where(np.asarray(y) == LABELS[1], 1.0, -1.0)
 
 
+def _weight(y, loss_scaling):
+    return 1.0 / len(y) if loss_scaling == "mean" else 1.0
+
+
 def objective(Xs, ys, coef, intercept, *, loss, penalty, alpha, ridge=0.0,
               loss_scaling="mean"):
     coef, intercept = np.asarray(coef), np.asarray(intercept)
     total = 0.0
     for t, (X, y) in enumerate(zip(Xs, ys)):
-        c = 1.0 / len(y) if loss_scaling == "mean" else 1.0
+        c = _weight(y, loss_scaling)
         z = X @ coef[t] + intercept[t]
         if loss == "squared":
             total += c * 0.5 * np.sum((y - z) ** 2)
@@ -68,7 +87,7 @@ def objective_at_zero(Xs, ys, *, loss, loss_scaling="mean", fit_intercept=True):
     total = 0.0
     for y in ys:
         n = len(y)
-        c = 1.0 / n if loss_scaling == "mean" else 1.0
+        c = _weight(y, loss_scaling)
         if loss == "squared":
             r = y - y.mean() if fit_intercept else y
             total += c * 0.5 * np.sum(r**2)
@@ -82,13 +101,15 @@ def objective_at_zero(Xs, ys, *, loss, loss_scaling="mean", fit_intercept=True):
 
 def cvxpy_solve(Xs, ys, *, loss, penalty, alpha, ridge=0.0, loss_scaling="mean",
                 fit_intercept=True):
-    """Optimal value, coef (n_tasks, d) and intercepts of the same objective, by CVXPY."""
+    """A checked reference (``cvxpy_reference.Reference``: ``upper`` is the objective
+    re-evaluated at its primal point, ``accuracy`` its own claim) for the same objective,
+    with its coef (n_tasks, d) and intercepts."""
     T, d = len(Xs), Xs[0].shape[1]
     W = cp.Variable((d, T))
     b = cp.Variable(T)
     terms = []
     for t, (X, y) in enumerate(zip(Xs, ys)):
-        c = 1.0 / len(y) if loss_scaling == "mean" else 1.0
+        c = _weight(y, loss_scaling)
         z = X @ W[:, t] + (b[t] if fit_intercept else 0.0)
         if loss == "squared":
             terms.append(c * 0.5 * cp.sum_squares(y - z))
@@ -96,21 +117,131 @@ def cvxpy_solve(Xs, ys, *, loss, penalty, alpha, ridge=0.0, loss_scaling="mean",
             terms.append(c * cp.sum(cp.logistic(-cp.multiply(signs(y), z))))
     pen = {"l1": lambda: cp.sum(cp.abs(W)),
            "l21": lambda: cp.sum(cp.norm(W, 2, axis=1)),
-           "mtfl": lambda: cp.square(cp.normNuc(W)),
+           "mtfl": lambda: cp.square(cp.normNuc(W)),  # increasing on normNuc >= 0: DCP
            "trace": lambda: cp.normNuc(W)}[penalty]()
     prob = cp.Problem(cp.Minimize(cp.sum(cp.hstack(terms)) + alpha * pen
                                   + ridge * cp.sum_squares(W)))
-    # Clarabel occasionally flags "inaccurate" at the tightest setting: relax one step
-    # at a time, keeping only a solution it calls optimal.
-    for eps in CVX_EPS_LADDER:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Solution may be inaccurate", UserWarning)
-            prob.solve(solver=cp.CLARABEL, tol_gap_abs=eps, tol_gap_rel=eps, tol_feas=eps)
-        if prob.status == cp.OPTIMAL:
-            break
-    assert prob.status == cp.OPTIMAL, prob.status
+    reference = solve_reference(prob)  # (W, b) unconstrained: upper >= optimum
     intercept = b.value if fit_intercept else np.zeros(T)
-    return prob.value, W.value.T, intercept
+    return reference, W.value.T, intercept
+
+
+# -- certificates -----------------------------------------------------------------------------
+
+def stopping_threshold(tol, objective_value, scale):
+    """The gap at which FISTA stops: ``tol * objective``, floored at ``tol * F(0, b0)``
+    (``min(tol, 1e-8)``) and at the rounding level ``100 eps F(0, b0)``
+    (``mtlreg.solvers.fista.gap_threshold``)."""
+    return max(tol * objective_value, min(tol, 1e-8) * scale, 100 * EPS * scale)
+
+
+def assert_converged(est, tol, scale):
+    """``converged_``, with the certified gap within the stopping rule.  ``scale`` is
+    F(0, b0) by the closed form here; mtlreg's differs from it by rounding, hence the
+    last term."""
+    assert est.converged_
+    assert est.dual_gap_ is not None and est.dual_gap_ >= 0
+    assert est.dual_gap_ <= (stopping_threshold(tol, est.objective_, scale)
+                             + tol * rounding(scale, est.objective_))
+
+
+def _logistic_curvature(z_a, z_b):
+    """sigma'(z) = sigma(z) sigma(-z) at the larger of |z_a|, |z_b|: a lower bound of the
+    logistic loss's curvature on the segment between them (sigma' is even and decreasing
+    in |z|, and |z| is largest at an end of a segment)."""
+    m = np.maximum(np.abs(z_a), np.abs(z_b))
+    e = np.exp(-m)
+    return e / (1.0 + e) ** 2
+
+
+def curvature_distance(Xs, ys, a, b, *, loss, ridge=0.0, loss_scaling="mean", **_):
+    """``||a - b||_H^2`` for points ``a = (coef, intercept)`` and ``b``: ``H`` is a lower
+    bound of the Hessian of the smooth part of the objective on the segment [a, b]
+    (``c_t [X_t 1]^T Q_t [X_t 1]`` per task with ``Q_t = I`` for the squared loss and the
+    curvature floor of ``_logistic_curvature`` for the logistic loss, plus ``2 ridge`` on W)."""
+    (coef_a, b_a), (coef_b, b_b) = a, b
+    coef_a, coef_b = np.asarray(coef_a), np.asarray(coef_b)
+    b_a, b_b = np.asarray(b_a), np.asarray(b_b)
+    dW, db = coef_a - coef_b, b_a - b_b
+    total = 2.0 * ridge * np.sum(dW**2)
+    for t, (X, y) in enumerate(zip(Xs, ys)):
+        dz = X @ dW[t] + db[t]
+        q = 1.0 if loss == "squared" else _logistic_curvature(X @ coef_a[t] + b_a[t],
+                                                              X @ coef_b[t] + b_b[t])
+        total += _weight(y, loss_scaling) * np.sum(q * dz**2)
+    return total
+
+
+def assert_same_minimizer(Xs, ys, a, b, excess, objectives, **kw):
+    """``a``, ``b``: two points of one objective ``F`` with ``(F(a) - p*) + (F(b) - p*) <=
+    excess`` (certified gaps).  ``F`` is convex with curvature at least ``H`` on the
+    segment, so ``p* <= F((a + b) / 2) <= (F(a) + F(b)) / 2 - ||a - b||_H^2 / 8``:
+    ``||a - b||_H^2 <= 4 excess``, plus the rounding of the (at most four) objective
+    values ``excess`` is built from.  ``H`` is positive definite when every task has more
+    samples than features: the bound is then on the coefficients and intercepts;
+    otherwise on the fitted values ``X_t w_t + b_t``, which are what the data determine."""
+    distance = curvature_distance(Xs, ys, a, b, **kw)
+    bound = 4.0 * excess + 16.0 * rounding(*objectives)
+    assert distance <= bound, f"||a - b||_H^2 = {distance:.3g} > {bound:.3g}"
+
+
+def assert_matches_cvxpy(est, Xs, ys, reference, coef_ref, intercept_ref, **kw):
+    """A converged fit against a CVXPY reference: objective values by the two
+    certificates, and the point by ``assert_same_minimizer``."""
+    ours = objective(Xs, ys, est.coef_, est.intercept_, **kw)
+    assert abs(est.objective_ - ours) <= rounding(ours)  # objective_ is what it says
+    assert_matches_reference(ours, est.dual_gap_, reference,
+                             at_reference=objective(Xs, ys, coef_ref, intercept_ref, **kw))
+    # F(ours) - p* <= gap; F(ref) - p* <= upper - (ours - gap)
+    assert_same_minimizer(Xs, ys, (est.coef_, est.intercept_), (coef_ref, intercept_ref),
+                          reference.upper - ours + 2 * est.dual_gap_,
+                          (ours, reference.upper), **kw)
+
+
+def sklearn_reference(value, sk):
+    """A scikit-learn fit as a reference: ``value`` (the ruler at its point) is feasible,
+    and its certified ``dual_gap_`` (on this objective: (1 / 2n) ||y - X w - b||^2 +
+    alpha * norm, the gap divided by n like the objective) is its accuracy claim."""
+    gap = float(np.sum(sk.dual_gap_))
+    return Reference(upper=float(value), accuracy=max(gap, 0.0), reported=float(value),
+                     tol=sk.tol)
+
+
+def minimizer_radius(Xs, ys, point, excess, *, loss, ridge=0.0, loss_scaling="mean", **_):
+    """``r`` with ``||point - x*|| < r`` (Euclidean over coefficients and intercepts) for
+    every minimizer ``x*``, given ``F(point) - p* <= excess``.
+
+    ``mu(r)``, the least eigenvalue of a Hessian floor of the smooth part on the ball of
+    radius ``r`` around ``point`` (on it ``|z_i|`` grows by at most ``||(x_i, 1)|| r``).
+    If ``||point - x*|| >= r``, ``F`` along the segment toward ``x*`` is non-increasing and
+    ``mu(r)``-strongly convex on its first ``r``, so ``F(point) - p* >= mu(r) r^2 / 2``:
+    any ``r`` with ``mu(r) r^2 > 2 excess`` is a radius.
+    """
+    coef, intercept = np.asarray(point[0]), np.asarray(point[1])
+
+    def mu(r):
+        lowest = np.inf
+        for t, (X, y) in enumerate(zip(Xs, ys)):
+            A = np.c_[X, np.ones(len(X))]
+            if loss == "squared":
+                q = np.ones(len(X))
+            else:
+                z = np.abs(A @ np.r_[coef[t], intercept[t]]) + np.linalg.norm(A, axis=1) * r
+                q = _logistic_curvature(z, z)
+            H = _weight(y, loss_scaling) * (A.T * q) @ A
+            H[:-1, :-1] += 2.0 * ridge * np.eye(X.shape[1])
+            eig = np.linalg.eigvalsh(H)
+            # eigvalsh is backward stable: its error is a modest multiple of eps ||H||
+            lowest = min(lowest, eig[0] - 16 * len(eig) * EPS * eig[-1])
+        return lowest
+
+    assert mu(0.0) > 0, "not strongly convex at the point: no radius"
+    r = np.sqrt(2.0 * excess / mu(0.0))
+    for _ in range(200):
+        r *= 1.25
+        if mu(r) * r * r > 2.0 * excess:
+            return r
+    raise AssertionError("no radius found")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -206,6 +337,9 @@ def datafit_paths(monkeypatch):
 @pytest.mark.parametrize("fraction", [0.5, 0.1, 0.03])
 def test_l21_shared_design_matches_multitask_lasso(shape, fit_intercept, fraction,
                                                   datafit_paths):
+    """Both solvers certify a duality gap on the same objective: mtlreg's bounds how far
+    it is above scikit-learn's value, scikit-learn's how far it is below.  With n < d the
+    coefficients are not determined by curvature: the fitted values are compared."""
     n, d, T = shape
     rng = np.random.default_rng(1)
     X = rng.standard_normal((n, d)) + 0.5
@@ -216,20 +350,27 @@ def test_l21_shared_design_matches_multitask_lasso(shape, fit_intercept, fractio
 
     sk = MultiTaskLasso(alpha=alpha, fit_intercept=fit_intercept, tol=1e-13,
                         max_iter=1_000_000).fit(X, Y)
-    ours = fit_quietly(L21Regressor(alpha=alpha, fit_intercept=fit_intercept, tol=1e-12,
+    tol = 1e-12
+    ours = fit_quietly(L21Regressor(alpha=alpha, fit_intercept=fit_intercept, tol=tol,
                                     max_iter=100_000), X, Y)
 
     Xs, ys = [X] * T, list(Y.T)
     kw = dict(loss="squared", penalty="l21", alpha=alpha)
-    obj_sk = objective(Xs, ys, sk.coef_, np.broadcast_to(sk.intercept_, T), **kw)
+    sk_point = (sk.coef_, np.broadcast_to(sk.intercept_, T))
+    obj_sk = objective(Xs, ys, *sk_point, **kw)
     obj_ours = objective(Xs, ys, ours.coef_, ours.intercept_, **kw)
-    assert obj_ours == pytest.approx(obj_sk, rel=1e-8)
-    assert ours.objective_ == pytest.approx(obj_ours, rel=1e-10)
+    assert abs(ours.objective_ - obj_ours) <= rounding(obj_ours)
+    assert_converged(ours, tol, objective_at_zero(Xs, ys, loss="squared",
+                                                  fit_intercept=fit_intercept))
+    assert_matches_reference(obj_ours, ours.dual_gap_, sklearn_reference(obj_sk, sk))
+    assert_same_minimizer(Xs, ys, (ours.coef_, ours.intercept_), sk_point,
+                          obj_sk - obj_ours + 2 * ours.dual_gap_, (obj_ours, obj_sk), **kw)
     assert ours.coef_.shape == (T, d)
     assert datafit_paths == [n >= d]  # the path named in the test id was taken
-    np.testing.assert_allclose(ours.coef_, sk.coef_, atol=1e-6)
-    np.testing.assert_allclose(ours.intercept_, np.broadcast_to(sk.intercept_, T), atol=1e-6)
-    # a non-trivial solution: some features selected, (for large alpha) some dropped
+    # a non-trivial solution: some features selected (alpha < alpha_max: W = 0 is not
+    # optimal), and for large alpha some dropped (measured: the clearest dropped feature
+    # has ||X_j^T R|| / n <= 0.73 alpha, far inside the KKT bound alpha, so the prox sets
+    # it to exactly 0 at any point this close to the optimum)
     assert np.any(ours.coef_ != 0)
     if fraction == 0.5:
         assert np.any(np.all(ours.coef_ == 0, axis=0))
@@ -246,26 +387,37 @@ def test_l21_shared_design_matches_multitask_lasso(shape, fit_intercept, fractio
 def test_lasso_long_format_matches_sklearn_lasso(sizes, fit_intercept, fraction,
                                                 datafit_paths):
     """d = 10: the first size set has tasks on both sides of n_t = d (the Gram path is
-    used when some task has n_t >= d), the second only n_t < d (the data path)."""
+    used when some task has n_t >= d), the second only n_t < d (the data path).  The
+    objective is a sum over tasks, so mtlreg's total gap bounds each task's excess."""
     Xs, ys = regression_tasks(2, sizes, 10)
     X, y, tasks = stack_tasks(Xs, ys)
     alpha = fraction * alpha_max(X, y, tasks, penalty="l1", fit_intercept=fit_intercept)
-    ours = fit_quietly(LassoRegressor(alpha=alpha, fit_intercept=fit_intercept, tol=1e-12,
+    tol = 1e-12
+    ours = fit_quietly(LassoRegressor(alpha=alpha, fit_intercept=fit_intercept, tol=tol,
                                       max_iter=100_000), X, y, tasks=tasks)
     assert ours.coef_.shape == (len(sizes), 10)
     assert datafit_paths == [max(sizes) >= 10]
-    total_sk = 0.0
+    assert_converged(ours, tol, objective_at_zero(Xs, ys, loss="squared",
+                                                  fit_intercept=fit_intercept))
+    gap = ours.dual_gap_
+    kw = dict(loss="squared", penalty="l1", alpha=alpha)
+    total_sk, total_sk_gap = 0.0, 0.0
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
         sk = Lasso(alpha=alpha, fit_intercept=fit_intercept, tol=1e-14,
                    max_iter=1_000_000).fit(Xt, yt)
-        kw = dict(loss="squared", penalty="l1", alpha=alpha)
-        obj_sk = objective([Xt], [yt], sk.coef_[None], [sk.intercept_], **kw)
-        obj_ours = objective([Xt], [yt], ours.coef_[t:t + 1], ours.intercept_[t:t + 1], **kw)
-        assert obj_ours == pytest.approx(obj_sk, rel=1e-8)
-        np.testing.assert_allclose(ours.coef_[t], sk.coef_, atol=1e-6)
-        assert ours.intercept_[t] == pytest.approx(sk.intercept_, abs=1e-6)
+        sk_point = (sk.coef_[None], [sk.intercept_])
+        obj_sk = objective([Xt], [yt], *sk_point, **kw)
+        ours_t = (ours.coef_[t:t + 1], ours.intercept_[t:t + 1])
+        obj_ours = objective([Xt], [yt], *ours_t, **kw)
+        assert_matches_reference(obj_ours, gap, sklearn_reference(obj_sk, sk))
+        assert_same_minimizer([Xt], [yt], ours_t, sk_point, obj_sk - obj_ours + 2 * gap,
+                              (obj_ours, obj_sk), **kw)
         total_sk += obj_sk
-    assert ours.objective_ == pytest.approx(total_sk, rel=1e-8)
+        total_sk_gap += max(sk.dual_gap_, 0.0)
+    assert_matches_reference(ours.objective_, gap, Reference(
+        upper=total_sk, accuracy=total_sk_gap, reported=total_sk, tol=1e-14))
+    # alpha < alpha_max: W = 0 is not optimal; some entries are exactly 0 (measured: the
+    # clearest has |X_j^T r| / n <= 0.11 alpha, far inside the KKT bound alpha)
     assert np.any(ours.coef_ != 0) and np.any(ours.coef_ == 0)
 
 
@@ -280,22 +432,23 @@ def test_matches_cvxpy(name, loss_scaling, ridge):
     X, y, tasks = stack_tasks(Xs, ys)
     alpha = pick_alpha(name, X, y, tasks, loss_scaling)
     ridge = ridge * (1.0 if loss_scaling == "mean" else np.mean(SIZES))
-    est = fit_quietly(cls(alpha=alpha, ridge=ridge, loss_scaling=loss_scaling, tol=1e-10),
+    tol = 1e-10
+    est = fit_quietly(cls(alpha=alpha, ridge=ridge, loss_scaling=loss_scaling, tol=tol),
                       X, y, tasks=tasks)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling=loss_scaling)
-    opt, coef, intercept = cvxpy_solve(Xs, ys, **kw)
-
-    ours = objective(Xs, ys, est.coef_, est.intercept_, **kw)
-    assert est.objective_ == pytest.approx(ours, rel=1e-10)  # objective_ is what it says
-    assert ours == pytest.approx(opt, rel=1e-6)
-    np.testing.assert_allclose(est.coef_, coef, atol=1e-4)
-    np.testing.assert_allclose(est.intercept_, intercept, atol=1e-4)
+    reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
+    assert_converged(est, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling))
+    assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
     assert np.any(est.coef_ != 0)
     if loss == "logistic":
         # string labels round-trip, and the sign convention is classes_[1] <-> +1
         assert list(est.classes_) == list(LABELS)
         pred = est.predict(X, tasks=tasks)
-        z = np.array([X[i] @ coef[t] + intercept[t] for i, t in enumerate(tasks)])
+        z = np.array([X[i] @ est.coef_[t] + est.intercept_[t] for i, t in enumerate(tasks)])
+        size = np.array([np.abs(X[i]) @ np.abs(est.coef_[t]) + abs(est.intercept_[t])
+                         for i, t in enumerate(tasks)])
+        # no sign decided by rounding: |z| above the rounding level of a (d+1)-term sum
+        assert np.all(np.abs(z) > 4 * (X.shape[1] + 1) * EPS * size)
         np.testing.assert_array_equal(pred, np.where(z > 0, LABELS[1], LABELS[0]))
 
 
@@ -308,29 +461,31 @@ def test_matches_cvxpy_without_intercept(name):
         alpha = pick_alpha(name, X, y, tasks, "mean")
     else:
         alpha = 0.2 * alpha_max(X, y, tasks, penalty=penalty, loss=loss, fit_intercept=False)
-    est = fit_quietly(cls(alpha=alpha, fit_intercept=False, tol=1e-10), X, y, tasks=tasks)
+    tol = 1e-10
+    est = fit_quietly(cls(alpha=alpha, fit_intercept=False, tol=tol), X, y, tasks=tasks)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha)
-    opt, coef, _ = cvxpy_solve(Xs, ys, fit_intercept=False, **kw)
+    reference, coef, intercept = cvxpy_solve(Xs, ys, fit_intercept=False, **kw)
     assert np.all(np.asarray(est.intercept_) == 0)
-    assert objective(Xs, ys, est.coef_, est.intercept_, **kw) == pytest.approx(opt, rel=1e-6)
-    np.testing.assert_allclose(est.coef_, coef, atol=1e-4)
+    assert_converged(est, tol, objective_at_zero(Xs, ys, loss=loss, fit_intercept=False))
+    assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
 
 
 def test_l21_long_format_gram_and_data_paths_match_cvxpy(datafit_paths):
-    """L21Regressor in long format with tasks on both sides of n_t = d."""
+    """L21Regressor in long format with tasks on both sides of n_t = d (with n_t < d
+    the fitted values, not the coefficients, are compared)."""
     Xs, ys = regression_tasks(4, (3, 6, 14), 7)
     X, y, tasks = stack_tasks(Xs, ys)
+    tol = 1e-10
     for sizes_kept in [(0, 1), (0, 1, 2)]:  # all n_t < d (data path), then one n_t >= d
         sel = np.isin(tasks, sizes_kept)
         Xs_k = [Xs[t] for t in sizes_kept]
         ys_k = [ys[t] for t in sizes_kept]
         alpha = 0.1 * alpha_max(X[sel], y[sel], tasks[sel], penalty="l21")
-        est = fit_quietly(L21Regressor(alpha=alpha, tol=1e-10), X[sel], y[sel], tasks=tasks[sel])
-        opt, coef, _ = cvxpy_solve(Xs_k, ys_k, loss="squared", penalty="l21", alpha=alpha)
-        ours = objective(Xs_k, ys_k, est.coef_, est.intercept_, loss="squared", penalty="l21",
-                         alpha=alpha)
-        assert ours == pytest.approx(opt, rel=1e-6)
-        np.testing.assert_allclose(est.coef_, coef, atol=1e-4)
+        est = fit_quietly(L21Regressor(alpha=alpha, tol=tol), X[sel], y[sel], tasks=tasks[sel])
+        kw = dict(loss="squared", penalty="l21", alpha=alpha)
+        reference, coef, intercept = cvxpy_solve(Xs_k, ys_k, **kw)
+        assert_converged(est, tol, objective_at_zero(Xs_k, ys_k, loss="squared"))
+        assert_matches_cvxpy(est, Xs_k, ys_k, reference, coef, intercept, **kw)
     assert datafit_paths == [False, True]
 
 
@@ -342,33 +497,27 @@ def _gap_problem(name, loss_scaling, ridge=0.0):
     X, y, tasks = stack_tasks(Xs, ys)
     alpha = pick_alpha(name, X, y, tasks, loss_scaling)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling=loss_scaling)
-    opt, _, _ = cvxpy_solve(Xs, ys, **kw)
+    reference, _, _ = cvxpy_solve(Xs, ys, **kw)
     scale = objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling)
-    return cls, (X, y, tasks), kw, opt, scale
-
-
-def _slack(opt):
-    # CVXPY's own accuracy on the optimal value (its gap tolerance is at most CVX_EPS)
-    return 10 * CVX_EPS * max(1.0, abs(opt))
+    return cls, (X, y, tasks), kw, reference, scale
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 @pytest.mark.parametrize("loss_scaling", ["mean", "sum"])
 @pytest.mark.parametrize("ridge", [0.0, 0.05])
 def test_dual_gap_at_convergence(name, loss_scaling, ridge):
-    """FISTA stops when gap <= tol * F(0, b0) (F(0, b0): W = 0 with optimal intercepts;
-    the penalty vanishes there); the gap bounds the suboptimality and is >= 0."""
-    cls, (X, y, tasks), kw, opt, scale = _gap_problem(name, loss_scaling, ridge)
+    """FISTA stops when gap <= tol * max(objective, F(0, b0)) (F(0, b0): W = 0 with
+    optimal intercepts; the penalty vanishes there); the gap bounds the suboptimality
+    and is >= 0."""
+    cls, (X, y, tasks), kw, reference, scale = _gap_problem(name, loss_scaling, ridge)
     tol = 1e-8
     est = fit_quietly(cls(alpha=kw["alpha"], ridge=ridge, loss_scaling=loss_scaling, tol=tol),
                       X, y, tasks=tasks)
-    assert est.converged_
-    assert est.dual_gap_ is not None
-    assert 0.0 <= est.dual_gap_ <= tol * scale
-    assert est.objective_ - opt <= est.dual_gap_ + _slack(opt)
-    assert est.objective_ == pytest.approx(
-        objective(tasks_split(X, tasks), tasks_split(y, tasks), est.coef_, est.intercept_, **kw),
-        rel=1e-10)
+    assert_converged(est, tol, scale)
+    assert_matches_reference(est.objective_, est.dual_gap_, reference)
+    ours = objective(tasks_split(X, tasks), tasks_split(y, tasks), est.coef_, est.intercept_,
+                     **kw)
+    assert abs(est.objective_ - ours) <= rounding(ours)
 
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
@@ -376,24 +525,29 @@ def test_dual_gap_at_convergence(name, loss_scaling, ridge):
 def test_dual_gap_is_an_upper_bound_far_from_optimum(name, loss_scaling):
     """At a loose tol, and when stopped by max_iter, the certified gap is large but still
     bounds objective_ - optimum from above."""
-    cls, (X, y, tasks), kw, opt, scale = _gap_problem(name, loss_scaling)
+    cls, (X, y, tasks), kw, reference, scale = _gap_problem(name, loss_scaling)
+    # the reference's own error and the rounding: what the comparison cannot resolve
+    unresolved = reference.accuracy + rounding(reference.upper, scale)
     loose = fit_quietly(cls(alpha=kw["alpha"], loss_scaling=loss_scaling, tol=1e-2),
                         X, y, tasks=tasks)
-    assert loose.converged_ and loose.dual_gap_ <= 1e-2 * scale
-    assert loose.dual_gap_ > 1e3 * _slack(opt)  # a large gap: the bound below has no slack
-    assert loose.objective_ - opt <= loose.dual_gap_
+    assert_converged(loose, 1e-2, scale)
+    assert loose.dual_gap_ > 1e3 * unresolved  # a large gap: the bound below has bite
+    assert_matches_reference(loose.objective_, loose.dual_gap_, reference)
 
+    tol = 1e-12
     with pytest.warns(ConvergenceWarning):
-        stopped = cls(alpha=kw["alpha"], loss_scaling=loss_scaling, tol=1e-12,
+        stopped = cls(alpha=kw["alpha"], loss_scaling=loss_scaling, tol=tol,
                       max_iter=3).fit(X, y, tasks=tasks)
     assert not stopped.converged_
-    assert stopped.dual_gap_ > 1e-12 * scale
-    subopt = stopped.objective_ - opt
-    assert subopt > 100 * _slack(opt)
-    assert subopt <= stopped.dual_gap_
-    assert stopped.objective_ == pytest.approx(
-        objective(tasks_split(X, tasks), tasks_split(y, tasks), stopped.coef_,
-                  stopped.intercept_, **kw), rel=1e-10)
+    # not converged: the gap is above the stopping rule's threshold
+    assert stopped.dual_gap_ > (stopping_threshold(tol, stopped.objective_, scale)
+                                - tol * rounding(scale, stopped.objective_))
+    # objective - upper <= objective - optimum: certifiably far from the optimum
+    assert stopped.objective_ - reference.upper > 100 * unresolved
+    assert_matches_reference(stopped.objective_, stopped.dual_gap_, reference)
+    ours = objective(tasks_split(X, tasks), tasks_split(y, tasks), stopped.coef_,
+                     stopped.intercept_, **kw)
+    assert abs(stopped.objective_ - ours) <= rounding(ours)
 
 
 # -- 5. loss_scaling="sum" --------------------------------------------------------------------
@@ -401,86 +555,177 @@ def test_dual_gap_is_an_upper_bound_far_from_optimum(name, loss_scaling):
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 def test_sum_scaling_equals_mean_scaling_with_alpha_over_n(name):
     """With equal task sizes n, the "sum" objective is n times the "mean" objective with
-    alpha / n and ridge / n: same solution, objective_ scaled by n."""
+    alpha / n and ridge / n: same minimizer, objective_ scaled by n.  The mean fit's
+    point is a point of the sum objective with excess n * (its gap)."""
     cls, loss, penalty = ESTIMATORS[name]
     n = 15
     Xs, ys = problem(name, seed=6, sizes=(n, n, n))
     X, y, tasks = stack_tasks(Xs, ys)
     alpha = pick_alpha(name, X, y, tasks, "sum")
     ridge = 0.3
-    s = fit_quietly(cls(alpha=alpha, ridge=ridge, loss_scaling="sum", tol=1e-12,
+    tol = 1e-12
+    s = fit_quietly(cls(alpha=alpha, ridge=ridge, loss_scaling="sum", tol=tol,
                         max_iter=100_000), X, y, tasks=tasks)
-    m = fit_quietly(cls(alpha=alpha / n, ridge=ridge / n, loss_scaling="mean", tol=1e-12,
+    m = fit_quietly(cls(alpha=alpha / n, ridge=ridge / n, loss_scaling="mean", tol=tol,
                         max_iter=100_000), X, y, tasks=tasks)
-    np.testing.assert_allclose(s.coef_, m.coef_, atol=1e-7)
-    np.testing.assert_allclose(s.intercept_, m.intercept_, atol=1e-7)
-    assert s.objective_ == pytest.approx(n * m.objective_, rel=1e-9)
+    assert_converged(s, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="sum"))
+    assert_converged(m, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="mean"))
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling="sum")
-    assert objective(Xs, ys, s.coef_, s.intercept_, **kw) == pytest.approx(s.objective_, rel=1e-10)
+    ours = objective(Xs, ys, s.coef_, s.intercept_, **kw)
+    assert abs(ours - s.objective_) <= rounding(ours)
+    # n * objective_(m) is the sum objective at m's point, within n * gap(m) of the optimum
+    upper = n * m.objective_
+    assert_matches_reference(s.objective_, s.dual_gap_, Reference(
+        upper=upper, accuracy=n * m.dual_gap_, reported=upper, tol=tol))
+    assert_same_minimizer(Xs, ys, (s.coef_, s.intercept_), (m.coef_, m.intercept_),
+                          s.dual_gap_ + n * m.dual_gap_, (s.objective_, upper), **kw)
 
 
 @pytest.mark.parametrize("name", ["LassoRegressor", "L21Classifier", "MTFLRegressor"])
 def test_sum_scaling_differs_from_mean_scaling_with_unequal_sizes(name):
     """With unequal sizes no single rescaling of alpha turns "mean" into "sum": the sum
-    solution (checked against CVXPY) differs from every mean solution with alpha / n_t."""
+    solution (checked against CVXPY) differs from every mean solution with alpha / n_t.
+    Each fit's certified gap puts the exact minimizer of its problem within a radius of
+    it (``minimizer_radius``); the fits are further apart than the two radii."""
     cls, loss, penalty = ESTIMATORS[name]
     Xs, ys = problem(name, seed=7)  # sizes 12, 25, 8
     X, y, tasks = stack_tasks(Xs, ys)
     alpha = pick_alpha(name, X, y, tasks, "sum")
-    s = fit_quietly(cls(alpha=alpha, loss_scaling="sum", tol=1e-10), X, y, tasks=tasks)
-    opt, coef, _ = cvxpy_solve(Xs, ys, loss=loss, penalty=penalty, alpha=alpha,
-                               loss_scaling="sum")
-    assert s.objective_ == pytest.approx(opt, rel=1e-6)
-    np.testing.assert_allclose(s.coef_, coef, atol=1e-4)
+    tol = 1e-10
+    s = fit_quietly(cls(alpha=alpha, loss_scaling="sum", tol=tol), X, y, tasks=tasks)
+    kw = dict(loss=loss, penalty=penalty, alpha=alpha, loss_scaling="sum")
+    reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
+    assert_converged(s, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="sum"))
+    assert_matches_cvxpy(s, Xs, ys, reference, coef, intercept, **kw)
+    s_point = (s.coef_, s.intercept_)
+    s_radius = minimizer_radius(Xs, ys, s_point, s.dual_gap_ + rounding(s.objective_), **kw)
     for n in sorted(set(SIZES)) + [np.mean(SIZES)]:
-        m = fit_quietly(cls(alpha=alpha / n, loss_scaling="mean", tol=1e-10),
+        m = fit_quietly(cls(alpha=alpha / n, loss_scaling="mean", tol=tol),
                         X, y, tasks=tasks)
-        assert np.max(np.abs(m.coef_ - s.coef_)) > 1e-3
+        assert_converged(m, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="mean"))
+        m_radius = minimizer_radius(Xs, ys, (m.coef_, m.intercept_),
+                                    m.dual_gap_ + rounding(m.objective_),
+                                    **dict(kw, alpha=alpha / n, loss_scaling="mean"))
+        apart = np.sqrt(np.sum((m.coef_ - s.coef_) ** 2)
+                        + np.sum((m.intercept_ - s.intercept_) ** 2))
+        assert apart > s_radius + m_radius
 
 
 # -- 6. MTFL by alternating minimization ------------------------------------------------------
 
-def _sqrtm_D(coef):
-    W = np.asarray(coef).T
-    root = scipy.linalg.sqrtm(W @ W.T).real
-    return root / np.trace(root)
+class _Capture:
+    """Wraps ``alternating_minimization`` to keep the SolverResult of a fit."""
+
+    def __init__(self, solver):
+        self.solver = solver
+        self.results = []
+
+    def __call__(self, *args, **kwargs):
+        result = self.solver(*args, **kwargs)
+        self.results.append(result)
+        return result
+
+
+def _check_feature_covariance(est):
+    """``feature_covariance_`` is the documented ``D = (W W^T + eps I)^1/2 / tr(...)`` with
+    ``eps = epsilon * sigma_max(W)^2``, here from the SVD of W (mtlreg: eigh of W W^T).
+
+    Rounding: both routes are backward stable (errors ``c (d + T) eps sigma_max^2`` in
+    ``W W^T``); the square root of ``W W^T + eps I`` amplifies them by at most
+    ``1 / (2 sqrt(eps))`` (its divided differences), and D is divided by its trace."""
+    W = np.asarray(est.coef_).T
+    d, T = W.shape
+    D = np.asarray(est.feature_covariance_)
+    assert D.shape == (d, d)
+    P, s, _ = np.linalg.svd(W, full_matrices=True)
+    s = np.r_[s, np.zeros(d - len(s))]
+    eps = est.epsilon * s[0] ** 2
+    root = np.sqrt(s**2 + eps)
+    closed = (P * (root / root.sum())) @ P.T
+    rounding_D = 16 * (d + T) * d * EPS * s[0] ** 2 / (np.sqrt(eps) * root.sum())
+    np.testing.assert_allclose(D, closed, rtol=0, atol=rounding_D)
+    # D = U diag(lam) U^T: each entry a (d+1)-rounding sum of terms <= lam (sum lam = 1)
+    np.testing.assert_allclose(D, D.T, rtol=0, atol=4 * (d + 1) * EPS)
+    assert abs(np.trace(D) - 1.0) <= 16 * d * EPS
+    # Weyl: eigenvalues within d * rounding_D of the closed form's (all >= sqrt(eps) / tr)
+    assert np.linalg.eigvalsh(D).min() >= (root / root.sum()).min() - d * rounding_D > 0
 
 
 @pytest.mark.parametrize("name", ["MTFLRegressor", "MTFLClassifier"])
 @pytest.mark.parametrize("loss_scaling", ["mean", "sum"])
-def test_mtfl_alternating(name, loss_scaling):
-    """The paper's epsilon-perturbed alternating scheme gets near the optimum but not to
-    it: measured relative objective error ~1e-3 (1.3e-3 / 1.1e-3 for the squared loss,
-    mean / sum; 1.3e-3 / 0.9e-3 logistic) after 20 to 5000 outer iterations -- the
-    perturbation is driven to its floor geometrically and the error then stalls.  The
-    bound asserted here (3e-3) is what it achieves, not the optimum's accuracy; FISTA
-    (test_matches_cvxpy) is the exact solver.  The certificate must still hold."""
+def test_mtfl_alternating(name, loss_scaling, monkeypatch):
+    """The paper's epsilon-perturbed alternating scheme where the optimum is rank
+    deficient (d = 5 features, 3 tasks, W of rank <= 3): D turns singular on the
+    complement of W's column space and the scheme creeps (measured on one machine after
+    50 outer iterations: 1.6e-3 / 2.6e-3 relative above the optimum for the squared loss,
+    mean / sum, 1.4e-4 for the logistic loss; no better after 200).  How near it gets
+    carries no guarantee and is not asserted (the documented behaviour: it may stop at
+    max_iter with a gap above tol, and a ConvergenceWarning says so).  What is
+    guaranteed: the perturbed objective J_eps never increases and lies above the
+    objective; the reported gap is certified against the CVXPY optimum; converged_ follows
+    the stopping rule.  Where the optimum has full rank the scheme converges
+    (test_mtfl_alternating_reaches_the_optimum_when_full_rank)."""
     cls, loss, penalty = ESTIMATORS[name]
     Xs, ys = problem(name)
     X, y, tasks = stack_tasks(Xs, ys)
     alpha = pick_alpha(name, X, y, tasks, loss_scaling)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, loss_scaling=loss_scaling)
-    opt, coef, _ = cvxpy_solve(Xs, ys, **kw)
+    reference, _, _ = cvxpy_solve(Xs, ys, **kw)
     scale = objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # expected: the gap stalls
-        est = cls(alpha=alpha, solver="alternating", loss_scaling=loss_scaling, tol=1e-6,
+    capture = _Capture(mtlreg.feature.alternating_minimization)
+    monkeypatch.setattr(mtlreg.feature, "alternating_minimization", capture)
+    tol = 1e-6
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        est = cls(alpha=alpha, solver="alternating", loss_scaling=loss_scaling, tol=tol,
                   max_iter=50).fit(X, y, tasks=tasks)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
     ours = objective(Xs, ys, est.coef_, est.intercept_, **kw)
-    assert est.objective_ == pytest.approx(ours, rel=1e-10)
-    assert ours == pytest.approx(opt, rel=3e-3)
-    assert ours >= opt - _slack(opt)
-    # the gap of the unperturbed problem is certified, and agrees with converged_
-    assert est.objective_ - opt <= est.dual_gap_ + _slack(opt)
-    assert est.converged_ == (est.dual_gap_ <= 1e-6 * scale)
+    assert abs(est.objective_ - ours) <= rounding(ours)
+    # the gap of the unperturbed problem is certified
+    assert_matches_reference(ours, est.dual_gap_, reference)
+    # converged_ follows the stopping rule (up to the rounding of F(0, b0)), and a
+    # ConvergenceWarning says when it did not converge
+    threshold = stopping_threshold(tol, est.objective_, scale)
+    slack = tol * rounding(scale, est.objective_)
+    if est.converged_:
+        assert est.dual_gap_ <= threshold + slack
+    else:
+        assert est.dual_gap_ > threshold - slack
+    assert warned == (not est.converged_)
+    # J_eps: the A-step minimizes it exactly, the W-step is kept only if it does not
+    # raise it, eps never increases; J_eps >= F (min over D of the W-term is
+    # ||W||_*^2, the perturbation is >= 0).  Both hold to the rounding of the sums.
+    history = np.array(capture.results[-1].history)
+    assert len(history) == est.n_iter_
+    F, J = history[:, 1], history[:, 3]
+    level = rounding(*J, scale)
+    assert np.all(np.diff(J) <= level)
+    assert np.all(J >= F - level)
+    _check_feature_covariance(est)
 
-    D = np.asarray(est.feature_covariance_)
-    assert D.shape == (X.shape[1], X.shape[1])
-    np.testing.assert_allclose(D, D.T, atol=1e-14)
-    assert np.linalg.eigvalsh(D).min() >= -1e-12
-    assert np.trace(D) == pytest.approx(1.0, rel=1e-12)
-    # it is (W W^T)^1/2 / tr(...) of the fitted W (up to the tiny epsilon)
-    np.testing.assert_allclose(D, _sqrtm_D(est.coef_), atol=1e-5)
+
+@pytest.mark.parametrize("name", ["MTFLRegressor", "MTFLClassifier"])
+@pytest.mark.parametrize("loss_scaling", ["mean", "sum"])
+def test_mtfl_alternating_reaches_the_optimum_when_full_rank(name, loss_scaling):
+    """d = 2 features, 3 tasks and a tenth of the alpha above: the optimal W has full
+    rank d, D stays well conditioned and the scheme converges (measured: 10 to 19 outer
+    iterations of the 200 allowed): its gap, certified and within tol, bounds its
+    distance to the CVXPY optimum."""
+    cls, loss, penalty = ESTIMATORS[name]
+    Xs, ys = problem(name, d=2)
+    X, y, tasks = stack_tasks(Xs, ys)
+    alpha = 0.1 * pick_alpha(name, X, y, tasks, loss_scaling)
+    kw = dict(loss=loss, penalty=penalty, alpha=alpha, loss_scaling=loss_scaling)
+    reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
+    s = np.linalg.svd(coef, compute_uv=False)
+    assert s[-1] > 0.01 * s[0]  # full rank (measured: s_2 / s_1 >= 0.057)
+    tol = 1e-8
+    est = fit_quietly(cls(alpha=alpha, solver="alternating", loss_scaling=loss_scaling,
+                          tol=tol, max_iter=200), X, y, tasks=tasks)
+    assert_converged(est, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling))
+    assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
+    _check_feature_covariance(est)
 
 
 @pytest.mark.parametrize("name", ["MTFLRegressor", "MTFLClassifier"])
@@ -490,8 +735,4 @@ def test_mtfl_fista_feature_covariance(name):
     X, y, tasks = stack_tasks(Xs, ys)
     alpha = pick_alpha(name, X, y, tasks, "mean")
     est = fit_quietly(cls(alpha=alpha, tol=1e-10), X, y, tasks=tasks)
-    D = np.asarray(est.feature_covariance_)
-    np.testing.assert_allclose(D, D.T, atol=1e-14)
-    assert np.linalg.eigvalsh(D).min() >= -1e-12
-    assert np.trace(D) == pytest.approx(1.0, rel=1e-12)
-    np.testing.assert_allclose(D, _sqrtm_D(est.coef_), atol=1e-5)
+    _check_feature_covariance(est)

@@ -36,7 +36,8 @@ from mtlreg.penalties.graph import GraphQuadratic, graph_laplacian
 from mtlreg.penalties.quadratic import MetricQuadratic
 from mtlreg.penalties.trace import TaskSquaredTraceNorm
 
-from cvxpy_reference import solve_clarabel
+from certificates import distance_between, squared_loss_certificate
+from cvxpy_reference import assert_matches_reference, rounding, solve_reference
 
 cp = pytest.importorskip("cvxpy")
 
@@ -80,21 +81,27 @@ def _loss_terms(Xs, ys, W, b, loss_scaling, logistic):
     return sum(terms)
 
 
-def _solve(objective, constraints=(), tolerances=(1e-10, 1e-9, 1e-8)):
-    return solve_clarabel(cp.Problem(cp.Minimize(objective), list(constraints)), tolerances)
+def _solve(objective, constraints=(), exact=None, tolerances=(1e-10, 1e-9, 1e-8)):
+    return solve_reference(cp.Problem(cp.Minimize(objective), list(constraints)), exact,
+                           tolerances)
 
 
 def _cvxpy_mtrl(Xs, ys, alpha, ridge, loss_scaling, logistic, form="nuclear"):
     d, T = Xs[0].shape[1], len(Xs)
     W, b = cp.Variable((d, T)), cp.Variable(T)
     fit = _loss_terms(Xs, ys, W, b, loss_scaling, logistic) + ridge * cp.sum_squares(W)
-    if form == "nuclear":  # square(.) is increasing on the non-negative normNuc: DCP
-        return _solve(fit + alpha * cp.square(cp.normNuc(W)))
-    # the SDP over the task covariance: tr(W Omega^-1 W^T) = matrix_frac(W^T, Omega)
+    # square(.) is increasing on the non-negative normNuc: DCP
+    nuclear = fit + alpha * cp.square(cp.normNuc(W))
+    if form == "nuclear":
+        return _solve(nuclear)
+    # the SDP over the task covariance: tr(W Omega^-1 W^T) = matrix_frac(W^T, Omega).  Its
+    # reported value can land below the optimum (Omega slightly infeasible); the reference
+    # is the objective in W re-evaluated at its solution (the squared nuclear norm is the
+    # minimum over Omega in closed form).  (The SDP is harder for Clarabel: it may call 1e-8
+    # "inaccurate" and 1e-7 optimal.)
     Omega = cp.Variable((T, T), symmetric=True)
-    # (the SDP is harder for Clarabel: it may call 1e-8 "inaccurate" and 1e-7 optimal)
     return _solve(fit + alpha * cp.matrix_frac(W.T, Omega), [cp.trace(Omega) == 1, Omega >> 0],
-                  tolerances=(1e-10, 1e-9, 1e-8, 1e-7))
+                  exact=nuclear, tolerances=(1e-10, 1e-9, 1e-8, 1e-7))
 
 
 def _cvxpy_graph(Xs, ys, graph_term, alpha, beta, ridge, loss_scaling, logistic):
@@ -209,10 +216,9 @@ def test_relation_matches_cvxpy(logistic, loss_scaling, ridge):
     Est = RelationClassifier if logistic else RelationRegressor
     est = Est(alpha=alpha, ridge=ridge * scale, loss_scaling=loss_scaling,
               tol=1e-10).fit(X, y, tasks=tasks)
-    optimum = _cvxpy_mtrl(Xs, ys, alpha, ridge * scale, loss_scaling, logistic)
+    reference = _cvxpy_mtrl(Xs, ys, alpha, ridge * scale, loss_scaling, logistic)
     assert est.converged_
-    assert est.objective_ == pytest.approx(optimum, rel=1e-6)
-    assert 0 <= est.dual_gap_ and est.objective_ - optimum <= est.dual_gap_ + 1e-8 * optimum
+    assert_matches_reference(est.objective_, est.dual_gap_, reference)
 
 
 @pytest.mark.parametrize("logistic", [False, True])
@@ -223,8 +229,9 @@ def test_relation_matches_the_sdp_over_the_task_covariance(logistic):
     alpha = 0.1
     Est = RelationClassifier if logistic else RelationRegressor
     est = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
-    optimum = _cvxpy_mtrl(Xs, ys, alpha, 0.0, "mean", logistic, form="sdp")
-    assert est.objective_ == pytest.approx(optimum, rel=1e-6)
+    reference = _cvxpy_mtrl(Xs, ys, alpha, 0.0, "mean", logistic, form="sdp")
+    assert est.converged_
+    assert_matches_reference(est.objective_, est.dual_gap_, reference)
 
 
 def _alternating_problem():
@@ -232,10 +239,29 @@ def _alternating_problem():
                                      noise=0.5, task_std=1.0, random_state=1)
 
 
+def _descends(history):
+    """The perturbed objective ``J_eps`` (4th column) never increases, to rounding."""
+    J = history[:, 3]
+    return np.all(np.diff(J) <= [rounding(v) for v in J[1:]])
+
+
+def _data_curvature(data):
+    """Strong convexity modulus of the mean squared loss in ``(W, b)`` (the penalty is
+    convex and adds to it): ``min_t lambda_min([X_t 1]^T [X_t 1] / n_t)``."""
+    mus = []
+    for t in np.unique(data.tasks):
+        A = np.c_[data.X[data.tasks == t], np.ones(np.sum(data.tasks == t))]
+        mus.append(np.linalg.eigvalsh(A.T @ A / len(A))[0])
+    return min(mus)
+
+
 def test_alternating_solver_reaches_the_fista_optimum_when_it_is_full_rank(monkeypatch):
     """alpha small: the optimal W has full rank (6 tasks, 8 features) and the
     paper's scheme converges to the certified FISTA optimum (measured: 1e-13
-    relative; asserted 1e-9)."""
+    relative).  Asserted: both certificates hold against each other, the
+    alternating fit is within its tol of the optimum (what ``converged_``
+    means), and the coefficients within the distance that strong convexity
+    gives from the two gaps."""
     data = _alternating_problem()
     alpha = 1e-3
     exact = RelationRegressor(alpha=alpha, tol=1e-12).fit(data.X, data.y, tasks=data.tasks)
@@ -246,16 +272,17 @@ def test_alternating_solver_reaches_the_fista_optimum_when_it_is_full_rank(monke
     alt = RelationRegressor(alpha=alpha, solver="alternating").fit(data.X, data.y,
                                                                     tasks=data.tasks)
     assert alt.converged_
-    history = np.array(capture.results[-1].history)
-    assert np.all(np.diff(history[:, 3]) <= 1e-12 * np.abs(history[1:, 3]))
-    lower = exact.objective_ - exact.dual_gap_  # certified lower bound on the optimum
-    assert alt.objective_ >= lower - 1e-12 * exact.objective_
-    assert alt.objective_ - exact.objective_ <= 1e-9 * exact.objective_
-    np.testing.assert_allclose(alt.coef_, exact.coef_, atol=1e-5)
+    assert _descends(np.array(capture.results[-1].history))
     # both report a certified gap, and it bounds their suboptimality
     assert alt.dual_gap_ is not None and exact.dual_gap_ is not None
-    assert alt.objective_ - alt.dual_gap_ <= exact.objective_ + 1e-12 * exact.objective_
-    assert exact.objective_ - exact.dual_gap_ <= alt.objective_
+    slack = rounding(exact.objective_)
+    lower = exact.objective_ - exact.dual_gap_  # certified lower bound on the optimum
+    assert alt.objective_ >= lower - slack
+    assert alt.objective_ - alt.dual_gap_ <= exact.objective_ + slack
+    assert alt.objective_ - lower <= alt.tol * alt.objective_
+    mu = _data_curvature(data)
+    distance = np.sqrt(2 * alt.dual_gap_ / mu) + np.sqrt(2 * exact.dual_gap_ / mu)
+    assert np.linalg.norm(alt.coef_ - exact.coef_) <= distance + slack
 
 
 def test_alternating_solver_descends_where_the_optimum_is_rank_deficient(monkeypatch):
@@ -279,14 +306,18 @@ def test_alternating_solver_descends_where_the_optimum_is_rank_deficient(monkeyp
     result = capture.results[-1]
     history = np.array(result.history)
     assert len(history) == alt.n_iter_
-    assert np.all(np.diff(history[:, 3]) <= 1e-12 * np.abs(history[1:, 3]))
-    assert np.all(history[:, 3] >= history[:, 1] * (1 - 1e-12))  # J_eps >= objective
-    assert history[-1, 1] == pytest.approx(alt.objective_, rel=1e-10)
+    assert _descends(history)
+    # J_eps >= objective: the perturbation is non-negative
+    assert np.all(history[:, 3] >= history[:, 1] - [rounding(v) for v in history[:, 1]])
+    # the last recorded objective, re-evaluated on the raw data by the estimator
+    assert abs(history[-1, 1] - alt.objective_) <= rounding(alt.objective_)
+    assert alt.objective_ < history[0, 1]  # it made progress
+    slack = rounding(exact.objective_)
     lower = exact.objective_ - exact.dual_gap_
-    assert alt.objective_ >= lower - 1e-12 * exact.objective_
-    relative_excess = (alt.objective_ - exact.objective_) / exact.objective_
-    assert relative_excess < 1e-3
-    assert alt.dual_gap_ >= alt.objective_ - exact.objective_ >= 0
+    assert alt.objective_ >= lower - slack
+    # the gap bounds the distance to the optimum (certified both ways)
+    assert alt.objective_ - exact.objective_ <= alt.dual_gap_ + slack
+    assert alt.objective_ - exact.objective_ >= -exact.dual_gap_ - slack
 
 
 # -- planted relations -------------------------------------------------------------------------
@@ -378,6 +409,16 @@ def _string_tasks(seed, logistic):
 _EDGES = [("a", "b", 1.0), ("c", "b", 0.5), ("a", "c", 2.0), ("d", "b", 0.3)]
 
 
+def _laplacian(edges, names="abcd"):
+    """``sum_edges w (e_a - e_b)(e_a - e_b)^T``: ``tr(W L W^T) = sum w ||w_a - w_b||^2``."""
+    L = np.zeros((len(names), len(names)))
+    for a, b, w in edges:
+        e = np.zeros(len(names))
+        e[names.index(a)], e[names.index(b)] = 1.0, -1.0
+        L += w * np.outer(e, e)
+    return L
+
+
 def _adjacency(edges, names="abcd"):
     A = np.zeros((len(names), len(names)))
     for a, b, w in edges:
@@ -452,13 +493,27 @@ def test_graph_matches_cvxpy(logistic, graph_format, loss_scaling, ridge, beta):
     Est = GraphClassifier if logistic else GraphRegressor
     est = Est(alpha=alpha, beta=beta, ridge=ridge, graph=graph, loss_scaling=loss_scaling,
               tol=1e-10).fit(X, y, tasks=tasks)
-    optimum = _cvxpy_graph(Xs, ys, term, alpha, beta, ridge, loss_scaling, logistic)
+    reference = _cvxpy_graph(Xs, ys, term, alpha, beta, ridge, loss_scaling, logistic)
     assert est.converged_
-    assert est.objective_ == pytest.approx(optimum, rel=1e-6)
     certified = beta == 0 and ridge > 0
     assert (est.dual_gap_ is not None) == certified
     if certified:
-        assert 0 <= est.dual_gap_ and est.objective_ - optimum <= est.dual_gap_ + 1e-8 * optimum
+        assert_matches_reference(est.objective_, est.dual_gap_, reference)
+        return
+    # No certificate from mtlreg: the reference's claim bounds the objective from below,
+    # and for the squared loss strong convexity bounds it from above (tests/certificates.py)
+    slack = rounding(est.objective_, reference.upper)
+    assert reference.upper - est.objective_ <= reference.accuracy + slack
+    if not logistic:
+        M = graph @ graph.T if graph_format == "incidence" else _laplacian(_EDGES)
+        d = Xs[0].shape[1]
+        weights = [1.0 / len(yt) if loss_scaling == "mean" else 1.0 for yt in ys]
+        bound = squared_loss_certificate(
+            Xs, ys, est.coef_, est.intercept_, weights=weights, l1=beta,
+            quadratic=2 * alpha * np.kron(M, np.eye(d)) + 2 * ridge * np.eye(4 * d)
+        ).suboptimality
+        assert est.objective_ - reference.upper <= bound + slack  # the bound is sound
+        assert bound <= est.tol * est.objective_  # converged_: within tol of the optimum
 
 
 # -- graph without edges: independent tasks ----------------------------------------------------
@@ -470,8 +525,13 @@ def test_no_edges_gives_independent_least_squares(graph):
     np.testing.assert_allclose(est.laplacian_, 0, atol=0)
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
         ref = LinearRegression().fit(Xt, yt)
-        np.testing.assert_allclose(est.coef_[t], ref.coef_, atol=1e-8)
-        assert est.intercept_[t] == pytest.approx(ref.intercept_, abs=1e-8)
+        # both points are within their certified distance of the per-task least squares
+        ours, theirs = (squared_loss_certificate([Xt], [yt], c[None, :], [b], weights=[1.0])
+                        for c, b in ((est.coef_[t], est.intercept_[t]),
+                                     (ref.coef_, ref.intercept_)))
+        gap = np.linalg.norm(np.r_[est.coef_[t] - ref.coef_, est.intercept_[t] - ref.intercept_])
+        assert gap <= ours.distance + theirs.distance
+        assert ours.distance <= 1e-8 and theirs.distance <= 1e-8  # both converged
 
 
 def test_no_edges_gives_independent_logistic_regressions():
@@ -485,8 +545,13 @@ def test_no_edges_gives_independent_logistic_regressions():
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
         ref = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-12,
                                  max_iter=1000).fit(Xt, yt)
-        np.testing.assert_allclose(est.coef_[t], ref.coef_[0], atol=1e-6)
-        assert est.intercept_[t] == pytest.approx(ref.intercept_[0], abs=1e-6)
+        # a bound on their distance from both gradients and the curvature between them
+        ours = np.r_[est.coef_[t], est.intercept_[t]]
+        theirs = np.r_[ref.coef_[0], ref.intercept_[0]]
+        bound = distance_between([Xt], [2.0 * yt - 1.0], (est.coef_[t], [est.intercept_[t]]),
+                                 (ref.coef_[0], ref.intercept_), loss="logistic", weights=[1.0])
+        assert np.linalg.norm(ours - theirs) <= bound
+        assert bound <= 1e-6  # and both are that close to the maximum likelihood estimate
 
 
 @pytest.mark.parametrize("loss_scaling", ["mean", "sum"])
@@ -500,8 +565,15 @@ def test_no_edges_with_l1_gives_a_lasso_per_task(loss_scaling):
         # sklearn: 1/(2n) ||y - Xw - b||^2 + a ||w||_1
         a = beta if loss_scaling == "mean" else beta / len(yt)
         ref = Lasso(alpha=a, tol=1e-14, max_iter=100_000).fit(Xt, yt)
-        np.testing.assert_allclose(est.coef_[t], ref.coef_, atol=1e-7)
-        assert est.intercept_[t] == pytest.approx(ref.intercept_, abs=1e-7)
+        # both within their certified distance of the task's Lasso (strong convexity)
+        c = 1.0 / len(yt) if loss_scaling == "mean" else 1.0
+        ours, theirs = (squared_loss_certificate([Xt], [yt], w[None, :], [b], weights=[c],
+                                                 l1=beta)
+                        for w, b in ((est.coef_[t], est.intercept_[t]),
+                                     (ref.coef_, ref.intercept_)))
+        gap = np.linalg.norm(np.r_[est.coef_[t] - ref.coef_, est.intercept_[t] - ref.intercept_])
+        assert gap <= ours.distance + theirs.distance
+        assert ours.distance <= 1e-7 and theirs.distance <= 1e-7  # both converged
         n_zero += int(np.sum(ref.coef_ == 0))
     assert n_zero > 0  # the L1 term is active somewhere
 
@@ -574,9 +646,26 @@ def test_warm_start_reaches_the_cold_solution_faster(Est, kwargs, a1, a2):
     cold = Est(alpha=a2, tol=1e-9, **kwargs).fit(X, y, tasks=tasks)
     warm = Est(alpha=a1, tol=1e-9, warm_start=True, **kwargs).fit(X, y, tasks=tasks)
     warm.set_params(alpha=a2).fit(X, y, tasks=tasks)
-    np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-5)
-    np.testing.assert_allclose(warm.intercept_, cold.intercept_, atol=1e-5)
-    assert warm.objective_ == pytest.approx(cold.objective_, rel=1e-7)
+    assert warm.converged_ and cold.converged_
+    slack = rounding(cold.objective_)
+    if Est is RelationRegressor or Est is RelationClassifier:
+        # both within their certified gaps of the optimum, hence of each other
+        assert abs(warm.objective_ - cold.objective_) <= max(warm.dual_gap_,
+                                                             cold.dual_gap_) + slack
+    else:
+        # no certificate from the graph models: the distance between the two points
+        # that the curvature between them allows (tests/certificates.py)
+        T, d = cold.coef_.shape
+        weights = [1.0 / len(yt) for yt in ys]
+        bound = distance_between(
+            Xs, ys, (warm.coef_, warm.intercept_), (cold.coef_, cold.intercept_),
+            loss="logistic" if logistic else "squared", weights=weights,
+            l1=kwargs.get("beta", 0.0),
+            quadratic=2 * a2 * np.kron(_laplacian(_EDGES), np.eye(d)))
+        distance = np.linalg.norm(np.c_[warm.coef_ - cold.coef_,
+                                        warm.intercept_ - cold.intercept_])
+        assert distance <= bound
+        assert bound <= 1e-5  # both converged to tol=1e-9 in the gradient mapping
     # refitting at the solution: the solver stops at its first check
     n_cold = cold.n_iter_
     cold.set_params(warm_start=True).fit(X, y, tasks=tasks)
@@ -584,15 +673,23 @@ def test_warm_start_reaches_the_cold_solution_faster(Est, kwargs, a1, a2):
 
 
 def test_warm_start_with_the_alternating_solver():
-    """The warm-started alternating fit reaches the cold one's solution.  It is
-    not asserted to be faster: the eps continuation restarts at
-    ``sigma_max(W)^2`` on every fit (a refit from the solution took 161 outer
-    iterations against 162 cold, measured)."""
+    """The warm-started alternating fit reaches the cold one's solution, as far as
+    their certificates tell: that solver stops on a change rule, which bounds
+    neither fit's distance to the optimum, so both are compared with a FISTA fit
+    whose certified gap is at rounding level.  It is not asserted to be faster:
+    the eps continuation restarts at ``sigma_max(W)^2`` on every fit (a refit
+    from the solution took 161 outer iterations against 162 cold, measured)."""
     Xs, ys, X, y, tasks = _string_tasks(16, False)
     cold = RelationRegressor(alpha=8e-4, solver="alternating", tol=1e-9).fit(X, y, tasks=tasks)
     warm = RelationRegressor(alpha=1e-3, solver="alternating", tol=1e-9,
                              warm_start=True).fit(X, y, tasks=tasks)
     warm.set_params(alpha=8e-4).fit(X, y, tasks=tasks)
-    assert cold.converged_ and warm.converged_
-    assert warm.objective_ == pytest.approx(cold.objective_, rel=1e-7)
-    np.testing.assert_allclose(warm.coef_, cold.coef_, atol=1e-3)
+    exact = RelationRegressor(alpha=8e-4, tol=1e-12).fit(X, y, tasks=tasks)
+    assert cold.converged_ and warm.converged_ and exact.converged_
+    slack = rounding(exact.objective_)
+    lower = exact.objective_ - exact.dual_gap_
+    for fit in (cold, warm):
+        assert lower - slack <= fit.objective_ <= exact.objective_ + fit.dual_gap_ + slack
+    # hence the two agree within the larger of their certified gaps
+    assert abs(warm.objective_ - cold.objective_) <= max(warm.dual_gap_, cold.dual_gap_) + \
+        exact.dual_gap_ + slack
