@@ -8,7 +8,7 @@ which catches arrays created on the wrong device and silent dtype upcasts.
 float64 fit of the same data (rounded to the device's dtype), each fit is
 within its certified duality gap of the one optimum, and the loss' curvature
 turns the two gaps into a bound on the distance between their coefficients or
-predictions (helpers in ``test_solvers``); the device's float32 evaluations
+predictions (``certificates``); the device's float32 evaluations
 are checked against float64 ones at the same point to float32 rounding.
 """
 
@@ -24,9 +24,9 @@ from mtlreg.penalties import L1, L21, NuclearNorm, SquaredTraceNorm
 from mtlreg.solvers import fista
 from mtlreg.solvers.fista import duality_gap
 from conftest import import_array_api_strict
-from test_solvers import (assert_same_optimum, assert_within, coefficient_distance_bound,
-                          curvature_weights, distance_bound, loss_design, objective_at_zero,
-                          rounding_allowance, weighted_distance)
+from certificates import (Point, assert_same_optimum, assert_same_solution, assert_within,
+                          distance_bound, objective_at_zero, prediction_curvature, split_tasks,
+                          sum_rounding, weighted_distance)
 
 xps = import_array_api_strict()
 
@@ -97,34 +97,30 @@ def test_solver_core_matches_numpy(device_name, dtype_name, penalty_cls, loss, u
     state = datafit.state(W, b)
     objective = float(datafit.value(W, b, state) + penalty.value(W))
     gap = duality_gap(datafit, penalty, W, b, state)
-    r64 = rounding_allowance(np.float64, *X.shape, ref.scale)
-    r = rounding_allowance(dtype_name, *X.shape, ref.scale)
-    # both points are within their certified gaps of the same optimum
-    assert_same_optimum(objective, gap, ref.objective, ref.dual_gap, 2 * r64)
+    # objectives and gaps: sums of n per-sample terms of d products each
+    r64 = sum_rounding(sum(X.shape), ref.scale)
+    r = sum_rounding(sum(X.shape), ref.scale, dtype_name)
     # the device computed its objective and its certificate right, to its rounding
     assert_within(abs(res.objective - objective), r + r64, "device objective vs float64")
     assert_within(gap - res.dual_gap, r + r64, "float64 gap above the device's certificate")
-    # coefficients: the loss is strongly convex in (W, b) on these data (about
-    # 20 samples per task in 5 features), so the gaps bound their distance
-    design = loss_design(X, index, logistic)
-    theta, theta_ref = W, np.asarray(ref.coef)
-    if logistic:
-        theta = np.hstack([W, b[:, None]])
-        theta_ref = np.hstack([theta_ref, np.asarray(ref.intercept)[:, None]])
-    z, z_ref = (np.sum(design * th[index], axis=1) for th in (theta, theta_ref))
-    gap, ref_gap = gap + r64, ref.dual_gap + r64
-    kappa = curvature_weights(loss.name, 1.0 / np.bincount(index)[index], z, z_ref, ref_gap)
-    assert_within(np.linalg.norm(theta - theta_ref),
-                  coefficient_distance_bound(kappa, design, index, distance_bound(gap, ref_gap)),
-                  "||coef - coef_ref||")
+    # both points are within their certified gaps of the same optimum; the
+    # coefficients too: the loss is strongly convex in (W, b) on these data
+    # (about 20 samples per task in 5 features), so the gaps bound their distance
+    # (the squared loss's intercepts are eliminated: X centred per task)
+    Xs = split_tasks(X, index)
+    if not logistic:
+        Xs = [Xt - Xt.mean(axis=0) for Xt in Xs]
+    assert_same_solution(Point(W, b, objective, gap), ref, Xs, loss=loss.name,
+                         weights=[1.0 / len(Xt) for Xt in Xs], fit_intercept=logistic,
+                         excess=(gap + r64, ref.dual_gap + r64), slack=2 * r64,
+                         coefficients=True)
 
 
 def _prediction_rounding(dtype_name, X, index, coef, intercept, y):
     """Per sample: how far a ``dtype`` evaluation of ``x . w_t + b_t`` can be
     from the exact one, with ``b_t`` itself from task means of ``n_t``
     samples (``mean y - mean x . w``, or undoing the centring of X):
-    ``(n_t + d) eps`` times the sizes of the terms (Higham's bound for sums)."""
-    eps = float(np.finfo(dtype_name).eps)
+    ``sum_rounding`` of ``n_t + d`` terms of those sizes."""
     coef, intercept = np.asarray(coef, dtype=np.float64), np.asarray(intercept, np.float64)
     counts = np.bincount(index)
     xw = np.abs(X) @ np.abs(coef).T  # (n, n_tasks): |x_i| . |w_t|
@@ -133,7 +129,7 @@ def _prediction_rounding(dtype_name, X, index, coef, intercept, y):
         rows = index == t
         size[rows] = (xw[rows, t] + abs(intercept[t]) + xw[rows, t].max()
                       + np.abs(y[rows]).max())
-    return (counts[index] + X.shape[1]) * eps * size
+    return sum_rounding(counts[index] + X.shape[1], size, dtype_name)
 
 
 @pytest.mark.parametrize("device_name, dtype_name", DEVICES)
@@ -174,9 +170,9 @@ def test_estimators_follow_input_namespace(device_name, dtype_name, Est, classif
     # objectives: both within their certified gaps of the same optimum
     index = encode_tasks(tasks, X.shape[0])[1]
     loss = "logistic" if classifier else "squared"
-    f0 = objective_at_zero(y, index, loss)
-    r64 = rounding_allowance(np.float64, *X.shape, f0)
-    r = rounding_allowance(dtype_name, *X.shape, f0)
+    f0 = objective_at_zero(split_tasks(y, index), loss=loss)
+    r64 = sum_rounding(sum(X.shape), f0)
+    r = sum_rounding(sum(X.shape), f0, dtype_name)
     assert_same_optimum(est.objective_, est.dual_gap_, ref.objective_, ref.dual_gap_,
                         2 * r + 2 * r64)
     # predictions on the training samples: the loss is strongly convex in them
@@ -185,8 +181,8 @@ def test_estimators_follow_input_namespace(device_name, dtype_name, Est, classif
     a = _prediction_rounding(dtype_name, X, index, coef, intercept, y)
     a_ref = _prediction_rounding("float64", X, index, ref.coef_, ref.intercept_, y)
     gap, ref_gap = est.dual_gap_ + 2 * r, ref.dual_gap_ + 2 * r64
-    kappa = curvature_weights(loss, 1.0 / np.bincount(index)[index], np.abs(z) + a,
-                              np.abs(z_ref) + a_ref, ref_gap)
+    kappa = prediction_curvature(loss, 1.0 / np.bincount(index)[index],
+                                 [np.abs(z) + a, np.abs(z_ref) + a_ref], [None, ref_gap])
     bound = (distance_bound(gap, ref_gap) + weighted_distance(kappa, a, 0)
              + weighted_distance(kappa, a_ref, 0))
     assert_within(weighted_distance(kappa, z, z_ref), bound, "distance of the predictions")

@@ -30,10 +30,10 @@ from mtlreg.clustering import cluster_tasks
 from mtlreg.datasets import make_multitask_classification, make_multitask_regression
 from mtlreg.penalties import ClusteredPenalty
 
-from cvxpy_reference import assert_matches_reference, rounding, solve_reference
+from certificates import (assert_converged, assert_same_optimum, objective_at_zero, rounding,
+                          spectral_rounding, sum_rounding)
+from cvxpy_reference import assert_matches_reference, solve_reference
 from conftest import import_array_api_strict
-
-EPS = np.finfo(np.float64).eps
 
 
 # -- independent references ---------------------------------------------------------------------
@@ -68,14 +68,6 @@ def _cluster_projection(labels):
     return E @ np.linalg.solve(E.T @ E, E.T)
 
 
-def _spectral_rounding(n, eps=EPS):
-    """Rounding level of an ``n x n`` symmetric eigendecomposition of a matrix of norm
-    at most 1 and of what is built from it (``U diag(m) U^T`` with ``0 <= m <= 1``, its
-    eigenvalues, its symmetry): ``eigh``'s backward error and the products' rounding
-    are ``O(n eps)``; the factor 64 covers their constants."""
-    return 64 * n * eps
-
-
 def _water_filling(W, eta, k):
     """The minimum over ``M`` in closed form, written independently of mtlreg (bisection
     on ``s`` where mtlreg sorts the breakpoints): ``M = V diag(m) V^T`` with ``V`` the
@@ -90,10 +82,10 @@ def _water_filling(W, eta, k):
     (1 when at most ``k`` singular values are positive, where ``m`` is 0 or 1 by
     construction): the relative size of the terms ``s sigma_i`` that mtlreg's sums
     of breakpoints cancel, so mtlreg's ``M`` has
-    ``|tr M - k| <= _spectral_rounding(T) (1 + eta) kappa``."""
+    ``|tr M - k| <= spectral_rounding(T) (1 + eta) kappa``."""
     lam, V = np.linalg.eigh(W.T @ W)
     sigma = np.sqrt(np.maximum(lam, 0.0))
-    sigma[lam <= _spectral_rounding(len(lam)) * max(lam.max(), 0.0)] = 0.0
+    sigma[lam <= spectral_rounding(len(lam)) * max(lam.max(), 0.0)] = 0.0
     positive = sigma > 0
     if positive.sum() <= k:
         return V, positive.astype(float), 1.0
@@ -176,9 +168,9 @@ def test_term_is_the_minimum_over_M_at_a_feasible_optimal_M(T, d, k, ridge):
 
     M_star = np.asarray(pen.optimal_M(coef))
     assert M_star.shape == (T, T)  # over the tasks, not the features
-    assert np.abs(M_star - M_star.T).max() <= _spectral_rounding(T)
+    assert np.abs(M_star - M_star.T).max() <= spectral_rounding(T)
     eig = np.linalg.eigvalsh(M_star)
-    assert eig.min() >= -_spectral_rounding(T) and eig.max() <= 1 + _spectral_rounding(T)
+    assert eig.min() >= -spectral_rounding(T) and eig.max() <= 1 + spectral_rounding(T)
     assert abs(value - (_term(W, M_star, eta, c) + ridge_part)) <= slack
     # (tr M* = k: test_optimal_M_has_trace_n_clusters)
 
@@ -202,7 +194,7 @@ def test_optimal_M_has_trace_n_clusters(T, d, k):
     eta, _ = _constants(alpha, beta)
     M_star = np.asarray(ClusteredPenalty(xp, alpha, beta, k).optimal_M(coef))
     _, _, kappa = _water_filling(coef.T, eta, k)
-    assert abs(np.trace(M_star) - k) <= _spectral_rounding(T) * (1 + eta) * kappa
+    assert abs(np.trace(M_star) - k) <= spectral_rounding(T) * (1 + eta) * kappa
 
 
 def test_water_filling_treats_rounding_level_singular_values_as_zero():
@@ -214,7 +206,7 @@ def test_water_filling_treats_rounding_level_singular_values_as_zero():
     sigma = np.array([1e-15, 2e-15, 3e-15, 1.5, 3.2, 4.1])
     m = np.asarray(aso_eigenvalues(xp, sigma, 0.3 / 0.7, 4))
     assert np.all((m >= 0) & (m <= 1))
-    assert abs(m.sum() - 4) <= _spectral_rounding(len(sigma))
+    assert abs(m.sum() - 4) <= spectral_rounding(len(sigma))
 
 
 @pytest.mark.parametrize("T, d, k", SHAPES)
@@ -424,29 +416,6 @@ def _data_fit(Xs, ys, W, b, loss_scaling, logistic):
     return total
 
 
-def _objective_at_zero(ys, loss_scaling, logistic, fit_intercept=True):
-    """``F(0, b0)``, the objective at ``W = 0`` with the intercepts optimal there
-    (where a cold fit starts): the scale of mtlreg's stopping rule."""
-    total = 0.0
-    for y in ys:
-        weight = 1.0 / len(y) if loss_scaling == "mean" else 1.0
-        if logistic:
-            p = np.mean(y > 0) if fit_intercept else 0.5
-            total += weight * len(y) * -(p * np.log(p) + (1 - p) * np.log(1 - p))
-        else:
-            total += weight * 0.5 * np.sum((y - (y.mean() if fit_intercept else 0.0)) ** 2)
-    return total
-
-
-def _converged_gap(tol, objective, scale):
-    """What ``converged_`` guarantees of ``dual_gap_``: mtlreg's documented stopping
-    rule (``mtlreg.solvers.fista.gap_threshold``): ``tol`` relative to the objective,
-    or to ``F(0, b0)`` where that is larger (the certificate's resolution), never
-    below ``100 eps F(0, b0)``; both sides evaluated to rounding."""
-    return (max(tol * objective, min(tol, 1e-8) * scale, 100 * EPS * scale)
-            * (1 + 4096 * EPS))
-
-
 def _cvxpy_clustered(Xs, ys, alpha, beta, k, ridge, loss_scaling, logistic):
     """The joint problem over ``(W, b, M)`` by Clarabel: a :class:`Reference` whose
     ``upper`` is the objective at Clarabel's ``(W, b)`` with the minimum over ``M``
@@ -495,16 +464,14 @@ def test_estimators_match_cvxpy_and_certify_their_gap(logistic, loss_scaling, ri
     tol = 1e-10
     est = Est(alpha=alpha, beta=beta, n_clusters=k, ridge=ridge, loss_scaling=loss_scaling,
               tol=tol).fit(X, y, tasks=tasks)
-    assert est.converged_
-    F0 = _objective_at_zero(ys, loss_scaling, logistic)
-    assert est.dual_gap_ is not None
-    assert 0 <= est.dual_gap_ <= _converged_gap(tol, est.objective_, F0)
+    assert_converged(est, tol, objective_at_zero(ys, loss="logistic" if logistic else "squared",
+                                                 loss_scaling=loss_scaling))
     # mtlreg's objective (NumPy's loss, its term) at Clarabel's point is the reference's
     at_reference = (_data_fit(Xs, ys, W_ref, b_ref, loss_scaling, logistic)
                     + float(ClusteredPenalty(xp, alpha, beta, k, ridge=ridge).value(W_ref.T)))
     assert_matches_reference(est.objective_, est.dual_gap_, ref, at_reference=at_reference)
     _, _, kappa = _water_filling(est.coef_.T, eta, k)
-    trace_rounding = _spectral_rounding(len(Xs)) * (1 + eta) * kappa
+    trace_rounding = spectral_rounding(len(Xs)) * (1 + eta) * kappa
     assert abs(np.trace(est.cluster_matrix_) - k) <= trace_rounding
 
     # a few iterations only: the suboptimality is far above CVXPY's accuracy, and
@@ -597,7 +564,7 @@ def test_as_many_clusters_as_tasks_is_per_task_ridge():
     tol = 1e-12
     est = ClusteredRegressor(alpha=alpha, beta=beta, n_clusters=T, ridge=ridge,
                              tol=tol).fit(X, y, tasks=tasks)
-    assert np.abs(est.cluster_matrix_ - np.eye(T)).max() <= _spectral_rounding(T)
+    assert np.abs(est.cluster_matrix_ - np.eye(T)).max() <= spectral_rounding(T)
     np.testing.assert_array_equal(est.clusters_, np.arange(T))
     expected = np.empty_like(est.coef_)
     condition = 1.0
@@ -618,9 +585,7 @@ def test_as_many_clusters_as_tasks_is_per_task_ridge():
     solve_rounding = condition * rounding(np.linalg.norm(expected))
     assert np.linalg.norm(est.coef_ - expected) <= np.sqrt(2 * gap / mu) + solve_rounding
     # converged, the bound is sharp
-    assert est.converged_
-    F0 = _objective_at_zero(ys, "mean", False)
-    assert est.dual_gap_ <= _converged_gap(tol, est.objective_, F0)
+    assert_converged(est, tol, objective_at_zero(ys, loss="squared"))
     assert np.sqrt(2 * gap / mu) + solve_rounding <= 1e-5 * np.linalg.norm(expected)
 
 
@@ -634,9 +599,9 @@ def test_one_cluster():
     np.testing.assert_array_equal(est.clusters_, np.zeros(T, dtype=int))
     eta, _ = _constants(alpha, beta)
     _, _, kappa = _water_filling(est.coef_.T, eta, 1)
-    assert abs(np.trace(est.cluster_matrix_) - 1.0) <= _spectral_rounding(T) * (1 + eta) * kappa
+    assert abs(np.trace(est.cluster_matrix_) - 1.0) <= spectral_rounding(T) * (1 + eta) * kappa
     eig = np.linalg.eigvalsh(est.cluster_matrix_)
-    assert eig.min() >= -_spectral_rounding(T) and eig.max() <= 1 + _spectral_rounding(T)
+    assert eig.min() >= -spectral_rounding(T) and eig.max() <= 1 + spectral_rounding(T)
 
 
 # -- planted clusters and the hard assignment ---------------------------------------------------
@@ -748,8 +713,7 @@ def test_fits_are_deterministic_and_warm_start_is_immediate(logistic):
     # 0.002 (logistic) of the threshold
     assert n_cold > 10 and warm.n_iter_ <= 10
     # both within their certified gaps above the same optimum
-    assert abs(warm.objective_ - first.objective_) <= (max(warm.dual_gap_, first.dual_gap_)
-                                                       + rounding(first.objective_))
+    assert_same_optimum(warm.objective_, warm.dual_gap_, first.objective_, first.dual_gap_)
     np.testing.assert_array_equal(warm.clusters_, first.clusters_)
 
 
@@ -845,25 +809,24 @@ def test_regressor_follows_the_input_namespace(device_name, dtype_name):
         assert est.coef_.device == dev and est.coef_.dtype == dtype
         assert est.cluster_matrix_.device == dev and est.cluster_matrix_.dtype == dtype
         assert est.clusters_.device == dev
-    eps = float(np.finfo(dtype_name).eps)
     T = len(ref.tasks_)
     ys = [data.y[data.tasks == t] for t in range(T)]
-    F0 = _objective_at_zero(ys, "mean", False)
-    assert abs(est.objective_ - ref.objective_) <= (est.dual_gap_ + ref.dual_gap_
-                                                    + len(data.y) * eps * F0)
+    F0 = objective_at_zero(ys, loss="squared")
+    assert_same_optimum(est.objective_, est.dual_gap_, ref.objective_, ref.dual_gap_,
+                        slack=sum_rounding(len(data.y), F0, dtype_name))
 
     M, M_ref = np.asarray(to_numpy(est.cluster_matrix_), dtype=float), ref.cluster_matrix_
-    for matrix, e in ((M, eps), (M_ref, EPS)):  # projectors, to rounding
+    for matrix, dtype_of in ((M, dtype_name), (M_ref, np.float64)):  # projectors, to rounding
         m = np.linalg.eigvalsh(matrix)
-        assert np.all((np.abs(m) <= _spectral_rounding(T, e))
-                      | (np.abs(m - 1) <= _spectral_rounding(T, e)))
+        assert np.all((np.abs(m) <= spectral_rounding(T, dtype_of))
+                      | (np.abs(m - 1) <= spectral_rounding(T, dtype_of)))
         assert np.sum(m > 0.5) == k
     W = np.asarray(to_numpy(est.coef_), dtype=float).T
     G, G_ref = W.T @ W, ref.coef_ @ ref.coef_.T
     lam = np.linalg.eigvalsh(G_ref)
     delta = lam[-k] - lam[-k - 1]
     e = (np.linalg.norm(G - G_ref, 2)
-         + (_spectral_rounding(T, eps) + _spectral_rounding(T)) * np.linalg.norm(G_ref, 2))
+         + (spectral_rounding(T, dtype_name) + spectral_rounding(T)) * np.linalg.norm(G_ref, 2))
     assert e < delta / 2
-    assert np.linalg.norm(M - M_ref, 2) <= e / (delta - e) + _spectral_rounding(T, eps)
+    assert np.linalg.norm(M - M_ref, 2) <= e / (delta - e) + spectral_rounding(T, dtype_name)
     np.testing.assert_array_equal(to_numpy(est.clusters_), ref.clusters_)

@@ -34,8 +34,8 @@ from mtlreg import (
     stack_tasks,
 )
 
-from certificates import squared_loss_certificate
-from cvxpy_reference import rounding
+from certificates import (assert_same_solution, estimator_problem, rounding,
+                          squared_loss_certificate, strong_convexity)
 
 REGRESSORS = [LassoRegressor, L21Regressor, MTFLRegressor]
 CLASSIFIERS = [LassoClassifier, L21Classifier, MTFLClassifier]
@@ -94,70 +94,25 @@ def _object_array(values):
 # ------------------------------------------------------------ certified agreement
 # Two fits of one convex problem by different code paths (shared design and
 # long format, warm and cold, float32 and float64) agree only as far as their
-# certificates say: with s >= F(x) - F* for each (its duality gap plus the
-# rounding of the objective's sums), |F(a) - F(b)| <= max(s_a, s_b), and the
-# data fit being mu-strongly convex in (w_t, b_t) on the segment [a, b] (the
-# penalty convex), F* <= F(midpoint) <= (F(a) + F(b)) / 2 - mu/8 ||a - b||^2,
-# so ||a - b|| <= 2 sqrt((s_a + s_b) / mu) (coef_ and intercept_ together).
-EPS = np.finfo(np.float64).eps
-
-
-def _designs(est, X, tasks):
-    """Per task of est.tasks_: (A_t = [X_t, 1], c_t); tasks=None: a shared design."""
-    out = []
-    for label in np.asarray(est.tasks_).tolist():
-        Xt = X if tasks is None else X[np.asarray(tasks) == label]
-        A = np.c_[Xt, np.ones(Xt.shape[0])] if est.fit_intercept else Xt
-        out.append((A, 1.0 / Xt.shape[0] if est.loss_scaling == "mean" else 1.0))
-    return out
-
-
-def _strong_convexity(fits, est, X, tasks):
-    """min_t lambda_min(c_t A_t^T D A_t) on the segment between the fits: D = I
-    (squared loss) or diag(s'(r_i)), s' the logistic density, decreasing in
-    |z|, and r_i the larger |z_i| of the fits (|z| is largest at an end)."""
-    mu = np.inf
-    for t, (A, c) in enumerate(_designs(est, X, tasks)):
-        if _is_classifier(type(est)):
-            r = np.max([np.abs(A[:, :-1] @ np.asarray(f.coef_)[t] + np.asarray(f.intercept_)[t])
-                        for f in fits], axis=0)
-            A = A * np.sqrt(np.exp(-r) / (1.0 + np.exp(-r)) ** 2)[:, None]
-        lam = np.linalg.eigvalsh(c * A.T @ A)
-        mu = min(mu, lam[0] - 64 * EPS * lam[-1])  # eigvalsh is backward stable
-    assert mu > 0, "the data fit is not strongly convex here"
-    return mu
-
-
-def _distance(a, b):
-    return np.sqrt(np.sum((np.asarray(a.coef_, dtype=float) - b.coef_) ** 2)
-                   + np.sum((np.asarray(a.intercept_, dtype=float) - b.intercept_) ** 2))
-
-
-def _assert_same_solution(a, b, X, tasks, s_a=None):
-    """a (a fit, or a point with coef_, intercept_, objective_, dual_gap_) and
-    b (a fitted estimator: the problem) are solutions: assert what their
-    certificates say and return the bound on ||a - b||.  ``s_a`` replaces
-    a's own certificate when it has none for b's problem."""
-    if s_a is None:
-        s_a = a.dual_gap_ + rounding(a.objective_)
-        assert abs(a.objective_ - b.objective_) <= max(s_a, b.dual_gap_ + rounding(b.objective_))
-    s_b = b.dual_gap_ + rounding(b.objective_)
-    delta = 2 * np.sqrt((s_a + s_b) / _strong_convexity([a, b], b, X, tasks))
-    assert _distance(a, b) <= delta, (_distance(a, b), delta)
-    return delta
+# certificates say (certificates.assert_same_solution): with s >= F(x) - F*
+# for each (its duality gap plus the rounding of the objective's sums), each
+# objective within its own gap above the other, and the points within the
+# distance the data fit's curvature on the segment [a, b] gives them (the
+# penalty convex), coef_ and intercept_ together; it returns that bound.  The
+# problem is b's (estimator_problem); a point without a certificate of its own
+# for it gets one (excess).
 
 
 def _objective(est, coef, intercept, X, y, tasks):
     """The objective of the docstrings, in float64 by hand (ridge = 0)."""
     value = 0.0
-    for t, (A, c) in enumerate(_designs(est, X, tasks)):
-        rows = np.asarray(tasks) == np.asarray(est.tasks_)[t]
-        z = A[:, :-1] @ coef[t] + intercept[t]
-        if _is_classifier(type(est)):
-            s = np.where(y[rows] == est.classes_[1], 1.0, -1.0)
-            value += c * np.sum(np.logaddexp(0.0, -s * z))
+    problem = estimator_problem(est, X, y, tasks)  # labels as +-1
+    for t, (Xt, yt, c) in enumerate(zip(problem["Xs"], problem["ys"], problem["weights"])):
+        z = Xt @ coef[t] + intercept[t]
+        if problem["loss"] == "logistic":
+            value += c * np.sum(np.logaddexp(0.0, -yt * z))
         else:
-            value += c / 2 * np.sum((y[rows] - z) ** 2)
+            value += c / 2 * np.sum((yt - z) ** 2)
     name = type(est).__name__
     if name.startswith("Lasso"):
         return value + est.alpha * np.abs(coef).sum()
@@ -245,7 +200,9 @@ def test_each_label_gets_its_own_task_model(kind):
     # has norm <= sqrt(d)), and the fit within sqrt(2 s / mu) of the optimum
     # (strong convexity, s its certified gap): far below the distance between
     # two labels' models (their offsets differ by 6 or more).
-    mu = _strong_convexity([est], est, X, tasks)
+    mu = strong_convexity(points=[(est.coef_, est.intercept_)],
+                          **estimator_problem(est, X, tasks=tasks))
+    assert mu > 0, "the data fit is not strongly convex here"
     bound = 1e-6 * np.sqrt(X.shape[1]) / mu + np.sqrt(
         2 * (est.dual_gap_ + rounding(est.objective_)) / mu)
     assert bound < 1
@@ -283,7 +240,8 @@ def test_shared_design_equals_stacked_long_format(Est, loss_scaling):
 
     Xs, ys, ts = stack_tasks([X] * T, [Y[:, t] for t in range(T)])
     long = Est(alpha=0.05, tol=1e-10, loss_scaling=loss_scaling).fit(Xs, ys, tasks=ts)
-    _assert_same_solution(est, long, Xs, ts)
+    assert_same_solution(est, long, **estimator_problem(long, Xs, tasks=ts),
+                         coefficients=True)
     for t in range(T):
         assert_allclose(_raw_output(est, X, np.full(n, t)), raw[:, t], rtol=1e-12, atol=1e-12)
 
@@ -544,7 +502,8 @@ def test_classifier_label_swap_negates_the_logit(Est):
     # certified solution of a's problem, within the certified distance of a
     negated = SimpleNamespace(coef_=-b.coef_, intercept_=-b.intercept_,
                               objective_=b.objective_, dual_gap_=b.dual_gap_)
-    delta = _assert_same_solution(negated, a, X, idx)
+    delta = assert_same_solution(negated, a, **estimator_problem(a, X, tasks=idx),
+                                 coefficients=True)
     z = a.decision_function(X, tasks=idx)
     assert np.all(np.abs(z + b.decision_function(X, tasks=idx))
                   <= _decision_move(X, delta) + rounding(*z))
@@ -576,7 +535,8 @@ def test_classifier_single_class_task_decouples(Est, one_class):
     # gap bounds their suboptimality there
     kept = SimpleNamespace(coef_=est.coef_[[0, 2]], intercept_=est.intercept_[[0, 2]],
                            objective_=est.objective_, dual_gap_=est.dual_gap_)
-    _assert_same_solution(kept, ref, X[keep], idx[keep])
+    assert_same_solution(kept, ref, **estimator_problem(ref, X[keep], tasks=idx[keep]),
+                         coefficients=True)
     assert_array_equal(est.coef_[1], 0.0)
     X1 = X[idx == 1]
     assert np.all(est.predict(X1, tasks=np.ones(len(X1), int)) == one_class)
@@ -759,7 +719,8 @@ def test_alpha_max_gives_zero_coef(Est, penalty, loss, loss_scaling):
         p = np.array([target[idx == t].mean() for t in range(3)])
         b0 = np.log(p / (1 - p))
     optimum = SimpleNamespace(coef_=np.zeros_like(at.coef_), intercept_=b0)
-    _assert_same_solution(optimum, at, X, idx, s_a=rounding(at.objective_))
+    assert_same_solution(optimum, at, **estimator_problem(at, X, tasks=idx),
+                         excess=(rounding(at.objective_), None), coefficients=True)
     above = Est(alpha=1.5 * amax, **kw).fit(X, target, tasks=idx)
     assert_array_equal(above.coef_, 0.0)
     below = Est(alpha=0.9 * amax, **kw).fit(X, target, tasks=idx)
@@ -777,7 +738,8 @@ def test_single_task(Est):
     assert est.predict(X).shape == (X.shape[0],)
     zeros = np.zeros(X.shape[0], int)
     long = Est(alpha=0.01, tol=1e-10).fit(X, target, tasks=zeros)
-    delta = _assert_same_solution(est, long, X, zeros)
+    delta = assert_same_solution(est, long, **estimator_problem(long, X, tasks=zeros),
+                                 coefficients=True)
     z = _raw_output(long, X)
     assert np.all(np.abs(_raw_output(est, X) - z) <= _decision_move(X, delta) + rounding(*z))
 
@@ -835,7 +797,8 @@ def test_float32_stays_float32(Est):
     s_ref = ref.dual_gap_ + rounding(F_ref)
     s_est = _objective(ref, as64.coef_, as64.intercept_, X, target64, idx) - F_ref + s_ref \
         + rounding(F_ref)
-    delta = _assert_same_solution(as64, ref, X, idx, s_a=s_est)
+    delta = assert_same_solution(as64, ref, **estimator_problem(ref, X, tasks=idx),
+                                 excess=(s_est, None), coefficients=True)
     assert delta < 1e-2  # float32 accuracy (its tol is floored at 100 eps32 = 1.2e-5)
 
 
@@ -865,7 +828,8 @@ def test_warm_start_reuses_solution(Est):
     warm.fit(X, target, tasks=idx)
     assert warm.n_iter_ < n_first
     assert warm.converged_
-    _assert_same_solution(warm, first, X, idx)
+    assert_same_solution(warm, first, **estimator_problem(first, X, tasks=idx),
+                         coefficients=True)
 
 
 # ------------------------------------------------------------------ pickling

@@ -10,6 +10,7 @@ generators.
 """
 
 import copy
+import dataclasses
 import warnings
 
 import array_api_compat.numpy as xp
@@ -25,19 +26,16 @@ from mtlreg.datasets import make_multitask_classification, make_multitask_regres
 from mtlreg.penalties import L1Inf, TaskL2
 from mtlreg.penalties.linf import l1_ball_threshold
 
-from cvxpy_reference import assert_matches_reference, rounding, solve_reference
+from certificates import (EPS, Point, as_point, assert_converged, assert_same_solution,
+                          objective_at_zero, rounding, sum_rounding, task_weights)
+from cvxpy_reference import assert_matches_reference, solve_reference
 from conftest import import_array_api_strict
 
 cp = pytest.importorskip("cvxpy")
 
-EPS = np.finfo(np.float64).eps
-
-
-def entry_rounding(n, size, eps=EPS):
-    """Rounding level of a quantity computed from sums of ``n`` terms of magnitude at
-    most ``size`` and a few further operations (a threshold, a row norm, a scaling):
-    recursive summation errs by at most ``n eps size``; 16 covers the rest."""
-    return 16 * n * eps * size
+# Entrywise comparisons: a quantity computed from sums of n terms of magnitude at most
+# size and a few further operations (a threshold, a row norm, a scaling) is exact to
+# sum_rounding(16 n, size): the sum's n eps size, and 16 for the rest.
 
 
 # -- independent references ---------------------------------------------------------------------
@@ -125,9 +123,9 @@ def _l1inf_columns():
 def test_l1inf_norm_prox_moreau_with_bisection_projection(tau):
     """v = prox_{tau ||.||_inf}(v) + P_{tau B_1}(v), column by column.  Both sides
     threshold the column's n_tasks magnitudes (mtlreg by sorting, the test by
-    bisection to the last bit): they agree to entry_rounding(n_tasks, max |v|)."""
+    bisection to the last bit): they agree to sum_rounding(16 n_tasks, max |v|)."""
     V = _l1inf_columns()
-    level = entry_rounding(V.shape[0], np.abs(V).max())
+    level = sum_rounding(16 * V.shape[0], np.abs(V).max())
     prox = np.asarray(L1Inf(xp, 1.0).norm_prox(V, tau))
     projection = project_l1_balls(V, tau)
     assert np.abs(prox + projection - V).max() <= level
@@ -149,7 +147,7 @@ def test_l1inf_norm_prox_hand_computed_ties():
     at theta; [3, 3, -3, 3, 3] with tau = 3: theta = 12/5."""
     V = np.array([[2.0, 3.0], [-2.0, 3.0], [2.0, -3.0], [1.0, 3.0], [0.0, 3.0]])
     pen = L1Inf(xp, 1.0)
-    level = entry_rounding(V.shape[0], np.abs(V).max())
+    level = sum_rounding(16 * V.shape[0], np.abs(V).max())
     P = np.asarray(pen.norm_prox(V, 1.0))
     assert np.abs(P[:, 0] - [5 / 3, -5 / 3, 5 / 3, 1.0, 0.0]).max() <= level
     P = np.asarray(pen.norm_prox(V, 3.0))
@@ -164,7 +162,7 @@ def test_l1inf_single_task_is_soft_thresholding():
     tau = 0.5
     P = np.asarray(L1Inf(xp, 1.0).norm_prox(V, tau))
     expected = np.sign(V) * np.maximum(np.abs(V) - tau, 0)
-    assert np.abs(P - expected).max() <= entry_rounding(1, np.abs(V).max())
+    assert np.abs(P - expected).max() <= sum_rounding(16, np.abs(V).max())
     assert P[0, 0] == 0.0 and P[0, 1] == 0.0
 
 
@@ -204,7 +202,7 @@ def test_l1inf_prox_with_ridge_matches_cvxpy_and_is_optimal(ridge, step):
         assert obj(P) <= obj(P + 1e-3 * rng.standard_normal(P.shape)) + slack
     assert np.all(P[:, 1] == 0.0)
     value = alpha * NP_NORMS["l1inf"](P) + ridge * np.sum(P ** 2)
-    assert abs(float(pen.value(P)) - value) <= entry_rounding(P.size, value)
+    assert abs(float(pen.value(P)) - value) <= sum_rounding(16 * P.size, value)
 
 
 def _l1inf_dual(V):
@@ -227,7 +225,7 @@ def _task_l2_dual(V):
 @pytest.mark.parametrize("Pen, closed_form", [(L1Inf, _l1inf_dual), (TaskL2, _task_l2_dual)])
 def test_dual_norm(Pen, closed_form):
     """<W, V> <= norm(W) * dual_norm(V); dual_norm equals its closed form, and a
-    unit-norm W attains it (all sums of at most W.size terms: entry_rounding)."""
+    unit-norm W attains it (all sums of at most W.size terms: sum_rounding(16 n, .))."""
     rng = np.random.default_rng(3)
     pen = Pen(xp, 1.0)
     for shape in [(3, 5), (1, 4), (6, 2)]:
@@ -236,13 +234,13 @@ def test_dual_norm(Pen, closed_form):
             W = rng.standard_normal(shape) * (rng.random(shape) < 0.6)
             V = rng.standard_normal(shape)
             bound = float(pen.norm(W)) * float(pen.dual_norm(V))
-            assert np.sum(W * V) <= bound + entry_rounding(n, bound)
+            assert np.sum(W * V) <= bound + sum_rounding(16 * n, bound)
         for _ in range(10):
             V = rng.standard_normal(shape)
             value, W = closed_form(V)
-            assert abs(float(pen.dual_norm(V)) - value) <= entry_rounding(n, value)
-            assert abs(float(pen.norm(W)) - 1.0) <= entry_rounding(n, 1.0)
-            assert abs(np.sum(W * V) - value) <= entry_rounding(n, value)
+            assert abs(float(pen.dual_norm(V)) - value) <= sum_rounding(16 * n, value)
+            assert abs(float(pen.norm(W)) - 1.0) <= sum_rounding(16 * n, 1.0)
+            assert abs(np.sum(W * V) - value) <= sum_rounding(16 * n, value)
 
 
 @pytest.mark.parametrize("Pen, project", [(L1Inf, project_l1_balls),
@@ -252,7 +250,7 @@ def test_conjugate_and_fenchel_young(Pen, project):
     h(P) + h*(G) = <P, G> at a prox point P with G = (V - P) / s (the pieces of the
     duality gap the solver certifies).
 
-    The two projections agree entrywise to ``delta = entry_rounding(n, max |V|)`` (n
+    The two projections agree entrywise to ``delta = sum_rounding(16 n, max |V|)`` (n
     the entries a threshold or row norm sums), so the squared distances differ by at
     most ``2 ||D|| sqrt(size) delta + size delta^2``."""
     rng = np.random.default_rng(4)
@@ -261,18 +259,18 @@ def test_conjugate_and_fenchel_young(Pen, project):
     for _ in range(10):
         V = 1.5 * rng.standard_normal((4, 5))
         n = V.shape[0] if Pen is L1Inf else V.shape[1]
-        delta = entry_rounding(n, np.abs(V).max())
+        delta = sum_rounding(16 * n, np.abs(V).max())
         D = V - project(V, alpha)
         expected = np.sum(D ** 2) / (4 * ridge)
         error = (2 * np.linalg.norm(D) * np.sqrt(V.size) * delta + V.size * delta ** 2) / (
-            4 * ridge) + entry_rounding(V.size, expected)
+            4 * ridge) + sum_rounding(16 * V.size, expected)
         assert abs(float(pen.conjugate(V)) - expected) <= error
         for p in (pen, Pen(xp, alpha)):
             P = np.asarray(p.prox(V, step))
             G = (V - P) / step
             if p.ridge == 0.0:  # G must lie in the dual ball (h* = 0 there): its dual
                 # norm sums n entries of V - P, of size up to max |V|, against s alpha
-                level = entry_rounding(n, np.abs(V).max() / (step * alpha))
+                level = sum_rounding(16 * n, np.abs(V).max() / (step * alpha))
                 assert abs(p.dual_scale(G) - 1.0) <= level
             value, conjugate, inner = float(p.value(P)), float(p.conjugate(G)), np.sum(P * G)
             assert abs(value + conjugate - inner) <= rounding(value + conjugate + abs(inner))
@@ -295,10 +293,10 @@ def test_task_l2_prox_closed_form(shape, ridge, step):
         k = 1.0 + 2.0 * step * ridge
         got = np.asarray(pen.prox(V, step))
         expected = row_soft_threshold(V, step * alpha) / k
-        assert np.abs(got - expected).max() <= entry_rounding(shape[1], np.abs(V).max())
+        assert np.abs(got - expected).max() <= sum_rounding(16 * shape[1], np.abs(V).max())
         assert np.all(got[0] == 0.0)
         value = alpha * np.linalg.norm(V, axis=1).sum() + ridge * np.sum(V ** 2)
-        assert abs(float(pen.value(V)) - value) <= entry_rounding(V.size, value)
+        assert abs(float(pen.value(V)) - value) <= sum_rounding(16 * V.size, value)
 
 
 @pytest.mark.parametrize("step", [0.2, 1.0, 4.0])
@@ -310,7 +308,7 @@ def test_task_l2_moreau_identity(step):
     for _ in range(10):
         V = 1.5 * rng.standard_normal((5, 4))
         V[1] = 0.0
-        level = entry_rounding(V.shape[1], np.abs(V).max())
+        level = sum_rounding(16 * V.shape[1], np.abs(V).max())
         residual = V - np.asarray(pen.prox(V, step))
         assert np.abs(residual - project_row_l2_balls(V, step * alpha)).max() <= level
         assert np.linalg.norm(residual, axis=1).max() <= step * alpha + level
@@ -323,13 +321,12 @@ def test_task_l2_moreau_identity(step):
 @pytest.mark.parametrize("Pen", [L1Inf, TaskL2])
 def test_prox_in_array_api_strict(device_name, dtype_name, Pen):
     """The NumPy float64 prox, to the rounding of the dtype (the input's rounding
-    included): entry_rounding with the dtype's eps."""
+    included): sum_rounding(16 n, size) with the dtype's eps."""
     xps = import_array_api_strict()
     from mtlreg._backend import get_namespace, to_numpy
 
     V = _l1inf_columns()
     dev, dtype = xps.Device(device_name), getattr(xps, dtype_name)
-    eps = float(np.finfo(dtype_name).eps)
     Va = xps.asarray(V, dtype=dtype, device=dev)
     xpa = get_namespace(Va)
     pen = Pen(xpa, 0.7, ridge=0.2)
@@ -337,12 +334,13 @@ def test_prox_in_array_api_strict(device_name, dtype_name, Pen):
     assert P.device == dev and P.dtype == dtype
     expected = np.asarray(Pen(xp, 0.7, ridge=0.2).prox(V, 1.3))
     n = V.shape[0] if Pen is L1Inf else V.shape[1]  # a threshold over tasks, a row norm
-    assert np.abs(to_numpy(P) - expected).max() <= entry_rounding(n, np.abs(V).max(), eps)
+    assert np.abs(to_numpy(P) - expected).max() <= sum_rounding(16 * n, np.abs(V).max(),
+                                                                dtype_name)
     if Pen is L1Inf:  # the exact-tie column keeps exact ties on every backend
         got = to_numpy(P)[:, 7]
         assert got[0] == got[2] == -got[1]
     value = float(Pen(xp, 0.7, ridge=0.2).value(V))
-    assert abs(float(pen.value(Va)) - value) <= entry_rounding(V.size, value, eps)
+    assert abs(float(pen.value(Va)) - value) <= sum_rounding(16 * V.size, value, dtype_name)
 
 
 # -- the six estimators against CVXPY ----------------------------------------------------------
@@ -382,16 +380,12 @@ def _tasks(seed, logistic, sizes=(12, 20, 9, 16), d=5):
     return Xs, ys
 
 
-def _task_weights(ys, loss_scaling):
-    return [1.0 / len(y) if loss_scaling == "mean" else 1.0 for y in ys]
-
-
 def np_objective(Xs, ys, parts, intercept, model, alpha, beta, ridge, loss_scaling, logistic):
     """The documented objective, in NumPy, at parts of shape (n_tasks, n_features)."""
     P, Q = parts
     W = P + Q
     fit = 0.0
-    for t, (X, y, c) in enumerate(zip(Xs, ys, _task_weights(ys, loss_scaling))):
+    for t, (X, y, c) in enumerate(zip(Xs, ys, task_weights(ys, loss_scaling))):
         z = X @ W[t] + intercept[t]
         fit += c * (np.logaddexp(0.0, -y * z).sum() if logistic else 0.5 * np.sum((y - z) ** 2))
     first, second = MODELS[model][3:5]
@@ -405,7 +399,7 @@ def cvxpy_two_part(Xs, ys, model, alpha, beta, ridge, loss_scaling, logistic):
     d, T = Xs[0].shape[1], len(Xs)
     P, Q, b = cp.Variable((d, T)), cp.Variable((d, T)), cp.Variable(T)
     terms = []
-    for t, (X, y, c) in enumerate(zip(Xs, ys, _task_weights(ys, loss_scaling))):
+    for t, (X, y, c) in enumerate(zip(Xs, ys, task_weights(ys, loss_scaling))):
         z = X @ (P[:, t] + Q[:, t]) + b[t]
         terms.append(c * (cp.sum(cp.logistic(-cp.multiply(y, z))) if logistic
                           else 0.5 * cp.sum_squares(y - z)))
@@ -421,70 +415,6 @@ def _strengths(X, y, tasks, model, loss, loss_scaling, fraction=0.2):
     am = alpha_max(X, y, tasks, penalty=first, loss=loss, loss_scaling=loss_scaling)
     bm = alpha_max(X, y, tasks, penalty=second, loss=loss, loss_scaling=loss_scaling)
     return fraction * am, fraction * bm
-
-
-def _objective_at_zero(ys, logistic, loss_scaling="mean"):
-    """``F(0, b0)``, the objective at ``W = 0`` with the intercepts optimal there
-    (where a cold fit starts): the scale of mtlreg's stopping rule."""
-    total = 0.0
-    for y, c in zip(ys, _task_weights(ys, loss_scaling)):
-        if logistic:
-            p = np.mean(y > 0)
-            total += c * len(y) * -(p * np.log(p) + (1 - p) * np.log(1 - p))
-        else:
-            total += c * 0.5 * np.sum((y - y.mean()) ** 2)
-    return total
-
-
-def _converged_gap(tol, objective, scale):
-    """What ``converged_`` guarantees of ``dual_gap_``: mtlreg's documented stopping
-    rule (``mtlreg.solvers.fista.gap_threshold``): ``tol`` relative to the objective,
-    or to ``F(0, b0)`` where that is larger (the certificate's resolution), never
-    below ``100 eps F(0, b0)``; both sides evaluated to rounding."""
-    return (max(tol * objective, min(tol, 1e-8) * scale, 100 * EPS * scale)
-            * (1 + 4096 * EPS))
-
-
-def _sigmoid_slope(z):
-    """sigma'(z) = 1 / (4 cosh(z / 2)^2): decreasing in |z|."""
-    return 0.25 / np.cosh(0.5 * z) ** 2
-
-
-def _curvature(Xs, ys, coef, intercept, logistic, loss_scaling="mean", radius=0.0,
-               n_parts=1, ridge=0.0):
-    """A lower bound on the strong convexity of the data fit in ``(W, b)`` on the
-    ball of ``radius`` around ``(coef, intercept)`` -- with ``n_parts = 2``, of the
-    objective in ``(P, Q, b)``, whose ridge adds ``2 ridge`` on the parts.
-
-    Task by task, the Hessian is ``c_t A^T diag(kappa) A`` with ``A = [X .. X 1]``
-    and ``kappa`` the loss's curvature: 1 (squared), or ``sigma'`` at the sample's
-    ``|z_i|`` plus the most the ball moves it, ``radius ||a_i||`` (logistic).  The
-    penalties are convex and add nothing."""
-    mu = np.inf
-    for t, (X, y, c) in enumerate(zip(Xs, ys, _task_weights(ys, loss_scaling))):
-        A = np.column_stack([X] * n_parts + [np.ones(len(y))])
-        kappa = (_sigmoid_slope(np.abs(X @ coef[t] + intercept[t])
-                                + radius * np.linalg.norm(A, axis=1))
-                 if logistic else np.ones(len(y)))
-        H = c * (A.T * kappa) @ A
-        H[:-1, :-1] += 2 * ridge * np.eye(len(H) - 1)
-        lam = np.linalg.eigvalsh(H)
-        mu = min(mu, lam[0] - entry_rounding(len(H), lam[-1]))
-    return mu
-
-
-def _distance_to_solution(excess, curvature, logistic, radius=0.1):
-    """A bound on the distance from a point to the (unique) solution, given that the
-    objective there is within ``excess`` of the optimum: with ``mu = curvature(R)``
-    the strong convexity on the ball of radius ``R`` around the point and
-    ``excess < mu R^2 / 2``, the solution lies in that ball (along the segment to
-    it, the objective would otherwise fall by more than ``mu R^2 / 2`` inside the
-    ball), at distance at most ``sqrt(2 excess / mu)``.  The squared loss is
-    ``mu``-strongly convex everywhere."""
-    R = radius if logistic else np.inf
-    mu = curvature(R if logistic else 0.0)
-    assert mu > 0 and excess < mu * R ** 2 / 2
-    return np.sqrt(2 * excess / mu)
 
 
 @pytest.mark.parametrize("logistic", [False, True], ids=["squared", "logistic"])
@@ -506,9 +436,7 @@ def test_matches_cvxpy_and_certifies_its_gap(model, logistic, loss_scaling, ridg
                                            loss_scaling, logistic)
     args = (model, alpha, beta, ridge, loss_scaling, logistic)
     parts = _fitted_parts(est, model)
-    assert est.converged_
-    F0 = _objective_at_zero(ys, logistic, loss_scaling)
-    assert 0.0 <= est.dual_gap_ <= _converged_gap(tol, est.objective_, F0)
+    assert_converged(est, tol, objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling))
     # objective_ is the documented objective at the fitted parts and intercepts
     assert abs(est.objective_ - np_objective(Xs, ys, parts, est.intercept_, *args)) <= rounding(
         est.objective_)
@@ -518,25 +446,17 @@ def test_matches_cvxpy_and_certifies_its_gap(model, logistic, loss_scaling, ridg
                              at_reference=np_objective(Xs, ys, cvx_parts, cvx_b, *args))
     # (W, b) is unique (the loss is strictly convex in (w_t, b_t) on these full-rank
     # designs); both points are within their excess's distance of it
-    excess = est.dual_gap_ + rounding(est.objective_)
-    ref_excess = ref.accuracy + rounding(ref.upper)
-    W_ref = cvx_parts[0] + cvx_parts[1]
-
-    def at(coef, b, **kw):
-        return lambda R: _curvature(Xs, ys, coef, b, logistic, loss_scaling, R, **kw)
-
-    distance = (_distance_to_solution(excess, at(est.coef_, est.intercept_), logistic)
-                + _distance_to_solution(ref_excess, at(W_ref, cvx_b), logistic))
-    assert np.sqrt(np.sum((est.coef_ - W_ref) ** 2)
-                   + np.sum((est.intercept_ - cvx_b) ** 2)) <= distance
+    excess = (est.dual_gap_ + rounding(est.objective_), ref.accuracy + rounding(ref.upper))
+    problem = dict(loss=loss, weights=task_weights(ys, loss_scaling))
+    assert_same_solution((est.coef_, est.intercept_), (cvx_parts[0] + cvx_parts[1], cvx_b),
+                         Xs, ys, excess=excess, coefficients=True, **problem)
     if ridge > 0:  # the objective is strongly convex in (P, Q, b): the parts are unique
-        def at_parts(P, Q, b):
-            return at(P + Q, b, n_parts=2, ridge=ridge)
-
-        distance = (_distance_to_solution(excess, at_parts(*parts, est.intercept_), logistic)
-                    + _distance_to_solution(ref_excess, at_parts(*cvx_parts, cvx_b), logistic))
-        assert np.sqrt(sum(np.sum((ours - theirs) ** 2) for ours, theirs in zip(parts, cvx_parts))
-                       + np.sum((est.intercept_ - cvx_b) ** 2)) <= distance
+        # (P, Q) as one coefficient matrix on [X X], the ridge on both
+        T, d = est.coef_.shape
+        assert_same_solution((np.hstack(parts), est.intercept_), (np.hstack(cvx_parts), cvx_b),
+                             [np.hstack([X_t, X_t]) for X_t in Xs], ys, excess=excess,
+                             quadratic=2 * ridge * np.eye(2 * T * d), coefficients=True,
+                             **problem)
     # both parts are active: the comparison exercises the decomposition
     assert all(np.any(p != 0) for p in parts)
 
@@ -671,16 +591,11 @@ def test_outlier_tasks_hold_string_labels(Est, base, penalty, fa, fb):
     Xs = [data.X[data.tasks == t] for t in range(len(labels))]
     ys = [data.y[data.tasks == t] for t in range(len(labels))]
 
-    def distance(fit, rows):
-        mu = _curvature(Xs, ys, np.asarray(fit.coef_)[rows], np.asarray(fit.intercept_)[rows],
-                        False)
-        return _distance_to_solution(fit.dual_gap_ + rounding(fit.objective_),
-                                     lambda R: mu, False)
-
     inverse = np.argsort(order)  # task t is row inverse[t] of est
-    difference = np.sqrt(np.sum((est.coef_ - np.asarray(ref.coef_)[order]) ** 2)
-                         + np.sum((est.intercept_ - np.asarray(ref.intercept_)[order]) ** 2))
-    assert difference <= distance(est, inverse) + distance(ref, slice(None))
+    est_point = Point(np.asarray(est.coef_)[inverse], np.asarray(est.intercept_)[inverse],
+                      est.objective_, est.dual_gap_)
+    assert_same_solution(est_point, ref, Xs, ys, loss="squared", weights=task_weights(ys),
+                         coefficients=True)
     np.testing.assert_array_equal(np.any(np.asarray(est.coef_outlier_) != 0, axis=1),
                                   np.any(np.asarray(ref.coef_outlier_)[order] != 0, axis=1))
     for label in est.outlier_tasks_:
@@ -693,7 +608,7 @@ def _data_gradient(Xs, ys, coef, intercept, logistic, loss_scaling="mean"):
     """grad_W of sum_t c_t loss_t at (coef, intercept), shape (n_tasks, n_features), and
     the gradient in the intercepts."""
     G, gb = [], []
-    for t, (X, y, c) in enumerate(zip(Xs, ys, _task_weights(ys, loss_scaling))):
+    for t, (X, y, c) in enumerate(zip(Xs, ys, task_weights(ys, loss_scaling))):
         z = X @ coef[t] + intercept[t]
         dz = -y / (1.0 + np.exp(y * z)) if logistic else z - y
         G.append(c * X.T @ dz)
@@ -701,33 +616,25 @@ def _data_gradient(Xs, ys, coef, intercept, logistic, loss_scaling="mean"):
     return np.array(G), np.array(gb)
 
 
-def _same_solution(Xs, ys, logistic, a, b):
-    """Two fits of problems with one optimum and one (unique) minimizer in (W, b):
-    their objectives within their certified gaps of each other, and their points
-    within the distance their gaps allow (``_distance_to_solution``).
+def _without_one_class_tasks(Xs, ys, logistic, *fits):
+    """Two fits of problems with one optimum and one (unique) minimizer in (W, b), as
+    ``certificates.assert_same_solution`` takes them (``problem, points``).
 
-    A task with one class (logistic) has no minimizer: both fits set it by the same
-    rule (``w_t = 0``, ``b_t = +-log(1 / eps)``, a loss of ``eps``), and the other
-    tasks' problem, with ``w_t = 0``, has the same optimum and is strongly convex."""
-    assert abs(a.objective_ - b.objective_) <= (max(a.dual_gap_, b.dual_gap_)
-                                                + rounding(a.objective_, b.objective_))
-    fits = [(np.asarray(f.coef_), np.asarray(f.intercept_)) for f in (a, b)]
+    A task with one class (logistic) has no minimizer: every fit sets it by the same
+    rule (``w_t = 0``, ``b_t = +-log(1 / eps)``, a loss of ``eps``), asserted here,
+    and the other tasks' problem, with ``w_t = 0``, has the same optimum and is
+    strongly convex: the points are restricted to it (their objectives and gaps
+    stay those of the whole problem)."""
+    points = [as_point(f) for f in fits]
     two = np.array([len(np.unique(y)) == 2 or not logistic for y in ys])
-    for coef, intercept in fits:
-        assert np.all(coef[~two] == 0.0)
-    assert np.all(fits[0][1][~two] == fits[1][1][~two])
-    Xs2 = [X for X, keep in zip(Xs, two) if keep]
+    for point in points:
+        assert np.all(point.coef[~two] == 0.0)
+        assert np.all(point.intercept[~two] == points[0].intercept[~two])
     ys2 = [y for y, keep in zip(ys, two) if keep]
-
-    def distance(fit, coef, intercept):
-        return _distance_to_solution(
-            fit.dual_gap_ + rounding(fit.objective_),
-            lambda R: _curvature(Xs2, ys2, coef[two], intercept[two], logistic, radius=R),
-            logistic)
-
-    difference = np.sqrt(np.sum((fits[0][0] - fits[1][0]) ** 2)
-                         + np.sum((fits[0][1] - fits[1][1]) ** 2))
-    assert difference <= distance(a, *fits[0]) + distance(b, *fits[1])
+    problem = dict(Xs=[X for X, keep in zip(Xs, two) if keep], ys=ys2,
+                   loss="logistic" if logistic else "squared", weights=task_weights(ys2))
+    return problem, [dataclasses.replace(p, coef=p.coef[two], intercept=p.intercept[two])
+                     for p in points]
 
 
 def _fit_lipschitz(Xs, ys, logistic, loss_scaling="mean"):
@@ -735,7 +642,7 @@ def _fit_lipschitz(Xs, ys, logistic, loss_scaling="mean"):
     (times 1/4 for the logistic loss)."""
     return max(c * np.linalg.norm(np.column_stack([X, np.ones(len(X))]), 2) ** 2
                * (0.25 if logistic else 1.0)
-               for X, c in zip(Xs, _task_weights(ys, loss_scaling)))
+               for X, c in zip(Xs, task_weights(ys, loss_scaling)))
 
 
 @pytest.mark.parametrize("logistic", [False, True], ids=["squared", "logistic"])
@@ -761,7 +668,8 @@ def test_large_beta_gives_the_single_part_model(model, single, logistic):
     assert np.all(second == 0.0)
     if model != "dirty_l2":
         assert both.outlier_tasks_.shape == (0,)
-    _same_solution(Xs, ys, logistic, both, one)
+    problem, points = _without_one_class_tasks(Xs, ys, logistic, both, one)
+    assert_same_solution(*points, **problem, coefficients=True)
     # and the argument: at the single model's solution the dual norm of the second
     # part stays below beta (measured at most 0.83 beta; the fit's gradient is within
     # sqrt(2 L gap) < 1e-5 of the solution's)
@@ -840,7 +748,8 @@ def test_dirty_with_large_alpha_is_the_lasso(group_norm, logistic):
     dirty = Est(alpha=alpha, beta=beta, group_norm=group_norm, tol=1e-12).fit(X, y, tasks=tasks)
     lasso = Lasso(alpha=beta, tol=1e-12).fit(X, y, tasks=tasks)
     assert np.all(np.asarray(dirty.coef_shared_) == 0.0)
-    _same_solution(Xs, ys, logistic, dirty, lasso)
+    problem, points = _without_one_class_tasks(Xs, ys, logistic, dirty, lasso)
+    assert_same_solution(*points, **problem, coefficients=True)
     np.testing.assert_array_equal(dirty.coef_specific_, dirty.coef_)  # P = 0
     # the model is not trivial: the Lasso has zeros and non-zeros
     assert np.any(lasso.coef_ == 0) and np.any(lasso.coef_ != 0)
@@ -853,7 +762,7 @@ def _gradient_at_zero(Xs, ys, logistic, loss_scaling):
     y for squared loss, logit of the fraction of positives for logistic), and the
     same sums of absolute values: the size that bounds their rounding."""
     G, size = [], []
-    for X, y, c in zip(Xs, ys, _task_weights(ys, loss_scaling)):
+    for X, y, c in zip(Xs, ys, task_weights(ys, loss_scaling)):
         r = (np.mean(y > 0) - (y > 0)) if logistic else -(y - y.mean())
         G.append(c * X.T @ r)
         # mtlreg may centre X rather than y: the terms' size covers both orders
@@ -874,10 +783,10 @@ def test_alpha_max_formulas(logistic, loss_scaling):
     got = {p: alpha_max(X, y, tasks, penalty=p, loss=loss, loss_scaling=loss_scaling)
            for p in ("l1inf", "task_l2")}
     n = max(len(y) for y in ys)
-    assert abs(got["l1inf"] - np.abs(G).sum(axis=0).max()) <= entry_rounding(
-        n, size.sum(axis=0).max())
-    assert abs(got["task_l2"] - np.linalg.norm(G, axis=1).max()) <= entry_rounding(
-        n, np.linalg.norm(size, axis=1).max())
+    assert abs(got["l1inf"] - np.abs(G).sum(axis=0).max()) <= sum_rounding(
+        16 * n, size.sum(axis=0).max())
+    assert abs(got["task_l2"] - np.linalg.norm(G, axis=1).max()) <= sum_rounding(
+        16 * n, np.linalg.norm(size, axis=1).max())
 
 
 @pytest.mark.parametrize("logistic", [False, True], ids=["squared", "logistic"])
@@ -917,19 +826,19 @@ def test_alpha_max_is_the_zero_threshold_of_its_part(part, logistic, loss_scalin
     # within the distance its certified gap allows of the minimizer of F(0, .) (the
     # curvature of F in b alone: X with no columns)
     intercept = np.asarray(above.intercept_)
-    if logistic:
-        no_features = [X_t[:, :0] for X_t in Xs]
+    if logistic:  # the closed form b0 = logit(p) is the minimizer (excess 0)
+        p = np.array([np.mean(yt > 0) for yt in ys])
         zeros = np.zeros((len(Xs), 0))
-        distance = _distance_to_solution(
-            above.dual_gap_ + rounding(above.objective_),
-            lambda R: _curvature(no_features, ys, zeros, intercept, True, loss_scaling, R),
-            True)
+        distance = assert_same_solution(
+            (zeros, intercept), (zeros, np.log(p / (1 - p))), [X_t[:, :0] for X_t in Xs], ys,
+            loss="logistic", weights=task_weights(ys, loss_scaling),
+            excess=(above.dual_gap_ + rounding(above.objective_), 0.0), coefficients=True)
     for t, yt in enumerate(ys):
         if logistic:
             p = np.mean(yt > 0)
             assert abs(intercept[t] - np.log(p / (1 - p))) <= distance
         else:
-            assert abs(intercept[t] - yt.mean()) <= entry_rounding(len(yt), np.abs(yt).max())
+            assert abs(intercept[t] - yt.mean()) <= sum_rounding(16 * len(yt), np.abs(yt).max())
     below = make(0.99).fit(X, y, tasks=tasks)
     assert below.converged_ and np.any(np.asarray(below.coef_) != 0.0)
     if part == "both":  # one strength below its threshold is enough for W != 0
@@ -967,7 +876,7 @@ def test_warm_start(model, logistic):
     """Refitting on the same data starts at the solution: one convergence check
     (FISTA checks the gap every 10 iterations) and the same solution.  Warm
     starting from another alpha reaches the cold solution at the new alpha (both
-    to their certified gaps: ``_same_solution``)."""
+    to their certified gaps: ``certificates.assert_same_solution``)."""
     Xs, ys = _tasks(15, logistic)
     X, y, tasks = stack_tasks(Xs, ys)
     loss = "logistic" if logistic else "squared"
@@ -981,11 +890,13 @@ def test_warm_start(model, logistic):
     # the first check passes: it starts where the cold fit's gap passed, and 10 more
     # iterations bring the gap to at most 0.45 of the threshold (measured)
     assert est.converged_ and est.n_iter_ <= 10
-    _same_solution(Xs, ys, logistic, est, cold)
+    problem, points = _without_one_class_tasks(Xs, ys, logistic, est, cold)
+    assert_same_solution(*points, **problem, coefficients=True)
     # a warm path step: alpha and beta halved
     est.set_params(alpha=alpha / 2, beta=beta / 2).fit(X, y, tasks=tasks)
     cold = Est(alpha=alpha / 2, beta=beta / 2, tol=1e-9, **kwargs).fit(X, y, tasks=tasks)
-    _same_solution(Xs, ys, logistic, est, cold)
+    problem, points = _without_one_class_tasks(Xs, ys, logistic, est, cold)
+    assert_same_solution(*points, **problem, coefficients=True)
 
 
 def test_alpha_max_shared_design():
@@ -997,7 +908,7 @@ def test_alpha_max_shared_design():
     n = len(X)
     G = -(X - X.mean(0)).T @ (Y - Y.mean(0)) / n
     size = (np.abs(X) + np.abs(X.mean(0))).T @ (np.abs(Y) + np.abs(Y.mean(0))) / n
-    assert abs(alpha_max(X, Y, penalty="l1inf") - np.abs(G).sum(axis=1).max()) <= entry_rounding(
-        n, size.sum(axis=1).max())
+    assert abs(alpha_max(X, Y, penalty="l1inf") - np.abs(G).sum(axis=1).max()) <= sum_rounding(
+        16 * n, size.sum(axis=1).max())
     assert abs(alpha_max(X, Y, penalty="task_l2") - np.linalg.norm(G, axis=0).max()
-               ) <= entry_rounding(n, np.linalg.norm(size, axis=0).max())
+               ) <= sum_rounding(16 * n, np.linalg.norm(size, axis=0).max())

@@ -13,7 +13,7 @@ Two kinds of tests:
   skipped when CuPy or a GPU is missing.
 
 Every comparison with the NumPy fit follows from the two fits' certified
-duality gaps (helpers in ``test_solvers``): both objectives are within their
+duality gaps (``certificates``): both objectives are within their
 gaps of the one optimum, and the loss' curvature turns the gaps into a bound
 on the distance between the coefficients.  The device's run need not be the
 NumPy run's operations (a fixed step on a device, a line search in NumPy;
@@ -35,9 +35,8 @@ from mtlreg._data import build_task_data, encode_tasks
 from mtlreg.losses import SquaredLoss, make_datafit
 from mtlreg.penalties import L21, NuclearNorm
 from conftest import import_array_api_strict
-from test_solvers import (assert_same_optimum, assert_within, coefficient_distance_bound,
-                          curvature_weights, distance_bound, logistic_curvature, loss_design,
-                          objective_at_zero, rounding_allowance)
+from certificates import (as_point, assert_same_optimum, assert_same_solution,
+                          objective_at_zero, split_tasks, strong_convexity, sum_rounding)
 
 xps = import_array_api_strict()
 fista_module = importlib.import_module("mtlreg.solvers.fista")
@@ -68,41 +67,49 @@ def _graph_suboptimality(est, X, y, index):
     F||^2 / (2 mu)`` where ``mu`` bounds the Hessian from below on a ball
     around ``theta`` that holds the minimizer: the loss' block of each task
     (``L`` is PSD), with the logistic curvature ``l''(|z_i| + R ||x_i||)`` on
-    the ball of radius ``R``; the minimizer is in it when ``||grad|| < mu R``.
-    The gradient is computed here in float64, to ``(n + d) eps`` times its
-    terms' size."""
+    the ball of radius ``R`` (``certificates.strong_convexity``); the minimizer
+    is in it when ``||grad|| < mu R``.  The gradient is computed here in
+    float64, to ``(n + d) eps`` times its terms' size."""
     logistic = is_classifier(est)
-    design = loss_design(X, index, logistic)
+    Xs = _solver_designs(X, index, logistic)
     coef = to_numpy(est.coef_).astype(np.float64)
-    theta = np.hstack([coef, to_numpy(est.intercept_)[:, None]]) if logistic else coef
-    counts = np.bincount(index)
-    c = 1.0 / counts[index]
-    z = np.sum(design * theta[index], axis=1)
-    if logistic:
-        labels = np.where(y > 0, 1.0, -1.0)
-        dz = -c * labels / (1.0 + np.exp(labels * z))
-        size = c  # |l'| <= 1
-    else:
-        yc = y - (np.bincount(index, weights=y) / counts)[index]
-        dz = c * (z - yc)
-        size = c * (np.abs(z) + np.abs(yc))
+    intercept = to_numpy(est.intercept_).astype(np.float64)
+    grad, terms = [], []
+    for t, (Xt, yt) in enumerate(zip(Xs, split_tasks(y, index))):
+        A = np.c_[Xt, np.ones(len(Xt))] if logistic else Xt
+        z = A @ (np.r_[coef[t], intercept[t]] if logistic else coef[t])
+        c = 1.0 / len(Xt)
+        if logistic:
+            labels = np.where(yt > 0, 1.0, -1.0)
+            dz = -c * labels / (1.0 + np.exp(labels * z))
+            size = np.full(len(Xt), c)  # |l'| <= 1
+        else:
+            yc = yt - yt.mean()
+            dz = c * (z - yc)
+            size = c * (np.abs(z) + np.abs(yc))
+        grad.append(dz @ A)
+        terms.append(size @ np.abs(A))
+    grad, terms = np.stack(grad), np.stack(terms)
     L = to_numpy(est.laplacian_).astype(np.float64)
-    grad = np.stack([dz[index == t] @ design[index == t] for t in range(counts.shape[0])])
     grad[:, :coef.shape[1]] += 2.0 * est.alpha * L @ coef
-    terms = np.stack([size[index == t] @ np.abs(design[index == t])
-                      for t in range(counts.shape[0])])
     terms[:, :coef.shape[1]] += 2.0 * est.alpha * np.abs(L) @ np.abs(coef)
-    gnorm = np.linalg.norm(grad) + np.sum(X.shape) * np.finfo(np.float64).eps * np.linalg.norm(
-        terms)
-    row_norm = np.linalg.norm(design, axis=1)
+    gnorm = np.linalg.norm(grad) + sum_rounding(sum(X.shape), np.linalg.norm(terms))
+    problem = dict(loss="logistic" if logistic else "squared",
+                   weights=[1.0 / len(Xt) for Xt in Xs], fit_intercept=logistic)
     radius = 0.0
     for _ in range(5):
-        kappa = c * logistic_curvature(np.abs(z) + radius * row_norm) if logistic else c
-        mu = coefficient_distance_bound(kappa, design, index, 1.0) ** -2
+        mu = strong_convexity(Xs, [(coef, intercept)], radius=radius, **problem)
         if gnorm < mu * radius:
             return gnorm**2 / (2.0 * mu)
         radius = 2.0 * gnorm / mu
     raise AssertionError("the minimizer is not located near the fit")
+
+
+def _solver_designs(X, index, logistic):
+    """Per task, the rows the loss sees: X_t (logistic loss, free intercept), or
+    X_t centred (squared loss: the intercept eliminated)."""
+    Xs = split_tasks(np.asarray(X, dtype=np.float64), index)
+    return Xs if logistic else [Xt - Xt.mean(axis=0) for Xt in Xs]
 
 
 def _assert_same_fit(est, ref, X, y, tasks, dtype_name="float64"):
@@ -115,35 +122,31 @@ def _assert_same_fit(est, ref, X, y, tasks, dtype_name="float64"):
     index = encode_tasks(tasks, X.shape[0])[1]
     logistic = is_classifier(ref)
     loss = "logistic" if logistic else "squared"
-    f0 = objective_at_zero(y, index, loss)
-    r = rounding_allowance(dtype_name, *X.shape, f0)
-    r64 = rounding_allowance(np.float64, *X.shape, f0)
+    f0 = objective_at_zero(split_tasks(y, index), loss=loss)
+    r = sum_rounding(sum(X.shape), f0, dtype_name)
+    r64 = sum_rounding(sum(X.shape), f0)
     est_gap, ref_gap = est.dual_gap_, ref.dual_gap_
     if "Graph" in type(ref).__name__ and ref.ridge == 0:
         assert est_gap is None and ref_gap is None
         est_gap, ref_gap = (_graph_suboptimality(fit, X, y, index) for fit in (est, ref))
-    assert_same_optimum(est.objective_, est_gap, ref.objective_, ref_gap, 2 * r + 2 * r64)
-    coef = to_numpy(est.coef_).astype(np.float64)
-    intercept = to_numpy(est.intercept_).astype(np.float64)
-    design = loss_design(X, index, logistic)
-    theta, theta_ref = coef, np.asarray(ref.coef_)
+    # the squared loss's intercepts are eliminated: W on X centred per task
+    eliminated = {} if logistic else {"intercept": None}
+    point, other = as_point(est, gap=est_gap, **eliminated), as_point(ref, gap=ref_gap,
+                                                                      **eliminated)
     intercept_rounding = 0.0
     if logistic:
-        theta = np.hstack([coef, intercept[:, None]])
-        theta_ref = np.hstack([theta_ref, np.asarray(ref.intercept_)[:, None]])
         # the fitted intercept undoes the centring of X in dtype: b - mean(x) . w,
         # exact to (n_t + d) eps times its terms' size
-        eps = float(np.finfo(dtype_name).eps)
         counts = np.bincount(index)
-        size = np.abs(intercept) + np.array([np.max(np.abs(X[index == t]) @ np.abs(coef[t]))
-                                             for t in range(counts.shape[0])])
-        intercept_rounding = float(np.linalg.norm((counts + X.shape[1]) * eps * size))
-    z, z_ref = (np.sum(design * th[index], axis=1) for th in (theta, theta_ref))
-    gap, ref_gap = est_gap + 2 * r, ref_gap + 2 * r64
-    kappa = curvature_weights(loss, 1.0 / np.bincount(index)[index], z, z_ref, ref_gap)
-    bound = coefficient_distance_bound(kappa, design, index, distance_bound(gap, ref_gap))
-    assert_within(np.linalg.norm(theta - theta_ref), bound + intercept_rounding,
-                  "||coef - coef_ref||")
+        size = np.abs(point.intercept) + np.array([
+            np.max(np.abs(X[index == t]) @ np.abs(point.coef[t])) for t in range(len(counts))])
+        intercept_rounding = float(np.linalg.norm(sum_rounding(counts + X.shape[1], size,
+                                                               dtype_name)))
+    Xs = _solver_designs(X, index, logistic)
+    assert_same_solution(point, other, Xs, loss=loss, weights=[1.0 / len(Xt) for Xt in Xs],
+                         fit_intercept=logistic, excess=(est_gap + 2 * r, ref_gap + 2 * r64),
+                         slack=2 * r + 2 * r64, coefficients=True,
+                         point_rounding=intercept_rounding)
 
 
 def _device_arrays(est):
@@ -220,7 +223,7 @@ def test_device_parameter_in_model_selection(emulated_gpu):
     ref = regularization_path(mtlreg.L21Regressor(tol=1e-10), X, y, tasks, n_alphas=4)
     assert emulated_gpu == [X.shape]  # the data moved once for the whole path
     assert np.all(path.converged) and np.all(ref.converged)
-    r = rounding_allowance(np.float64, *X.shape, objective_at_zero(y, tasks, "squared"))
+    r = sum_rounding(sum(X.shape), objective_at_zero(split_tasks(y, tasks), loss="squared"))
     for args in zip(path.objectives, path.dual_gaps, ref.objectives, ref.dual_gaps):
         assert_same_optimum(*args, 4 * r)
     assert isinstance(path.coefs, np.ndarray)
@@ -312,7 +315,7 @@ def test_fista_reads_the_device_only_at_convergence_checks(monkeypatch, use_gram
                                  tol=tol, max_iter=30000)
         assert res.converged and ref.converged
         # the same data in the same dtype: objectives and gaps evaluated in it
-        r = rounding_allowance(dtype_name, *X.shape, ref.scale)
+        r = sum_rounding(sum(X.shape), ref.scale, dtype_name)
         assert_same_optimum(res.objective, res.dual_gap, ref.objective, ref.dual_gap, 4 * r)
 
 
@@ -356,7 +359,7 @@ def test_smooth_structures_read_the_device_only_at_checks(monkeypatch, structure
         ref = fista_module.fista(*fits["numpy"], np.zeros((5, 6)), None, tol=1e-12,
                                  max_iter=30000)
         assert res.converged and ref.converged
-        r = rounding_allowance(np.float64, *X.shape, ref.scale)
+        r = sum_rounding(sum(X.shape), ref.scale)
         assert_same_optimum(res.objective, res.dual_gap, ref.objective, ref.dual_gap, 4 * r)
 
 

@@ -1,9 +1,9 @@
 """Low-rank family: the trace-norm prox, its certificate, and rank behaviour.
 
 Tolerances: closed forms computed through an SVD or an eigendecomposition are compared
-at the rounding level of a backward-stable factorization (``_svd_rounding``); fits are
-compared with CVXPY references through certificates (``cvxpy_reference``): mtlreg's
-certified duality gap on one side, the reference's checked accuracy on the other.
+at the rounding level of a backward-stable factorization (``certificates.svd_rounding``);
+fits are compared with CVXPY references through certificates (``cvxpy_reference``):
+mtlreg's certified duality gap on one side, the reference's checked accuracy on the other.
 """
 
 import numpy as np
@@ -14,43 +14,9 @@ from mtlreg import SparseTraceRegressor, TraceClassifier, TraceRegressor, alpha_
 from mtlreg.datasets import make_multitask_classification, make_multitask_regression
 from mtlreg.penalties import NuclearNorm
 
-from cvxpy_reference import assert_matches_reference, rounding, solve_reference
-
-EPS = np.finfo(np.float64).eps
-
-
-def _svd_rounding(A):
-    """Rounding level of a function of ``A`` computed through its SVD or eigh: both are
-    backward stable (the exact result for ``A + E``, ``||E|| <= c max(A.shape) eps ||A||``
-    with a modest ``c``), and the maps compared here (soft thresholding and clipping of
-    the singular values, their sums) are 1-Lipschitz in ``A``."""
-    return 16 * max(np.shape(A)) * EPS * np.linalg.norm(A)
-
-
-def _objective_at_zero(ys, logistic, loss_scaling, fit_intercept=True):
-    """F(0, b0): the objective at W = 0 with the optimal intercepts (closed forms; for
-    the logistic loss b0 = logit(p), p the fraction of positives, which mtlreg clips to
-    [sqrt(eps), 1 - sqrt(eps)] where a task has one class and no optimum exists)."""
-    total = 0.0
-    for y in ys:
-        y = np.asarray(y, dtype=float)
-        c = 1.0 / len(y) if loss_scaling == "mean" else 1.0
-        if not logistic:
-            r = y - y.mean() if fit_intercept else y
-            total += c * 0.5 * np.sum(r**2)
-        else:
-            p = np.clip(np.mean(y > 0), np.sqrt(EPS), 1 - np.sqrt(EPS))
-            total += c * np.sum(np.logaddexp(0.0, -y * np.log(p / (1 - p))))
-    return total
-
-
-def _assert_converged(est, tol, scale):
-    """``converged_`` with the certified gap within FISTA's stopping rule, ``gap <=
-    max(tol * objective, min(tol, 1e-8) * F(0, b0), 100 eps F(0, b0))``; ``scale`` is
-    F(0, b0) by the closed form here, mtlreg's to rounding (the last term)."""
-    assert est.converged_
-    threshold = max(tol * est.objective_, min(tol, 1e-8) * scale, 100 * EPS * scale)
-    assert 0 <= est.dual_gap_ <= threshold + tol * rounding(scale, est.objective_)
+from certificates import (EPS, Point, assert_converged, assert_same_solution, objective_at_zero,
+                          rounding, svd_rounding, task_weights)
+from cvxpy_reference import TOLERANCES, assert_matches_reference, solve_reference
 
 
 @pytest.mark.parametrize("ridge", [0.0, 0.3])
@@ -63,7 +29,7 @@ def test_prox_is_singular_value_soft_thresholding(ridge):
     U, s, Vt = np.linalg.svd(V / k, full_matrices=False)
     expected = (U * np.maximum(s - step * alpha / k, 0)) @ Vt
     # both are the exact prox of a perturbed V / k (the prox is 1-Lipschitz)
-    error = 2 * _svd_rounding(V / k)
+    error = 2 * svd_rounding(V / k)
     np.testing.assert_allclose(P, expected, rtol=0, atol=error)
     # optimality of the prox: its objective is k-strongly convex, so at its minimizer
     # P* it grows at least quadratically, obj(P* + D) >= obj(P*) + k ||D||^2 / 2.  P is
@@ -92,8 +58,8 @@ def test_moreau_identity_with_the_spectral_ball():
     U, s, Vt = np.linalg.svd(V, full_matrices=False)
     projection = (U * np.minimum(s, t)) @ Vt
     # each is the exact map of a perturbed V, and both maps are 1-Lipschitz
-    np.testing.assert_allclose(P + projection, V, rtol=0, atol=2 * _svd_rounding(V))
-    assert np.linalg.norm(projection, 2) <= t + _svd_rounding(projection)
+    np.testing.assert_allclose(P + projection, V, rtol=0, atol=2 * svd_rounding(V))
+    assert np.linalg.norm(projection, 2) <= t + svd_rounding(projection)
 
 
 def test_dual_norm_is_the_spectral_norm():
@@ -104,7 +70,7 @@ def test_dual_norm_is_the_spectral_norm():
         # Hoelder, up to the rounding of the 24-term inner product (<= 24 eps ||W|| ||V||)
         # and of the two SVDs (relative to ||W||_F, ||V||_F)
         slack = (W.size * EPS * np.linalg.norm(W) * np.linalg.norm(V)
-                 + _svd_rounding(W) * np.linalg.norm(V) + np.linalg.norm(W) * _svd_rounding(V))
+                 + svd_rounding(W) * np.linalg.norm(V) + np.linalg.norm(W) * svd_rounding(V))
         assert np.sum(W * V) <= float(pen.norm(W)) * float(pen.dual_norm(V)) + slack
     # equality at the maximizer u1 v1^T of <., V> (nuclear norm 1, value sigma_1(V))
     U, s, Vt = np.linalg.svd(V, full_matrices=False)
@@ -198,7 +164,8 @@ def test_sparse_trace_matches_cvxpy_and_certifies_its_gap(logistic, loss_scaling
     est = Est(alpha=alpha, beta=beta, ridge=ridge * scale, loss_scaling=loss_scaling,
               tol=tol).fit(X, y, tasks=tasks)
     reference = _cvxpy_sparse_trace(Xs, ys, alpha, beta, ridge * scale, loss_scaling, logistic)
-    _assert_converged(est, tol, _objective_at_zero(ys, logistic, loss_scaling))
+    assert_converged(est, tol, objective_at_zero(ys, loss="logistic" if logistic else "squared",
+                                                  loss_scaling=loss_scaling))
     assert_matches_reference(est.objective_, est.dual_gap_, reference)
     # coef_ is L + S: one addition, so equal to its rounding
     L, S = est.coef_lowrank_, est.coef_sparse_
@@ -227,22 +194,21 @@ def test_sparse_trace_with_large_beta_is_the_trace_model():
     tol = 1e-12
     trace = TraceRegressor(alpha=0.1, tol=tol).fit(X, y, tasks=tasks)
     both = SparseTraceRegressor(alpha=0.1, beta=1e3, tol=tol).fit(X, y, tasks=tasks)
-    scale = _objective_at_zero(ys, False, "mean")
-    _assert_converged(trace, tol, scale)
-    _assert_converged(both, tol, scale)
+    scale = objective_at_zero(ys, loss="squared")
+    assert_converged(trace, tol, scale)
+    assert_converged(both, tol, scale)
     grads = [X_t.T @ (X_t @ w + b - y_t) / len(y_t)
              for X_t, y_t, w, b in zip(Xs, ys, trace.coef_, trace.intercept_)]
     assert np.abs(grads).max() <= 1e-2 * 1e3  # the premise, with a 100-fold margin
     assert np.all(both.coef_sparse_ == 0)
-    assert abs(both.objective_ - trace.objective_) <= (
-        max(both.dual_gap_, trace.dual_gap_) + rounding(trace.objective_))
-    # midpoint of the two points: p* <= F(mid) <= (F(a) + F(b)) / 2 - ||a - b||_H^2 / 8
-    # with H = (1 / n_t) [X_t 1]^T [X_t 1] per task
-    distance = sum(np.sum((X_t @ (w_a - w_b) + (b_a - b_b)) ** 2) / len(X_t)
-                   for X_t, w_a, w_b, b_a, b_b in zip(Xs, both.coef_lowrank_, trace.coef_,
-                                                      both.intercept_, trace.intercept_))
-    assert distance <= (4 * (both.dual_gap_ + trace.dual_gap_)
-                        + 16 * rounding(trace.objective_))
+    # both are points of one objective with certified gaps: their objectives agree within
+    # them, their points within the curvature metric's bounds, H = (1 / n_t) [X_t 1]^T
+    # [X_t 1] per task (each excess: its gap plus 2 rounding of the objectives)
+    r = rounding(trace.objective_)
+    assert_same_solution(Point(both.coef_lowrank_, both.intercept_, both.objective_,
+                               both.dual_gap_),
+                         trace, Xs, ys, loss="squared", weights=task_weights(ys),
+                         excess=(both.dual_gap_ + 2 * r, trace.dual_gap_ + 2 * r))
 
 
 # -- convex alternating structure optimization ----------------------------------------------
@@ -349,7 +315,7 @@ def _cvxpy_caso(Xs, ys, alpha, beta, k, logistic):
                          [cp.trace(M) == k, M >> 0, np.eye(d) - M >> 0])
     # the SDP is harder for Clarabel: it may call the tighter tolerances inaccurate
     return solve_reference(problem, exact=_AtTheOptimalM(fit, W, eta, c, k),
-                           tolerances=(1e-10, 1e-9, 1e-8, 1e-7))
+                           tolerances=TOLERANCES)
 
 
 @pytest.mark.parametrize("logistic", [False, True])
@@ -362,7 +328,7 @@ def test_caso_matches_an_sdp_solution_by_cvxpy(logistic, alpha, beta, k):
     Est = CASOClassifier if logistic else CASORegressor
     tol = 1e-10
     est = Est(alpha=alpha, beta=beta, n_components=k, tol=tol).fit(X, y, tasks=tasks)
-    _assert_converged(est, tol, _objective_at_zero(ys, logistic, "mean"))
+    assert_converged(est, tol, objective_at_zero(ys, loss="logistic" if logistic else "squared"))
     reference = _cvxpy_caso(Xs, ys, alpha, beta, k, logistic)
     assert_matches_reference(est.objective_, est.dual_gap_, reference)
     # tr M* = k to rounding (see test_aso_term_is_the_minimum_over_M_and_its_gradient_is_exact)
@@ -392,10 +358,10 @@ def test_trace_norm_with_many_features_does_not_use_feature_working_sets():
     X = rng.standard_normal((120, n_features))
     tasks = np.repeat([0, 1, 2], 40)
     y = X[:, :3].sum(axis=1) + rng.standard_normal(120)
-    scale = _objective_at_zero([y[tasks == t] for t in range(3)], False, "mean")
+    scale = objective_at_zero([y[tasks == t] for t in range(3)], loss="squared")
     for Est in (TraceRegressor, SparseTraceRegressor):
         est = Est(alpha=0.1, tol=1e-8).fit(X, y, tasks=tasks)
-        _assert_converged(est, 1e-8, scale)
+        assert_converged(est, 1e-8, scale)
 
     class Fit:  # what use_working_set reads from a data fit
         restrict_features = None

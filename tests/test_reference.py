@@ -17,12 +17,13 @@ reference through certificates.
   scikit-learn fit scored by the ruler), and the reference's own claim (Clarabel's gap
   tolerance, scikit-learn's ``dual_gap_``) bounds ``upper - objective``
   (``cvxpy_reference.assert_matches_reference``).
-* Points: for two points ``a``, ``b`` of one objective, ``F`` is convex and its smooth
-  part has curvature at least ``H`` on the segment, so ``p* <= F((a + b) / 2) <=
-  (F(a) + F(b)) / 2 - ||a - b||_H^2 / 8``: the distance in the curvature metric is
-  bounded by the two points' certified excesses (``assert_same_minimizer``).
+* Points: two points of one objective, each with a certified excess over the optimum,
+  are within the distance their excesses allow in the curvature metric of the smooth
+  part (``certificates.assert_same_solution``: the midpoint bound, and each point's
+  distance to the minimizer); a certified excess also puts every minimizer within a
+  radius of a point (``certificates.minimizer_radius``).
 * Two values of one quantity computed by different code (mtlreg's ``objective_`` and the
-  ruler): ``cvxpy_reference.rounding``, the rounding level of an objective sum.
+  ruler): ``certificates.rounding``, the rounding level of an objective sum.
 """
 
 import warnings
@@ -38,9 +39,12 @@ from mtlreg import (L21Classifier, L21Regressor, LassoClassifier, LassoRegressor
                     MTFLClassifier, MTFLRegressor, TraceClassifier, TraceRegressor, alpha_max,
                     stack_tasks)
 
-from cvxpy_reference import Reference, assert_matches_reference, rounding, solve_reference
+from certificates import (EPS, assert_converged, assert_same_solution, assert_stopping_rule,
+                          minimizer_radius, objective_at_zero, rounding, split_tasks,
+                          task_weights)
+from cvxpy_reference import Reference, assert_matches_reference, solve_reference
+from conftest import Capture
 
-EPS = np.finfo(np.float64).eps
 LABELS = ("no", "yes")  # string class labels; "yes" = classes_[1] is the positive class
 
 
@@ -82,23 +86,6 @@ def objective(Xs, ys, coef, intercept, *, loss, penalty, alpha, ridge=0.0,
     return total + alpha * penalty_value(coef, penalty) + ridge * np.sum(coef**2)
 
 
-def objective_at_zero(Xs, ys, *, loss, loss_scaling="mean", fit_intercept=True):
-    """F(0, b0): the objective at W = 0 with the optimal intercepts (closed forms)."""
-    total = 0.0
-    for y in ys:
-        n = len(y)
-        c = _weight(y, loss_scaling)
-        if loss == "squared":
-            r = y - y.mean() if fit_intercept else y
-            total += c * 0.5 * np.sum(r**2)
-        elif fit_intercept:
-            p = np.mean(signs(y) > 0)
-            total += -c * n * (p * np.log(p) + (1 - p) * np.log(1 - p))
-        else:
-            total += c * n * np.log(2.0)
-    return total
-
-
 def cvxpy_solve(Xs, ys, *, loss, penalty, alpha, ridge=0.0, loss_scaling="mean",
                 fit_intercept=True):
     """A checked reference (``cvxpy_reference.Reference``: ``upper`` is the objective
@@ -128,74 +115,33 @@ def cvxpy_solve(Xs, ys, *, loss, penalty, alpha, ridge=0.0, loss_scaling="mean",
 
 # -- certificates -----------------------------------------------------------------------------
 
-def stopping_threshold(tol, objective_value, scale):
-    """The gap at which FISTA stops: ``tol * objective``, floored at ``tol * F(0, b0)``
-    (``min(tol, 1e-8)``) and at the rounding level ``100 eps F(0, b0)``
-    (``mtlreg.solvers.fista.gap_threshold``)."""
-    return max(tol * objective_value, min(tol, 1e-8) * scale, 100 * EPS * scale)
-
-
-def assert_converged(est, tol, scale):
-    """``converged_``, with the certified gap within the stopping rule.  ``scale`` is
-    F(0, b0) by the closed form here; mtlreg's differs from it by rounding, hence the
-    last term."""
-    assert est.converged_
-    assert est.dual_gap_ is not None and est.dual_gap_ >= 0
-    assert est.dual_gap_ <= (stopping_threshold(tol, est.objective_, scale)
-                             + tol * rounding(scale, est.objective_))
-
-
-def _logistic_curvature(z_a, z_b):
-    """sigma'(z) = sigma(z) sigma(-z) at the larger of |z_a|, |z_b|: a lower bound of the
-    logistic loss's curvature on the segment between them (sigma' is even and decreasing
-    in |z|, and |z| is largest at an end of a segment)."""
-    m = np.maximum(np.abs(z_a), np.abs(z_b))
-    e = np.exp(-m)
-    return e / (1.0 + e) ** 2
-
-
-def curvature_distance(Xs, ys, a, b, *, loss, ridge=0.0, loss_scaling="mean", **_):
-    """``||a - b||_H^2`` for points ``a = (coef, intercept)`` and ``b``: ``H`` is a lower
-    bound of the Hessian of the smooth part of the objective on the segment [a, b]
-    (``c_t [X_t 1]^T Q_t [X_t 1]`` per task with ``Q_t = I`` for the squared loss and the
-    curvature floor of ``_logistic_curvature`` for the logistic loss, plus ``2 ridge`` on W)."""
-    (coef_a, b_a), (coef_b, b_b) = a, b
-    coef_a, coef_b = np.asarray(coef_a), np.asarray(coef_b)
-    b_a, b_b = np.asarray(b_a), np.asarray(b_b)
-    dW, db = coef_a - coef_b, b_a - b_b
-    total = 2.0 * ridge * np.sum(dW**2)
-    for t, (X, y) in enumerate(zip(Xs, ys)):
-        dz = X @ dW[t] + db[t]
-        q = 1.0 if loss == "squared" else _logistic_curvature(X @ coef_a[t] + b_a[t],
-                                                              X @ coef_b[t] + b_b[t])
-        total += _weight(y, loss_scaling) * np.sum(q * dz**2)
-    return total
-
-
-def assert_same_minimizer(Xs, ys, a, b, excess, objectives, **kw):
-    """``a``, ``b``: two points of one objective ``F`` with ``(F(a) - p*) + (F(b) - p*) <=
-    excess`` (certified gaps).  ``F`` is convex with curvature at least ``H`` on the
-    segment, so ``p* <= F((a + b) / 2) <= (F(a) + F(b)) / 2 - ||a - b||_H^2 / 8``:
-    ``||a - b||_H^2 <= 4 excess``, plus the rounding of the (at most four) objective
-    values ``excess`` is built from.  ``H`` is positive definite when every task has more
-    samples than features: the bound is then on the coefficients and intercepts;
-    otherwise on the fitted values ``X_t w_t + b_t``, which are what the data determine."""
-    distance = curvature_distance(Xs, ys, a, b, **kw)
-    bound = 4.0 * excess + 16.0 * rounding(*objectives)
-    assert distance <= bound, f"||a - b||_H^2 = {distance:.3g} > {bound:.3g}"
+def certificate_problem(Xs, ys, *, loss, ridge=0.0, loss_scaling="mean", fit_intercept=True,
+                        **_):
+    """The objective above in the terms of ``certificates``: labels as +-1, ``c_t``, and
+    the ridge as ``P = 2 ridge I``."""
+    T, d = len(Xs), Xs[0].shape[1]
+    return dict(Xs=Xs, ys=[signs(y) for y in ys] if loss == "logistic" else ys, loss=loss,
+                weights=task_weights(ys, loss_scaling), fit_intercept=fit_intercept,
+                quadratic=2.0 * ridge * np.eye(T * d) if ridge else None)
 
 
 def assert_matches_cvxpy(est, Xs, ys, reference, coef_ref, intercept_ref, **kw):
     """A converged fit against a CVXPY reference: objective values by the two
-    certificates, and the point by ``assert_same_minimizer``."""
+    certificates, and the point by ``certificates.assert_same_solution``: in the
+    curvature metric ``H`` always, in the coefficients and intercepts where every task
+    has more samples than features (``H`` positive definite); otherwise the fitted
+    values ``X_t w_t + b_t`` are what the data determine."""
     ours = objective(Xs, ys, est.coef_, est.intercept_, **kw)
     assert abs(est.objective_ - ours) <= rounding(ours)  # objective_ is what it says
     assert_matches_reference(ours, est.dual_gap_, reference,
                              at_reference=objective(Xs, ys, coef_ref, intercept_ref, **kw))
-    # F(ours) - p* <= gap; F(ref) - p* <= upper - (ours - gap)
-    assert_same_minimizer(Xs, ys, (est.coef_, est.intercept_), (coef_ref, intercept_ref),
-                          reference.upper - ours + 2 * est.dual_gap_,
-                          (ours, reference.upper), **kw)
+    # F(ours) - p* <= gap; F(ref) - p* <= upper - (ours - gap); each plus the rounding
+    # of the (at most two) objective values it is built from
+    r = rounding(ours, reference.upper)
+    assert_same_solution((est.coef_, est.intercept_), (coef_ref, intercept_ref),
+                         **certificate_problem(Xs, ys, fit_intercept=est.fit_intercept, **kw),
+                         excess=(est.dual_gap_ + 2 * r,
+                                 reference.upper - ours + est.dual_gap_ + 2 * r))
 
 
 def sklearn_reference(value, sk):
@@ -205,43 +151,6 @@ def sklearn_reference(value, sk):
     gap = float(np.sum(sk.dual_gap_))
     return Reference(upper=float(value), accuracy=max(gap, 0.0), reported=float(value),
                      tol=sk.tol)
-
-
-def minimizer_radius(Xs, ys, point, excess, *, loss, ridge=0.0, loss_scaling="mean", **_):
-    """``r`` with ``||point - x*|| < r`` (Euclidean over coefficients and intercepts) for
-    every minimizer ``x*``, given ``F(point) - p* <= excess``.
-
-    ``mu(r)``, the least eigenvalue of a Hessian floor of the smooth part on the ball of
-    radius ``r`` around ``point`` (on it ``|z_i|`` grows by at most ``||(x_i, 1)|| r``).
-    If ``||point - x*|| >= r``, ``F`` along the segment toward ``x*`` is non-increasing and
-    ``mu(r)``-strongly convex on its first ``r``, so ``F(point) - p* >= mu(r) r^2 / 2``:
-    any ``r`` with ``mu(r) r^2 > 2 excess`` is a radius.
-    """
-    coef, intercept = np.asarray(point[0]), np.asarray(point[1])
-
-    def mu(r):
-        lowest = np.inf
-        for t, (X, y) in enumerate(zip(Xs, ys)):
-            A = np.c_[X, np.ones(len(X))]
-            if loss == "squared":
-                q = np.ones(len(X))
-            else:
-                z = np.abs(A @ np.r_[coef[t], intercept[t]]) + np.linalg.norm(A, axis=1) * r
-                q = _logistic_curvature(z, z)
-            H = _weight(y, loss_scaling) * (A.T * q) @ A
-            H[:-1, :-1] += 2.0 * ridge * np.eye(X.shape[1])
-            eig = np.linalg.eigvalsh(H)
-            # eigvalsh is backward stable: its error is a modest multiple of eps ||H||
-            lowest = min(lowest, eig[0] - 16 * len(eig) * EPS * eig[-1])
-        return lowest
-
-    assert mu(0.0) > 0, "not strongly convex at the point: no radius"
-    r = np.sqrt(2.0 * excess / mu(0.0))
-    for _ in range(200):
-        r *= 1.25
-        if mu(r) * r * r > 2.0 * excess:
-            return r
-    raise AssertionError("no radius found")
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -267,10 +176,6 @@ def classification_tasks(seed, sizes, d):
         z = X @ W[t] + 0.8 * rng.standard_normal(len(X))
         ys.append(np.where(z > np.quantile(z, 0.3 + 0.1 * t), LABELS[1], LABELS[0]))
     return Xs, ys
-
-
-def tasks_split(A, tasks):
-    return [A[tasks == t] for t in np.unique(tasks)]
 
 
 SIZES = (12, 25, 8)  # unequal task sizes, long format
@@ -360,11 +265,15 @@ def test_l21_shared_design_matches_multitask_lasso(shape, fit_intercept, fractio
     obj_sk = objective(Xs, ys, *sk_point, **kw)
     obj_ours = objective(Xs, ys, ours.coef_, ours.intercept_, **kw)
     assert abs(ours.objective_ - obj_ours) <= rounding(obj_ours)
-    assert_converged(ours, tol, objective_at_zero(Xs, ys, loss="squared",
+    assert_converged(ours, tol, objective_at_zero(ys, loss="squared",
                                                   fit_intercept=fit_intercept))
     assert_matches_reference(obj_ours, ours.dual_gap_, sklearn_reference(obj_sk, sk))
-    assert_same_minimizer(Xs, ys, (ours.coef_, ours.intercept_), sk_point,
-                          obj_sk - obj_ours + 2 * ours.dual_gap_, (obj_ours, obj_sk), **kw)
+    # F(ours) - p* <= gap, F(sk) - p* <= obj_sk - (obj_ours - gap), plus their rounding
+    r = rounding(obj_ours, obj_sk)
+    assert_same_solution((ours.coef_, ours.intercept_), sk_point,
+                         **certificate_problem(Xs, ys, fit_intercept=fit_intercept, **kw),
+                         excess=(ours.dual_gap_ + 2 * r,
+                                 obj_sk - obj_ours + ours.dual_gap_ + 2 * r))
     assert ours.coef_.shape == (T, d)
     assert datafit_paths == [n >= d]  # the path named in the test id was taken
     # a non-trivial solution: some features selected (alpha < alpha_max: W = 0 is not
@@ -397,7 +306,7 @@ def test_lasso_long_format_matches_sklearn_lasso(sizes, fit_intercept, fraction,
                                       max_iter=100_000), X, y, tasks=tasks)
     assert ours.coef_.shape == (len(sizes), 10)
     assert datafit_paths == [max(sizes) >= 10]
-    assert_converged(ours, tol, objective_at_zero(Xs, ys, loss="squared",
+    assert_converged(ours, tol, objective_at_zero(ys, loss="squared",
                                                   fit_intercept=fit_intercept))
     gap = ours.dual_gap_
     kw = dict(loss="squared", penalty="l1", alpha=alpha)
@@ -410,8 +319,11 @@ def test_lasso_long_format_matches_sklearn_lasso(sizes, fit_intercept, fraction,
         ours_t = (ours.coef_[t:t + 1], ours.intercept_[t:t + 1])
         obj_ours = objective([Xt], [yt], *ours_t, **kw)
         assert_matches_reference(obj_ours, gap, sklearn_reference(obj_sk, sk))
-        assert_same_minimizer([Xt], [yt], ours_t, sk_point, obj_sk - obj_ours + 2 * gap,
-                              (obj_ours, obj_sk), **kw)
+        r = rounding(obj_ours, obj_sk)
+        assert_same_solution(ours_t, sk_point,
+                             **certificate_problem([Xt], [yt], fit_intercept=fit_intercept,
+                                                   **kw),
+                             excess=(gap + 2 * r, obj_sk - obj_ours + gap + 2 * r))
         total_sk += obj_sk
         total_sk_gap += max(sk.dual_gap_, 0.0)
     assert_matches_reference(ours.objective_, gap, Reference(
@@ -437,7 +349,7 @@ def test_matches_cvxpy(name, loss_scaling, ridge):
                       X, y, tasks=tasks)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling=loss_scaling)
     reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
-    assert_converged(est, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling))
+    assert_converged(est, tol, objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling))
     assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
     assert np.any(est.coef_ != 0)
     if loss == "logistic":
@@ -466,7 +378,7 @@ def test_matches_cvxpy_without_intercept(name):
     kw = dict(loss=loss, penalty=penalty, alpha=alpha)
     reference, coef, intercept = cvxpy_solve(Xs, ys, fit_intercept=False, **kw)
     assert np.all(np.asarray(est.intercept_) == 0)
-    assert_converged(est, tol, objective_at_zero(Xs, ys, loss=loss, fit_intercept=False))
+    assert_converged(est, tol, objective_at_zero(ys, loss=loss, fit_intercept=False))
     assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
 
 
@@ -484,7 +396,7 @@ def test_l21_long_format_gram_and_data_paths_match_cvxpy(datafit_paths):
         est = fit_quietly(L21Regressor(alpha=alpha, tol=tol), X[sel], y[sel], tasks=tasks[sel])
         kw = dict(loss="squared", penalty="l21", alpha=alpha)
         reference, coef, intercept = cvxpy_solve(Xs_k, ys_k, **kw)
-        assert_converged(est, tol, objective_at_zero(Xs_k, ys_k, loss="squared"))
+        assert_converged(est, tol, objective_at_zero(ys_k, loss="squared"))
         assert_matches_cvxpy(est, Xs_k, ys_k, reference, coef, intercept, **kw)
     assert datafit_paths == [False, True]
 
@@ -498,7 +410,7 @@ def _gap_problem(name, loss_scaling, ridge=0.0):
     alpha = pick_alpha(name, X, y, tasks, loss_scaling)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling=loss_scaling)
     reference, _, _ = cvxpy_solve(Xs, ys, **kw)
-    scale = objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling)
+    scale = objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling)
     return cls, (X, y, tasks), kw, reference, scale
 
 
@@ -515,7 +427,7 @@ def test_dual_gap_at_convergence(name, loss_scaling, ridge):
                       X, y, tasks=tasks)
     assert_converged(est, tol, scale)
     assert_matches_reference(est.objective_, est.dual_gap_, reference)
-    ours = objective(tasks_split(X, tasks), tasks_split(y, tasks), est.coef_, est.intercept_,
+    ours = objective(split_tasks(X, tasks), split_tasks(y, tasks), est.coef_, est.intercept_,
                      **kw)
     assert abs(est.objective_ - ours) <= rounding(ours)
 
@@ -540,12 +452,11 @@ def test_dual_gap_is_an_upper_bound_far_from_optimum(name, loss_scaling):
                       max_iter=3).fit(X, y, tasks=tasks)
     assert not stopped.converged_
     # not converged: the gap is above the stopping rule's threshold
-    assert stopped.dual_gap_ > (stopping_threshold(tol, stopped.objective_, scale)
-                                - tol * rounding(scale, stopped.objective_))
+    assert_stopping_rule(stopped.converged_, stopped.dual_gap_, stopped.objective_, tol, scale)
     # objective - upper <= objective - optimum: certifiably far from the optimum
     assert stopped.objective_ - reference.upper > 100 * unresolved
     assert_matches_reference(stopped.objective_, stopped.dual_gap_, reference)
-    ours = objective(tasks_split(X, tasks), tasks_split(y, tasks), stopped.coef_,
+    ours = objective(split_tasks(X, tasks), split_tasks(y, tasks), stopped.coef_,
                      stopped.intercept_, **kw)
     assert abs(stopped.objective_ - ours) <= rounding(ours)
 
@@ -568,8 +479,8 @@ def test_sum_scaling_equals_mean_scaling_with_alpha_over_n(name):
                         max_iter=100_000), X, y, tasks=tasks)
     m = fit_quietly(cls(alpha=alpha / n, ridge=ridge / n, loss_scaling="mean", tol=tol,
                         max_iter=100_000), X, y, tasks=tasks)
-    assert_converged(s, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="sum"))
-    assert_converged(m, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="mean"))
+    assert_converged(s, tol, objective_at_zero(ys, loss=loss, loss_scaling="sum"))
+    assert_converged(m, tol, objective_at_zero(ys, loss=loss, loss_scaling="mean"))
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling="sum")
     ours = objective(Xs, ys, s.coef_, s.intercept_, **kw)
     assert abs(ours - s.objective_) <= rounding(ours)
@@ -577,8 +488,10 @@ def test_sum_scaling_equals_mean_scaling_with_alpha_over_n(name):
     upper = n * m.objective_
     assert_matches_reference(s.objective_, s.dual_gap_, Reference(
         upper=upper, accuracy=n * m.dual_gap_, reported=upper, tol=tol))
-    assert_same_minimizer(Xs, ys, (s.coef_, s.intercept_), (m.coef_, m.intercept_),
-                          s.dual_gap_ + n * m.dual_gap_, (s.objective_, upper), **kw)
+    r = rounding(s.objective_, upper)
+    assert_same_solution((s.coef_, s.intercept_), (m.coef_, m.intercept_),
+                         **certificate_problem(Xs, ys, **kw),
+                         excess=(s.dual_gap_ + 2 * r, n * m.dual_gap_ + 2 * r))
 
 
 @pytest.mark.parametrize("name", ["LassoRegressor", "L21Classifier", "MTFLRegressor"])
@@ -595,36 +508,24 @@ def test_sum_scaling_differs_from_mean_scaling_with_unequal_sizes(name):
     s = fit_quietly(cls(alpha=alpha, loss_scaling="sum", tol=tol), X, y, tasks=tasks)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, loss_scaling="sum")
     reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
-    assert_converged(s, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="sum"))
+    assert_converged(s, tol, objective_at_zero(ys, loss=loss, loss_scaling="sum"))
     assert_matches_cvxpy(s, Xs, ys, reference, coef, intercept, **kw)
     s_point = (s.coef_, s.intercept_)
-    s_radius = minimizer_radius(Xs, ys, s_point, s.dual_gap_ + rounding(s.objective_), **kw)
+    s_radius = minimizer_radius(s_point, s.dual_gap_ + rounding(s.objective_),
+                                **certificate_problem(Xs, ys, **kw))
     for n in sorted(set(SIZES)) + [np.mean(SIZES)]:
         m = fit_quietly(cls(alpha=alpha / n, loss_scaling="mean", tol=tol),
                         X, y, tasks=tasks)
-        assert_converged(m, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling="mean"))
-        m_radius = minimizer_radius(Xs, ys, (m.coef_, m.intercept_),
-                                    m.dual_gap_ + rounding(m.objective_),
-                                    **dict(kw, alpha=alpha / n, loss_scaling="mean"))
+        assert_converged(m, tol, objective_at_zero(ys, loss=loss, loss_scaling="mean"))
+        m_radius = minimizer_radius((m.coef_, m.intercept_), m.dual_gap_ + rounding(m.objective_),
+                                    **certificate_problem(Xs, ys, **dict(kw, alpha=alpha / n,
+                                                                          loss_scaling="mean")))
         apart = np.sqrt(np.sum((m.coef_ - s.coef_) ** 2)
                         + np.sum((m.intercept_ - s.intercept_) ** 2))
         assert apart > s_radius + m_radius
 
 
 # -- 6. MTFL by alternating minimization ------------------------------------------------------
-
-class _Capture:
-    """Wraps ``alternating_minimization`` to keep the SolverResult of a fit."""
-
-    def __init__(self, solver):
-        self.solver = solver
-        self.results = []
-
-    def __call__(self, *args, **kwargs):
-        result = self.solver(*args, **kwargs)
-        self.results.append(result)
-        return result
-
 
 def _check_feature_covariance(est):
     """``feature_covariance_`` is the documented ``D = (W W^T + eps I)^1/2 / tr(...)`` with
@@ -671,8 +572,8 @@ def test_mtfl_alternating(name, loss_scaling, monkeypatch):
     alpha = pick_alpha(name, X, y, tasks, loss_scaling)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, loss_scaling=loss_scaling)
     reference, _, _ = cvxpy_solve(Xs, ys, **kw)
-    scale = objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling)
-    capture = _Capture(mtlreg.feature.alternating_minimization)
+    scale = objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling)
+    capture = Capture(mtlreg.feature.alternating_minimization)
     monkeypatch.setattr(mtlreg.feature, "alternating_minimization", capture)
     tol = 1e-6
     with warnings.catch_warnings(record=True) as caught:
@@ -686,12 +587,7 @@ def test_mtfl_alternating(name, loss_scaling, monkeypatch):
     assert_matches_reference(ours, est.dual_gap_, reference)
     # converged_ follows the stopping rule (up to the rounding of F(0, b0)), and a
     # ConvergenceWarning says when it did not converge
-    threshold = stopping_threshold(tol, est.objective_, scale)
-    slack = tol * rounding(scale, est.objective_)
-    if est.converged_:
-        assert est.dual_gap_ <= threshold + slack
-    else:
-        assert est.dual_gap_ > threshold - slack
+    assert_stopping_rule(est.converged_, est.dual_gap_, est.objective_, tol, scale)
     assert warned == (not est.converged_)
     # J_eps: the A-step minimizes it exactly, the W-step is kept only if it does not
     # raise it, eps never increases; J_eps >= F (min over D of the W-term is
@@ -723,7 +619,7 @@ def test_mtfl_alternating_reaches_the_optimum_when_full_rank(name, loss_scaling)
     tol = 1e-8
     est = fit_quietly(cls(alpha=alpha, solver="alternating", loss_scaling=loss_scaling,
                           tol=tol, max_iter=200), X, y, tasks=tasks)
-    assert_converged(est, tol, objective_at_zero(Xs, ys, loss=loss, loss_scaling=loss_scaling))
+    assert_converged(est, tol, objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling))
     assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
     _check_feature_covariance(est)
 

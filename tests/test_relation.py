@@ -36,8 +36,10 @@ from mtlreg.penalties.graph import GraphQuadratic, graph_laplacian
 from mtlreg.penalties.quadratic import MetricQuadratic
 from mtlreg.penalties.trace import TaskSquaredTraceNorm
 
-from certificates import distance_between, squared_loss_certificate
-from cvxpy_reference import assert_matches_reference, rounding, solve_reference
+from certificates import (assert_same_optimum, assert_same_solution, distance_between,
+                          rounding, split_tasks, squared_loss_certificate, task_weights)
+from cvxpy_reference import TOLERANCES, assert_matches_reference, solve_reference
+from conftest import Capture
 
 cp = pytest.importorskip("cvxpy")
 
@@ -81,7 +83,7 @@ def _loss_terms(Xs, ys, W, b, loss_scaling, logistic):
     return sum(terms)
 
 
-def _solve(objective, constraints=(), exact=None, tolerances=(1e-10, 1e-9, 1e-8)):
+def _solve(objective, constraints=(), exact=None, tolerances=TOLERANCES):
     return solve_reference(cp.Problem(cp.Minimize(objective), list(constraints)), exact,
                            tolerances)
 
@@ -101,7 +103,7 @@ def _cvxpy_mtrl(Xs, ys, alpha, ridge, loss_scaling, logistic, form="nuclear"):
     # "inaccurate" and 1e-7 optimal.)
     Omega = cp.Variable((T, T), symmetric=True)
     return _solve(fit + alpha * cp.matrix_frac(W.T, Omega), [cp.trace(Omega) == 1, Omega >> 0],
-                  exact=nuclear, tolerances=(1e-10, 1e-9, 1e-8, 1e-7))
+                  exact=nuclear, tolerances=TOLERANCES)
 
 
 def _cvxpy_graph(Xs, ys, graph_term, alpha, beta, ridge, loss_scaling, logistic):
@@ -110,19 +112,6 @@ def _cvxpy_graph(Xs, ys, graph_term, alpha, beta, ridge, loss_scaling, logistic)
     objective = (_loss_terms(Xs, ys, W, b, loss_scaling, logistic) + alpha * graph_term(W)
                  + beta * cp.sum(cp.abs(W)) + ridge * cp.sum_squares(W))
     return _solve(objective)
-
-
-class _Capture:
-    """Wraps ``alternating_minimization`` to keep the SolverResult of a fit."""
-
-    def __init__(self, solver):
-        self.solver = solver
-        self.results = []
-
-    def __call__(self, *args, **kwargs):
-        result = self.solver(*args, **kwargs)
-        self.results.append(result)
-        return result
 
 
 # -- the Omega-step ------------------------------------------------------------------------------
@@ -245,16 +234,6 @@ def _descends(history):
     return np.all(np.diff(J) <= [rounding(v) for v in J[1:]])
 
 
-def _data_curvature(data):
-    """Strong convexity modulus of the mean squared loss in ``(W, b)`` (the penalty is
-    convex and adds to it): ``min_t lambda_min([X_t 1]^T [X_t 1] / n_t)``."""
-    mus = []
-    for t in np.unique(data.tasks):
-        A = np.c_[data.X[data.tasks == t], np.ones(np.sum(data.tasks == t))]
-        mus.append(np.linalg.eigvalsh(A.T @ A / len(A))[0])
-    return min(mus)
-
-
 def test_alternating_solver_reaches_the_fista_optimum_when_it_is_full_rank(monkeypatch):
     """alpha small: the optimal W has full rank (6 tasks, 8 features) and the
     paper's scheme converges to the certified FISTA optimum (measured: 1e-13
@@ -267,22 +246,24 @@ def test_alternating_solver_reaches_the_fista_optimum_when_it_is_full_rank(monke
     exact = RelationRegressor(alpha=alpha, tol=1e-12).fit(data.X, data.y, tasks=data.tasks)
     s = np.linalg.svd(exact.coef_, compute_uv=False)
     assert s[-1] > 0.02 * s[0]  # full rank, well away from the boundary
-    capture = _Capture(feature_module.alternating_minimization)
+    capture = Capture(feature_module.alternating_minimization)
     monkeypatch.setattr(feature_module, "alternating_minimization", capture)  # the solver call lives in SquaredTraceMixin
     alt = RelationRegressor(alpha=alpha, solver="alternating").fit(data.X, data.y,
                                                                     tasks=data.tasks)
     assert alt.converged_
     assert _descends(np.array(capture.results[-1].history))
-    # both report a certified gap, and it bounds their suboptimality
+    # both report a certified gap, and it bounds their suboptimality: each objective
+    # within its own gap above the other, and the coefficients (with the intercepts)
+    # within the distance the squared loss's curvature gives the gaps (the mean squared
+    # loss in (W, b) is strongly convex: min_t lambda_min([X_t 1]^T [X_t 1] / n_t))
     assert alt.dual_gap_ is not None and exact.dual_gap_ is not None
     slack = rounding(exact.objective_)
+    Xs, ys = split_tasks(data.X, data.tasks), split_tasks(data.y, data.tasks)
+    assert_same_solution(alt, exact, Xs, ys, loss="squared", weights=task_weights(ys),
+                         excess=(alt.dual_gap_, exact.dual_gap_), slack=slack,
+                         coefficients=True, point_rounding=slack)
     lower = exact.objective_ - exact.dual_gap_  # certified lower bound on the optimum
-    assert alt.objective_ >= lower - slack
-    assert alt.objective_ - alt.dual_gap_ <= exact.objective_ + slack
     assert alt.objective_ - lower <= alt.tol * alt.objective_
-    mu = _data_curvature(data)
-    distance = np.sqrt(2 * alt.dual_gap_ / mu) + np.sqrt(2 * exact.dual_gap_ / mu)
-    assert np.linalg.norm(alt.coef_ - exact.coef_) <= distance + slack
 
 
 def test_alternating_solver_descends_where_the_optimum_is_rank_deficient(monkeypatch):
@@ -297,7 +278,7 @@ def test_alternating_solver_descends_where_the_optimum_is_rank_deficient(monkeyp
     exact = RelationRegressor(alpha=alpha, tol=1e-12).fit(data.X, data.y, tasks=data.tasks)
     s = np.linalg.svd(exact.coef_, compute_uv=False)
     assert s[-1] < 1e-10 * s[0] < s[-2]  # the optimum is rank deficient
-    capture = _Capture(feature_module.alternating_minimization)
+    capture = Capture(feature_module.alternating_minimization)
     monkeypatch.setattr(feature_module, "alternating_minimization", capture)  # the solver call lives in SquaredTraceMixin
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -312,12 +293,10 @@ def test_alternating_solver_descends_where_the_optimum_is_rank_deficient(monkeyp
     # the last recorded objective, re-evaluated on the raw data by the estimator
     assert abs(history[-1, 1] - alt.objective_) <= rounding(alt.objective_)
     assert alt.objective_ < history[0, 1]  # it made progress
-    slack = rounding(exact.objective_)
-    lower = exact.objective_ - exact.dual_gap_
-    assert alt.objective_ >= lower - slack
-    # the gap bounds the distance to the optimum (certified both ways)
-    assert alt.objective_ - exact.objective_ <= alt.dual_gap_ + slack
-    assert alt.objective_ - exact.objective_ >= -exact.dual_gap_ - slack
+    # the objective stays above the certified optimum, and the gap bounds the distance
+    # to it (certified both ways)
+    assert_same_optimum(alt.objective_, alt.dual_gap_, exact.objective_, exact.dual_gap_,
+                        rounding(exact.objective_))
 
 
 # -- planted relations -------------------------------------------------------------------------
@@ -647,24 +626,17 @@ def test_warm_start_reaches_the_cold_solution_faster(Est, kwargs, a1, a2):
     warm = Est(alpha=a1, tol=1e-9, warm_start=True, **kwargs).fit(X, y, tasks=tasks)
     warm.set_params(alpha=a2).fit(X, y, tasks=tasks)
     assert warm.converged_ and cold.converged_
-    slack = rounding(cold.objective_)
     if Est is RelationRegressor or Est is RelationClassifier:
         # both within their certified gaps of the optimum, hence of each other
-        assert abs(warm.objective_ - cold.objective_) <= max(warm.dual_gap_,
-                                                             cold.dual_gap_) + slack
+        assert_same_optimum(warm.objective_, warm.dual_gap_, cold.objective_, cold.dual_gap_)
     else:
         # no certificate from the graph models: the distance between the two points
-        # that the curvature between them allows (tests/certificates.py)
+        # that the curvature between them allows (certificates.distance_between)
         T, d = cold.coef_.shape
-        weights = [1.0 / len(yt) for yt in ys]
-        bound = distance_between(
-            Xs, ys, (warm.coef_, warm.intercept_), (cold.coef_, cold.intercept_),
-            loss="logistic" if logistic else "squared", weights=weights,
-            l1=kwargs.get("beta", 0.0),
+        bound = assert_same_solution(
+            warm, cold, Xs, ys, loss="logistic" if logistic else "squared",
+            weights=task_weights(ys), l1=kwargs.get("beta", 0.0),
             quadratic=2 * a2 * np.kron(_laplacian(_EDGES), np.eye(d)))
-        distance = np.linalg.norm(np.c_[warm.coef_ - cold.coef_,
-                                        warm.intercept_ - cold.intercept_])
-        assert distance <= bound
         assert bound <= 1e-5  # both converged to tol=1e-9 in the gradient mapping
     # refitting at the solution: the solver stops at its first check
     n_cold = cold.n_iter_
@@ -687,9 +659,9 @@ def test_warm_start_with_the_alternating_solver():
     exact = RelationRegressor(alpha=8e-4, tol=1e-12).fit(X, y, tasks=tasks)
     assert cold.converged_ and warm.converged_ and exact.converged_
     slack = rounding(exact.objective_)
-    lower = exact.objective_ - exact.dual_gap_
-    for fit in (cold, warm):
-        assert lower - slack <= fit.objective_ <= exact.objective_ + fit.dual_gap_ + slack
+    for fit in (cold, warm):  # each within its certified gap above the optimum
+        assert_same_optimum(fit.objective_, fit.dual_gap_, exact.objective_, exact.dual_gap_,
+                            slack)
     # hence the two agree within the larger of their certified gaps
     assert abs(warm.objective_ - cold.objective_) <= max(warm.dual_gap_, cold.dual_gap_) + \
         exact.dual_gap_ + slack

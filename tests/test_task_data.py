@@ -10,19 +10,12 @@ from mtlreg.base import drop_one_class_tasks
 from mtlreg.losses import DataFit, LogisticLoss, SquaredLoss, optimal_intercepts_at_zero
 from mtlreg.penalties import L21
 from mtlreg.solvers import fista
-from test_solvers import (assert_same_optimum, assert_within, curvature_weights, distance_bound,
-                          loss_design, rounding_allowance, weighted_distance)
+from certificates import EPS, assert_same_solution, split_tasks, sum_rounding
 
-EPS = np.finfo(np.float64).eps
-
-
-def _sum_rounding(n_terms, size):
-    """How far two float64 evaluations of one sum of ``n_terms`` products can
-    differ, when ``size`` bounds the sum of the products' magnitudes and the
-    factors themselves (means, centred values) are exact to ``n_terms eps``
-    relative: ``4 n eps size`` (Higham's ``gamma_n`` for each evaluation, ``u
-    = eps / 2``, and as much again for the factors)."""
-    return 4 * n_terms * EPS * size
+# Two float64 evaluations of one sum of n products differ by at most
+# sum_rounding(4 n, size), when size bounds the sum of the products' magnitudes
+# and the factors themselves (means, centred values) are exact to n eps
+# relative: one sum's bound for each evaluation, and as much again for the factors.
 
 
 def _assert_close(actual, expected, tol):
@@ -64,11 +57,11 @@ def test_linear_maps_and_task_sums_match_per_task_loops(chunk, monkeypatch):
         # sort moves no value by more than the largest difference of a pair)
         z_t = np.sort(np.asarray(Z)[np.asarray(mask)][np.asarray(data.weight)[np.asarray(mask)] > 0])
         xw = np.abs(Xt) @ np.abs(coef[t])
-        _assert_close(z_t, np.sort(Xt @ coef[t]), _sum_rounding(d, xw.max()))
+        _assert_close(z_t, np.sort(Xt @ coef[t]), sum_rounding(4 * d, xw.max()))
         residual_size = xw + np.abs(yt)
         _assert_close(grad[t], Xt.T @ (Xt @ coef[t] - yt) / n_t,
-                      _sum_rounding(n_t + d, np.abs(Xt).T @ residual_size / n_t))
-        _assert_close(per_task_sum_of_y[t], yt.sum(), _sum_rounding(n_t, np.abs(yt).sum()))
+                      sum_rounding(4 * (n_t + d), np.abs(Xt).T @ residual_size / n_t))
+        _assert_close(per_task_sum_of_y[t], yt.sum(), sum_rounding(4 * n_t, np.abs(yt).sum()))
     # every sample appears exactly once, with weight 1 / n_t (rounded: 1 + n eps per task)
     np.testing.assert_allclose(np.sum(data.weight), T, rtol=X.shape[0] * EPS)
 
@@ -85,14 +78,14 @@ def test_centring_and_gram_match_per_task_loops(chunk, monkeypatch):
         Xt, yt = X[index == t], y[index == t]
         n_t = Xt.shape[0]
         Xc, yc = Xt - Xt.mean(0), yt - yt.mean()
-        _assert_close(data.X_offset[t], Xt.mean(0), _sum_rounding(n_t, np.abs(Xt).mean(0)))
-        _assert_close(data.y_offset[t], yt.mean(), _sum_rounding(n_t, np.abs(yt).mean()))
+        _assert_close(data.X_offset[t], Xt.mean(0), sum_rounding(4 * n_t, np.abs(Xt).mean(0)))
+        _assert_close(data.y_offset[t], yt.mean(), sum_rounding(4 * n_t, np.abs(yt).mean()))
         # centred values are at most |x| + |mean x| <= 2 max |x|: sums of n_t products
         x_max, y_max = 2 * np.abs(Xt).max(0), 2 * np.abs(yt).max()
         _assert_close(data.gram[t], Xc.T @ Xc,
-                      _sum_rounding(n_t, n_t * np.outer(x_max, x_max)))
-        _assert_close(data.Xty[t], Xc.T @ yc, _sum_rounding(n_t, n_t * x_max * y_max))
-        _assert_close(data.yty[t], yc @ yc, _sum_rounding(n_t, n_t * y_max**2))
+                      sum_rounding(4 * n_t, n_t * np.outer(x_max, x_max)))
+        _assert_close(data.Xty[t], Xc.T @ yc, sum_rounding(4 * n_t, n_t * x_max * y_max))
+        _assert_close(data.yty[t], yc @ yc, sum_rounding(4 * n_t, n_t * y_max**2))
 
 
 def test_chunking_keeps_memory_near_the_sample_count():
@@ -126,29 +119,21 @@ def test_chunked_and_single_row_layouts_reach_the_same_optimum(logistic, monkeyp
                              tol=1e-12, max_iter=20000))
     assert all(r.converged for r in results)
     single, chunked = results
-    r = rounding_allowance(np.float64, *X.shape, single.scale)
-    assert_same_optimum(chunked.objective, chunked.dual_gap, single.objective, single.dual_gap,
-                        4 * r)
+    r = sum_rounding(sum(X.shape), single.scale)
     # tasks of 1 and 5 samples in 6 features: the coefficients are not
     # certified, the linear predictors on the samples are (the loss is
-    # strongly convex in them); one-class tasks carry no loss (logistic)
-    design = loss_design(X, index, logistic=False)
-    thetas = [np.asarray(res.coef) for res in results]
-    if logistic:
-        design = np.hstack([design, np.ones((X.shape[0], 1))])
-        thetas = [np.hstack([th, np.asarray(res.intercept)[:, None]])
-                  for th, res in zip(thetas, results)]
-    z_single, z_chunked = (np.sum(design * th[index], axis=1) for th in thetas)
+    # strongly convex in them); one-class tasks carry no loss (logistic).  The
+    # solver's variables: W on X centred per task, and the intercepts (logistic)
     counts = np.bincount(index)
-    weight = 1.0 / counts[index]
+    weights = 1.0 / counts
     if logistic:
         positives = np.bincount(index, weights=y > 0)
-        weight = weight * ((positives > 0) & (positives < counts))[index]
-    gap, ref_gap = chunked.dual_gap + 2 * r, single.dual_gap + 2 * r
-    kappa = curvature_weights("logistic" if logistic else "squared", weight, z_chunked,
-                              z_single, ref_gap)
-    assert_within(weighted_distance(kappa, z_chunked, z_single), distance_bound(gap, ref_gap),
-                  "distance of the predictions")
+        weights = weights * ((positives > 0) & (positives < counts))
+    Xs = [Xt - Xt.mean(axis=0) for Xt in split_tasks(X, index)]
+    assert_same_solution(chunked, single, Xs, loss="logistic" if logistic else "squared",
+                         weights=weights, fit_intercept=logistic,
+                         excess=(chunked.dual_gap + 2 * r, single.dual_gap + 2 * r),
+                         slack=4 * r, coefficients=False)
 
 
 class _CountingNamespace:
