@@ -146,8 +146,8 @@ def _checked_labels(tasks, n_samples):
     tasks = _labels_to_numpy(tasks)
     if tasks.shape[0] != n_samples:
         raise ValueError(
-            f"tasks has {tasks.shape[0]} labels but X has {n_samples} samples; "
-            "give one task label per sample."
+            f"tasks has {tasks.shape[0]} labels but X has {n_samples} samples: "
+            "give one label per sample (the task it belongs to)."
         )
     _check_no_missing_labels(tasks)
     return tasks

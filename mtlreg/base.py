@@ -391,12 +391,29 @@ class DecomposedModelMixin:
     def _n_parts(self):
         return len(self._part_attributes)
 
-    def _part_ceilings(self, n_tasks, n_features):
-        """``{parameter: value}`` above which that parameter's part is zero
-        whatever the data, given the other strength: moving the part into
-        the other one would not cost more (a norm inequality between the two
-        penalties).  Grids start no higher (:func:`mtlreg.model_selection.alpha_grid`)."""
+    def _ceiling_constants(self, n_tasks, n_features):
+        """``{parameter: (other parameter, c, kappa)}`` for the norms ``A`` of
+        that parameter's part and ``B`` of the other part: ``A* <= c B*`` and
+        ``A* <= kappa ||.||_F`` on the dual norms (see :meth:`_part_ceilings`)."""
         return {}
+
+    def _part_ceilings(self, n_tasks, n_features, zero_objective):
+        """``{parameter: value}`` above which that parameter's part is zero
+        whatever the data, given the other strength ``s``, ``ridge`` and the
+        objective at zero ``F(0) = zero_objective``: ``c s + 2 kappa sqrt(ridge F(0))``.
+
+        With the part zero, the other part ``Q`` solves its own problem, whose
+        optimality gives ``-grad f(Q) = s g + 2 ridge Q`` with ``B*(g) <= 1``;
+        the part stays zero iff ``A*(grad f(Q)) <= alpha``, and
+        ``A*(grad f(Q)) <= c s + 2 ridge kappa ||Q||_F`` where
+        ``ridge ||Q||_F^2 <= F(0)`` (the losses are non-negative).  With
+        ``ridge = 0`` this is ``c s``: moving the part into the other one would
+        not cost more.  Grids start no higher
+        (:func:`mtlreg.model_selection.alpha_grid`)."""
+        extra = 2.0 * math.sqrt(self.ridge * max(zero_objective, 0.0))
+        return {param: c * getattr(self, other) + kappa * extra
+                for param, (other, c, kappa) in
+                self._ceiling_constants(n_tasks, n_features).items()}
 
     def _part_penalties(self, xp):
         raise NotImplementedError

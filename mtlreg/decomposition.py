@@ -78,11 +78,14 @@ class _DirtyMixin:
     def _zero_norms(self):
         return {"alpha": "l1inf" if self.group_norm == "linf" else "l21", "beta": "l1"}
 
-    def _part_ceilings(self, n_tasks, n_features):
+    def _ceiling_constants(self, n_tasks, n_features):
         # ||Q||_1 <= T ||Q||_1,inf (sqrt(T) ||Q||_2,1): P = 0 once alpha >= T beta
-        # (sqrt(T) beta); ||Q||_1,inf <= ||Q||_2,1 <= ||Q||_1: Q = 0 once beta >= alpha
-        factor = n_tasks if self.group_norm == "linf" else n_tasks ** 0.5
-        return {"alpha": factor * self.beta, "beta": self.alpha}
+        # (sqrt(T) beta); ||Q||_1,inf <= ||Q||_2,1 <= ||Q||_1: Q = 0 once beta >= alpha.
+        # Dual norms against Frobenius: max_j sum_t |G_jt| <= sqrt(T) ||G||_F, the
+        # others <= ||G||_F
+        if self.group_norm == "linf":
+            return {"alpha": ("beta", n_tasks, n_tasks ** 0.5), "beta": ("alpha", 1.0, 1.0)}
+        return {"alpha": ("beta", n_tasks ** 0.5, 1.0), "beta": ("alpha", 1.0, 1.0)}
 
     def _part_penalties(self, xp):
         shared = L1Inf if self.group_norm == "linf" else L21
@@ -146,9 +149,10 @@ class _RobustMixin:
     _outlier_part = 1
     _zero_norm_map = {"alpha": "trace", "beta": "task_l2"}
 
-    def _part_ceilings(self, n_tasks, n_features):
-        # sum_t ||s_t|| <= sqrt(T) ||S||_F <= sqrt(T) ||S||_*, ||S||_* <= sum_t ||s_t||
-        return {"alpha": n_tasks ** 0.5 * self.beta, "beta": self.alpha}
+    def _ceiling_constants(self, n_tasks, n_features):
+        # sum_t ||s_t|| <= sqrt(T) ||S||_F <= sqrt(T) ||S||_*, ||S||_* <= sum_t ||s_t||;
+        # the spectral norm and max_t ||g_t|| are <= ||G||_F
+        return {"alpha": ("beta", n_tasks ** 0.5, 1.0), "beta": ("alpha", 1.0, 1.0)}
 
     def _part_penalties(self, xp):
         return [NuclearNorm(xp, self.alpha, ridge=self.ridge),
@@ -200,10 +204,11 @@ class _RMTFLMixin:
     _outlier_part = 1
     _zero_norm_map = {"alpha": "l21", "beta": "task_l2"}
 
-    def _part_ceilings(self, n_tasks, n_features):
+    def _ceiling_constants(self, n_tasks, n_features):
         # sum_t ||q_t|| <= sqrt(T) ||Q||_F <= sqrt(T) sum_j ||Q_j,:||, and the
-        # same with rows and columns exchanged (sqrt(d))
-        return {"alpha": n_tasks ** 0.5 * self.beta, "beta": n_features ** 0.5 * self.alpha}
+        # same with rows and columns exchanged (sqrt(d)); both dual norms <= ||G||_F
+        return {"alpha": ("beta", n_tasks ** 0.5, 1.0),
+                "beta": ("alpha", n_features ** 0.5, 1.0)}
 
     def _part_penalties(self, xp):
         return [L21(xp, self.alpha, ridge=self.ridge), TaskL2(xp, self.beta, ridge=self.ridge)]

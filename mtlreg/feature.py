@@ -220,16 +220,23 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
         loss = "logistic" if is_classifier(estimator) else "squared"
         loss_scaling = estimator.loss_scaling
         fit_intercept = estimator.fit_intercept
-    from sklearn.utils.validation import check_array
-
-    from ._backend import get_namespace
-    from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
-
     from .penalties import L1Inf, NuclearNorm, TaskL2
 
     classes = {"l1": L1, "l21": L21, "l1inf": L1Inf, "task_l2": TaskL2, "trace": NuclearNorm}
     if penalty not in classes:
         raise ValueError(f"penalty must be one of {sorted(classes)}, got {penalty!r}.")
+    xp, _, grad = _at_zero(X, y, tasks, loss, loss_scaling, fit_intercept)
+    return classes[penalty](xp, 1.0).alpha_max(grad)
+
+
+def _at_zero(X, y, tasks, loss, loss_scaling, fit_intercept):
+    """``(xp, F(0, b*), grad_W F(0, b*))``: the data fit and its gradient at ``W = 0``
+    with the optimal intercepts ``b*`` there."""
+    from sklearn.utils.validation import check_array
+
+    from ._backend import get_namespace
+    from .losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
+
     if loss not in ("squared", "logistic"):
         raise ValueError(f"loss must be 'squared' or 'logistic', got {loss!r}.")
     X = check_array(X, dtype=("float64", "float32"))
@@ -263,5 +270,14 @@ def alpha_max(X, y, tasks=None, *, penalty="l21", loss="squared", loss_scaling="
     zero = xp.zeros((data.n_tasks, data.n_features), dtype=data.dtype)
     b0 = optimal_intercepts_at_zero(loss_obj, data) if loss == "logistic" and fit_intercept \
         else None
-    _, grad, _ = datafit.value_and_grad(zero, b0, datafit.state(zero, b0))
-    return classes[penalty](xp, 1.0).alpha_max(grad)
+    value, grad, _ = datafit.value_and_grad(zero, b0, datafit.state(zero, b0))
+    return xp, float(value), grad
+
+
+def _objective_at_zero(X, y, tasks, estimator):
+    """``F(0, b*)`` for the estimator's loss and settings: the objective at ``W = 0``."""
+    from sklearn.base import is_classifier
+
+    loss = "logistic" if is_classifier(estimator) else "squared"
+    return _at_zero(X, y, tasks, loss, estimator.loss_scaling, estimator.fit_intercept)[1]
+

@@ -93,9 +93,11 @@ class _SparseTraceMixin:
     _part_attributes = ("coef_lowrank_", "coef_sparse_")
     _zero_norm_map = {"alpha": "trace", "beta": "l1"}
 
-    def _part_ceilings(self, n_tasks, n_features):
-        # ||S||_1 <= sqrt(d T) ||S||_F <= sqrt(d T) ||S||_*, ||S||_* <= ||S||_1
-        return {"alpha": (n_tasks * n_features) ** 0.5 * self.beta, "beta": self.alpha}
+    def _ceiling_constants(self, n_tasks, n_features):
+        # ||S||_1 <= sqrt(d T) ||S||_F <= sqrt(d T) ||S||_*, ||S||_* <= ||S||_1; the
+        # spectral norm and max |G_jt| are <= ||G||_F
+        return {"alpha": ("beta", (n_tasks * n_features) ** 0.5, 1.0),
+                "beta": ("alpha", 1.0, 1.0)}
 
     def _part_penalties(self, xp):
         return [NuclearNorm(xp, self.alpha, ridge=self.ridge), L1(xp, self.beta, ridge=self.ridge)]

@@ -32,7 +32,8 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from ._backend import get_namespace, to_numpy
-from .feature import alpha_max
+from ._data import encode_tasks
+from .feature import _objective_at_zero, alpha_max
 
 __all__ = [
     "regularization_path", "alpha_grid", "TaskStratifiedKFold", "TaskStratifiedShuffleSplit",
@@ -46,11 +47,13 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
     ``eps * alpha_max``, evenly spaced on a log scale (decreasing); the top
     value is ``alpha_max * (1 + 1e-10)``, where the fit is exactly zero.
 
-    For a two-part model the top is also capped where the parameter's part
-    vanishes whatever the data, given the other strength (e.g. ``DirtyRegressor``:
-    ``P = 0`` once ``alpha >= n_tasks * beta``, since ``||P||_1 <= T ||P||_1,inf``;
-    robust models: ``sqrt(n_tasks) * beta``): above it every grid point would
-    give the same model.
+    For a two-part model the top is where the parameter's part is proved to
+    vanish, given the other strength ``s`` and ``ridge``: ``c s + 2 kappa
+    sqrt(ridge F(0))`` (e.g. ``DirtyRegressor``: ``P = 0`` once ``alpha >=
+    n_tasks * beta`` when ``ridge = 0``, since ``||P||_1 <= T ||P||_1,inf``;
+    robust models: ``sqrt(n_tasks) * beta``; the ridge term bounds how far the
+    other part's gradient can reach), or ``alpha_max`` if that is lower and the
+    other part is zero too.  Above it every grid point would give the same model.
 
     ``alpha_max`` is :func:`mtlreg.alpha_max` of the estimator's parameter
     ``param`` (the smallest value at which that parameter's part of the model
@@ -67,9 +70,18 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
     top *= 1.0 + 1e-10
     if hasattr(estimator, "_part_ceilings"):
         n_tasks = _count_tasks(y, tasks)
-        ceiling = estimator._part_ceilings(n_tasks, _num_features(X)).get(param, 0.0)
+        zero_objective = _objective_at_zero(X, y, tasks, estimator)
+        ceilings = estimator._part_ceilings(n_tasks, _num_features(X), zero_objective)
+        ceiling = ceilings.get(param, 0.0)
         if ceiling > 0:
-            top = min(top, ceiling)
+            # alpha_max is where the part is zero when the other part is zero too
+            # (both parameters at or above their alpha_max: W = 0); otherwise only
+            # the ceiling is proved
+            other = [p for p in ceilings if p != param][0]
+            other_zero = getattr(estimator, other) >= alpha_max(X, y, tasks,
+                                                                 estimator=estimator,
+                                                                 param=other)
+            top = min(top, ceiling) if other_zero else ceiling
     if not top > 0:
         raise ValueError(
             f"{param}_max is {top}: the gradient of the data fit vanishes at W = 0 (e.g. "
@@ -93,11 +105,17 @@ def _num_features(X):
 
 
 def _check_path_estimator(estimator, param):
+    from .base import _MultiTaskLinearModel
+
+    if not isinstance(estimator, _MultiTaskLinearModel):
+        raise TypeError(
+            f"a regularization path needs an mtlreg estimator, which prepares the data once "
+            f"and starts each fit from the previous solution (warm_start); got "
+            f"{type(estimator).__name__}. For a "
+            f"scikit-learn model use scikit-learn's own search (GridSearchCV with "
+            f"mtlreg.model_selection.TaskStratifiedKFold) or its *CV estimators."
+        )
     params = estimator.get_params(deep=False)
-    if "warm_start" not in params:
-        raise TypeError(f"{type(estimator).__name__} has no warm_start parameter: a "
-                        "regularization path needs an estimator that can start from its "
-                        "previous solution (an mtlreg estimator).")
     if param not in params:
         raise ValueError(f"{type(estimator).__name__} has no parameter {param!r}; its "
                          f"parameters are {sorted(params)}.")
@@ -241,13 +259,10 @@ def _task_codes(y, tasks, n_samples):
     """Integer code of each sample's task (all zeros for a shared design)."""
     if tasks is None:
         return np.zeros(n_samples, dtype=np.int64), None
-    labels = np.asarray(tasks.to_numpy() if hasattr(tasks, "to_numpy") else to_numpy(tasks)
-                        if not isinstance(tasks, (list, tuple)) else tasks)
-    if labels.ndim != 1 or labels.shape[0] != n_samples:
-        raise ValueError(f"tasks must hold one label per sample: got shape {labels.shape} "
-                         f"for {n_samples} samples.")
-    uniques, codes = np.unique(labels, return_inverse=True)
-    return codes.reshape(-1), uniques
+    # the estimators' own label checks: 1 and "1" stay distinct tasks (or raise), no
+    # missing labels, one label per sample
+    uniques, codes = encode_tasks(tasks, n_samples)
+    return codes, uniques
 
 
 def _class_codes(y, stratify, n_samples):
@@ -365,6 +380,11 @@ class TaskStratifiedKFold(_TaskSplitter, BaseCrossValidator):
         train, test : ndarray of int
         """
         strata, task_code, counts, name = self._strata(X, y, groups, tasks)
+        if strata.shape[0] < self.n_splits:
+            raise ValueError(
+                f"n_splits={self.n_splits} is more than the {strata.shape[0]} samples: some "
+                f"test folds would be empty. Use n_splits <= {strata.shape[0]}."
+            )
         few = np.flatnonzero(counts < self.n_splits)
         if few.size:
             warnings.warn(
@@ -504,6 +524,49 @@ def _fold_path_scores(estimator, X, y, tasks, train, test, grid, param, scorers)
     return out
 
 
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (for messages)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _check_scorer(scorer):
+    """A callable ``scorer(estimator, X, y, tasks=...)``, or a clear error for the two
+    look-alikes: a metric ``f(y_true, y_pred)`` and a scikit-learn scorer (which calls
+    ``predict(X)`` without the task labels)."""
+    import inspect
+
+    from sklearn.metrics._scorer import _BaseScorer
+
+    from .metrics import TaskScorer
+
+    if isinstance(scorer, TaskScorer):
+        return scorer
+    if isinstance(scorer, _BaseScorer):
+        raise ValueError(
+            f"scoring={scorer!r} is a scikit-learn scorer: it calls predict(X) without the "
+            "task labels, so a long-format model cannot predict. Use "
+            "mtlreg.metrics.get_scorer(name) (the same names: 'r2', "
+            "'neg_mean_squared_error', 'accuracy', 'roc_auc', ...) or "
+            "mtlreg.metrics.TaskScorer(metric)."
+        )
+    if not callable(scorer):
+        raise ValueError(f"scoring must be a scorer name, a callable, a list or a dict; "
+                         f"got {scorer!r}.")
+    try:
+        names = list(inspect.signature(scorer).parameters)
+    except (TypeError, ValueError):  # a builtin or C callable: trust it
+        return scorer
+    if names[:2] in (["y_true", "y_pred"], ["y_true", "y_score"], ["y_true", "y_prob"]):
+        name = getattr(scorer, "__name__", repr(scorer))
+        raise ValueError(
+            f"scoring={name} is a metric f({names[0]}, {names[1]}), not a scorer "
+            f"f(estimator, X, y, tasks=...): pass a name such as 'r2' "
+            f"(mtlreg.metrics.get_scorer_names()), or wrap a task-aware metric, e.g. "
+            f"mtlreg.metrics.TaskScorer(mtlreg.metrics.task_r2_score)."
+        )
+    return scorer
+
+
 class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
     """Cross-validated choice of ``alpha`` (and other parameters) along
     warm-started regularization paths.
@@ -629,7 +692,7 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
     def _scorers(self):
         def one(s):
             if not isinstance(s, str):
-                return s
+                return _check_scorer(s)
             from .metrics import get_scorer
 
             return get_scorer(s)
@@ -651,6 +714,33 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
             return {"score": one(self.scoring)}, False
         raise ValueError(f"scoring must be a scorer name, a callable, a list or a dict; "
                          f"got {self.scoring!r}.")
+
+    def _check_splits(self, y, tasks, splits):
+        """What would fail inside a fold, said up front with the fold's number: an empty
+        part, a classifier's training part with one class, test tasks never trained on."""
+        y_host = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else
+                            y if isinstance(y, (list, tuple)) else to_numpy(y))
+        codes = None if tasks is None else _task_codes(y, tasks, y_host.shape[0])
+        for k, (train, test) in enumerate(splits):
+            if len(train) == 0 or len(test) == 0:
+                raise ValueError(f"cv fold {k} has an empty {'training' if len(train) == 0 else 'test'} "
+                                 "part: use fewer folds or another splitter.")
+            if is_classifier(self.estimator):
+                classes = np.unique(y_host[train])
+                if classes.shape[0] < 2:
+                    raise ValueError(
+                        f"cv fold {k}: its training part holds only class {_plain(classes[0])!r}; a "
+                        "classifier needs two classes to train on. Use a stratified "
+                        "splitter (mtlreg.model_selection.TaskStratifiedKFold) or fewer folds.")
+            if codes is not None:
+                code, labels = codes
+                unseen = np.setdiff1d(code[test], code[train])
+                if unseen.size:
+                    raise ValueError(
+                        f"cv fold {k}: its test part holds task {_plain(labels[unseen[0]])!r}, which its "
+                        "training part does not: a model cannot predict a task it was not "
+                        "trained on. Use mtlreg.model_selection.TaskStratifiedKFold, which puts "
+                        "part of every task in every training fold.")
 
     def _splitter(self):
         if isinstance(self.cv, numbers.Integral):
@@ -717,6 +807,7 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
         splits = self._splits(X, y, tasks, groups)
         if not splits:
             raise ValueError("cv produced no splits.")
+        self._check_splits(y, tasks, splits)
 
         jobs = [(c, k) for c in range(len(combos)) for k in range(len(splits))]
         results = Parallel(n_jobs=self.n_jobs, verbose=self.verbose)(

@@ -28,8 +28,8 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_validate
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
-from certificates import distance_between, squared_loss_certificate
-from cvxpy_reference import rounding
+from certificates import (EPS, assert_same_solution, assert_stopping_rule, estimator_problem,
+                          objective_at_zero, rounding)
 
 import mtlreg
 from mtlreg import (
@@ -59,6 +59,8 @@ from mtlreg import (
     TraceRegressor,
     alpha_max,
 )
+from mtlreg.datasets import make_multitask_classification, make_multitask_regression
+from mtlreg.feature import _objective_at_zero
 from mtlreg.metrics import get_scorer
 from mtlreg.model_selection import (
     MultiTaskCV,
@@ -151,102 +153,28 @@ def _hand_cv(est, X, y, tasks, splits, rows, scoring):
 # Two fits of one convex problem (a warm-started path point and a cold fit, a
 # refit and a cold fit) agree only as far as their certificates say; rounding
 # decides where each solver stops, so a fixed tolerance would be "what passed".
-# With s >= F(x) - F* for each fit (its duality gap plus the rounding of the
-# objective's sums; the Graph models report no gap: _assert_same_graph_solution):
-#   * |F(a) - F(b)| <= max(s_a, s_b), both values lying in [F*, F* + s];
-#   * the data fit is mu-strongly convex in (w_t, b_t) along the segment [a, b]
-#     (_strong_convexity) and the penalty is convex, so at the midpoint m
-#     F* <= F(m) <= (F(a) + F(b)) / 2 - mu/8 ||a - b||^2, whence
-#     ||a - b|| <= 2 sqrt((s_a + s_b) / mu), coef_ and intercept_ together
-#     (two-part models: the data fit sees only their sum, coef_).
-EPS = np.finfo(np.float64).eps
+# certificates.assert_same_solution asserts what they say: with s >= F(x) - F*
+# for each fit (its duality gap plus the rounding of the objective's sums; the
+# Graph models report no gap: their subgradients instead), each objective
+# within its own gap above the other, and the points within the distance the
+# data fit's curvature on the segment [a, b] gives (the penalty is convex),
+# coef_ and intercept_ together (two-part models: the data fit sees only their
+# sum, coef_); it returns that bound, delta.
 
 
-def _task_blocks(est, X, y, tasks):
-    """Per task, in the order of est.tasks_: (A_t = [X_t, 1], y_t, c_t)."""
-    blocks = []
-    for t, label in enumerate(np.asarray(est.tasks_).tolist()):
-        rows = slice(None) if tasks is None else np.asarray(tasks) == label
-        Xt, yt = X[rows], (y[:, t] if tasks is None else y[rows])
-        A = np.c_[Xt, np.ones(Xt.shape[0])] if est.fit_intercept else Xt
-        blocks.append((A, yt, 1.0 / Xt.shape[0] if est.loss_scaling == "mean" else 1.0))
-    return blocks
-
-
-def _theta(fit, t, est):
-    return np.r_[fit.coef_[t], fit.intercept_[t]] if est.fit_intercept else fit.coef_[t]
-
-
-def _strong_convexity(fits, est, X, y, tasks):
-    """A lower bound on the data fit's Hessian, min_t lambda_min(c_t A_t^T D A_t),
-    on the segment between the fits.  Squared loss: D = I.  Logistic:
-    D = diag(s'(r_i)), s' the logistic density (decreasing in |z|) and r_i the
-    larger |z_i| of the fits (|z| is convex: its maximum on the segment is at
-    an end)."""
-    mu = np.inf
-    for t, (A, _, c) in enumerate(_task_blocks(est, X, y, tasks)):
-        if is_classifier(est):
-            r = np.max([np.abs(A @ _theta(f, t, est)) for f in fits], axis=0)
-            A = A * np.sqrt(np.exp(-r) / (1.0 + np.exp(-r)) ** 2)[:, None]
-        lam = np.linalg.eigvalsh(c * A.T @ A)
-        mu = min(mu, lam[0] - 64 * EPS * lam[-1])  # eigvalsh is backward stable
-    assert mu > 0, "the data fit is not strongly convex here"
-    return mu
-
-
-def _graph_problem(est, X, y, tasks):
-    """GraphRegressor / GraphClassifier (complete graph) in the terms of
-    tests/certificates.py: alpha tr(W L W^T) + ridge ||W||_F^2 is
-    1/2 vec(W)^T P vec(W) with P = 2 alpha (L kron I_d) + 2 ridge I (vec
-    stacking the task models w_t), L = T I - 1 1^T."""
-    assert est.graph is None
-    blocks = _task_blocks(est, X, y, tasks)
-    T, d = len(blocks), X.shape[1]
-    laplacian = T * np.eye(T) - np.ones((T, T))
-    ys = [np.where(yt == est.classes_[1], 1.0, -1.0) if is_classifier(est) else yt
-          for _, yt, _ in blocks]
-    return dict(Xs=[A[:, :d] for A, _, _ in blocks], ys=ys, weights=[c for *_, c in blocks],
-                quadratic=2 * est.alpha * np.kron(laplacian, np.eye(d))
-                + 2 * est.ridge * np.eye(T * d), l1=est.beta, fit_intercept=est.fit_intercept)
-
-
-def _assert_same_graph_solution(a, b, X, y, tasks):
-    """The Graph models report no certificate: the minimal-norm subgradients
-    at both points and the curvature between them bound ||a - b||
-    (tests/certificates.py); for the squared loss each point's
-    suboptimality bounds the objectives' difference as above.  (For the
-    logistic loss the objectives are left uncompared: the distance is the
-    stronger statement.)"""
-    problem = _graph_problem(b, X, y, tasks)
-    loss = "logistic" if is_classifier(b) else "squared"
-    delta = distance_between(first=(np.asarray(a.coef_), np.asarray(a.intercept_)),
-                             second=(b.coef_, b.intercept_), loss=loss, **problem)
-    if loss == "squared":
-        s_a, s_b = (squared_loss_certificate(coef=np.asarray(f.coef_),
-                                             intercept=np.asarray(f.intercept_),
-                                             **problem).suboptimality
-                    + rounding(f.objective_) for f in (a, b))
-        assert abs(a.objective_ - b.objective_) <= max(s_a, s_b)
-    distance = np.sqrt(np.sum((np.asarray(a.coef_) - b.coef_) ** 2)
-                       + np.sum((np.asarray(a.intercept_) - b.intercept_) ** 2))
-    assert distance <= delta, (distance, delta)
-    return delta
-
-
-def _assert_same_solution(a, b, X, y, tasks):
-    """a and b (``b`` a fitted estimator, ``a`` a fit or a path point with
-    coef_, intercept_, objective_, dual_gap_) solve the same problem: assert
-    what their certificates guarantee; return the bound on ||a - b||."""
-    if b.dual_gap_ is None:
-        assert a.dual_gap_ is None
-        return _assert_same_graph_solution(a, b, X, y, tasks)
-    s_a, s_b = (f.dual_gap_ + rounding(f.objective_) for f in (a, b))
-    assert abs(a.objective_ - b.objective_) <= max(s_a, s_b), (a.objective_, b.objective_)
-    delta = 2 * np.sqrt((s_a + s_b) / _strong_convexity([a, b], b, X, y, tasks))
-    distance = np.sqrt(np.sum((np.asarray(a.coef_) - b.coef_) ** 2)
-                       + np.sum((np.asarray(a.intercept_) - b.intercept_) ** 2))
-    assert distance <= delta, (distance, delta)
-    return delta
+def _problem_of(est, X, y, tasks):
+    """The problem of a fitted ``est`` on ``(X, y, tasks)`` for the certificates: its
+    data fit, and for the Graph models (complete graph) their quadratic and L1 terms:
+    alpha tr(W L W^T) + ridge ||W||_F^2 is 1/2 vec(W)^T P vec(W) with P = 2 alpha (L
+    kron I_d) + 2 ridge I (vec stacking the task models w_t), L = T I - 1 1^T."""
+    problem = estimator_problem(est, X, y, tasks)
+    if isinstance(est, (GraphRegressor, GraphClassifier)):
+        assert est.graph is None
+        T, d = len(problem["Xs"]), X.shape[1]
+        laplacian = T * np.eye(T) - np.ones((T, T))
+        problem.update(quadratic=2 * est.alpha * np.kron(laplacian, np.eye(d))
+                       + 2 * est.ridge * np.eye(T * d), l1=est.beta)
+    return problem
 
 
 def _path_point(path, i):
@@ -254,18 +182,6 @@ def _path_point(path, i):
     return SimpleNamespace(coef_=path.coefs[i], intercept_=path.intercepts[i],
                            objective_=path.objectives[i],
                            dual_gap_=None if np.isnan(gap) else gap)
-
-
-def _gap_threshold(est, X, y, tasks, objective):
-    """The stopping rule of a squared-loss fit (mtlreg.solvers.fista.gap_threshold):
-    gap <= max(tol P, min(tol, 1e-8) F(0), 100 eps F(0)), F(0) = sum_t c_t/2
-    ||y_t - mean(y_t)||^2 (the intercepts are eliminated), P the objective
-    (up to its rounding: fits on a Gram matrix report it re-evaluated)."""
-    zero = sum(c / 2 * np.sum((yt - yt.mean()) ** 2) for _, yt, c in
-               _task_blocks(est, X, y, tasks))
-    tol = max(est.tol, 100 * EPS)
-    return max(tol * (objective + rounding(objective)), min(tol, 1e-8) * zero,
-               100 * EPS * zero)
 
 
 def _score_bound(name, model, X, y, tasks, delta):
@@ -331,11 +247,16 @@ class _Recorder:
         return self.models[self._key(fold, row)]
 
 
+def _split_scores(results):
+    """The split test scores of ``cv_results_`` (3 splits), one row per split."""
+    return np.stack([results[f"split{k}_test_score"] for k in range(3)])
+
+
 def _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits, rows):
     """MultiTaskCV's split scores ``reported`` (n_splits, n_rows) against cold
     fits, three facts with their own guarantees: the path model it scored is
     the cold fit at those parameters as far as their certificates say
-    (_assert_same_solution: delta); the reported score is the hand metric of
+    (certificates.assert_same_solution: delta); the reported score is the hand metric of
     that model (one model, two summations: rounding); the cold fit's hand
     score is within _score_bound(delta) of it.  Returns the cold fits' hand
     scores and those bounds."""
@@ -346,7 +267,8 @@ def _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits, rows)
         for i, row in enumerate(rows):
             cold = clone(est).set_params(**row).fit(X[tr], y[tr], tasks=t_tr)
             scored = recorder.model(k, row)
-            delta = _assert_same_solution(scored, cold, X[tr], y[tr], t_tr)
+            delta = assert_same_solution(scored, cold, **_problem_of(cold, X[tr], y[tr], t_tr),
+                                         coefficients=True)
             mine = _hand_score(name, scored, X[te], y[te], t_te)
             assert abs(reported[k, i] - mine) <= rounding(mine), (k, i)
             hand[k, i] = _hand_score(name, cold, X[te], y[te], t_te)
@@ -354,6 +276,19 @@ def _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits, rows)
                 + 2 * rounding(mine)
             assert abs(reported[k, i] - hand[k, i]) <= bound[k, i], (k, i)
     return hand, bound
+
+
+def _check_recorded(search, recorder, est, X, y, tasks, splits, **cv):
+    """``search`` again with a recording scorer: the same fits in this process (the
+    same split scores, bit for bit), whose path models are checked against cold
+    fits (_check_against_cold_fits).  Returns (the split scores, the cold fits'
+    hand scores, their certified bounds)."""
+    recorded = MultiTaskCV(est, scoring=recorder, refit=False, **cv).fit(X, y, tasks=tasks)
+    reported = _split_scores(search.cv_results_)
+    assert_array_equal(_split_scores(recorded.cv_results_), reported)
+    hand, bound = _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits,
+                                           search.cv_results_["params"])
+    return reported, hand, bound
 
 
 def _certified_best(hand, bound):
@@ -398,12 +333,12 @@ def test_path_points_equal_independent_cold_fits(name):
     else:
         # a two-part model's grid may be capped lower (checked by hand in
         # test_two_part_grids_start_where_the_part_can_be_non_zero)
-        cap = est._part_ceilings(T, d).get(param, np.inf) if hasattr(
-            est, "_part_ceilings") else np.inf
-        assert path.alphas[0] == pytest.approx(
-            min(alpha_max(X, y, tasks, estimator=est, param=param) * (1 + 1e-10), cap),
-            rel=4 * EPS, abs=_threshold_rounding(
-                X, y, tasks, "logistic" if classifier else "squared"))
+        top = alpha_max(X, y, tasks, estimator=est, param=param) * (1 + 1e-10)
+        if hasattr(est, "_part_ceilings"):
+            ceilings = est._part_ceilings(T, d, _objective_at_zero(X, y, tasks, est))
+            top = _grid_top(est, X, y, tasks, param, top, ceilings[param])
+        assert path.alphas[0] == pytest.approx(top, rel=4 * EPS, abs=_threshold_rounding(
+            X, y, tasks, "logistic" if classifier else "squared"))
     assert path.coefs.shape == (n, T, d) and path.intercepts.shape == (n, T)
     for field in ("objectives", "n_iters", "dual_gaps", "converged", "fit_times"):
         assert getattr(path, field).shape == (n,), field
@@ -416,10 +351,17 @@ def test_path_points_equal_independent_cold_fits(name):
         # depends on the intercepts a fit starts from)
         assert np.isnan(path.dual_gaps[i]) == (cold.dual_gap_ is None)
         if cold.dual_gap_ is not None and not classifier:
+            problem = _problem_of(cold, X, y, tasks)
+            scale = objective_at_zero(problem["ys"], loss="squared", weights=problem["weights"],
+                                      fit_intercept=cold.fit_intercept)
             for gap, objective in ((path.dual_gaps[i], path.objectives[i]),
                                    (cold.dual_gap_, cold.objective_)):
-                assert 0 <= gap <= _gap_threshold(cold, X, y, tasks, objective), i
-        _assert_same_solution(_path_point(path, i), cold, X, y, tasks)
+                # (fits on a Gram matrix report the objective re-evaluated: to its
+                # rounding)
+                assert_stopping_rule(True, gap, objective, max(cold.tol, 100 * EPS), scale,
+                                     objective_rounding=rounding(objective))
+        assert_same_solution(_path_point(path, i), cold, **_problem_of(cold, X, y, tasks),
+                             coefficients=True)
     # not a trivial path: the solutions move
     assert np.abs(path.coefs[-1] - path.coefs[0]).max() > 1e-2
 
@@ -484,7 +426,8 @@ def test_explicit_alphas_are_sorted_decreasing():
     assert_array_equal(path.alphas, [0.5, 0.1, 0.01])
     for i, a in enumerate([0.5, 0.1, 0.01]):
         cold = L21Regressor(alpha=a, tol=1e-10).fit(X, y, tasks=tasks)
-        _assert_same_solution(_path_point(path, i), cold, X, y, tasks)
+        assert_same_solution(_path_point(path, i), cold, **_problem_of(cold, X, y, tasks),
+                             coefficients=True)
 
 
 def test_path_leaves_the_estimator_unchanged():
@@ -541,7 +484,8 @@ def test_path_shared_design():
                                            abs=_threshold_rounding(X, Y, None))
     for i, a in enumerate(path.alphas):
         cold = clone(est).set_params(alpha=float(a)).fit(X, Y)
-        _assert_same_solution(_path_point(path, i), cold, X, Y, None)
+        assert_same_solution(_path_point(path, i), cold, **_problem_of(cold, X, Y, None),
+                             coefficients=True)
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
@@ -617,7 +561,7 @@ def test_warm_start_refit(Est):
     # solution, within the certificates
     model.set_params(warm_start=True).fit(X, y, tasks=tasks)
     assert model.converged_ and model.n_iter_ < n_cold
-    _assert_same_solution(model, first, X, y, tasks)
+    assert_same_solution(model, first, **_problem_of(first, X, y, tasks), coefficients=True)
     # without warm_start the same instance starts from zero again
     model.set_params(warm_start=False).fit(X, y, tasks=tasks)
     assert model.n_iter_ == n_cold
@@ -627,7 +571,7 @@ def test_warm_start_refit(Est):
     model.set_params(alpha=nearby).fit(X, y, tasks=tasks)
     cold = clone(est).set_params(alpha=nearby).fit(X, y, tasks=tasks)
     assert model.converged_ and cold.converged_
-    _assert_same_solution(model, cold, X, y, tasks)
+    assert_same_solution(model, cold, **_problem_of(cold, X, y, tasks), coefficients=True)
 
 
 def test_warm_start_alternating_solver():
@@ -645,10 +589,10 @@ def test_warm_start_alternating_solver():
     model.set_params(warm_start=True).fit(X, y, tasks=tasks)
     assert model.converged_ and model.n_iter_ >= 13
     # it stops on a change rule, but dual_gap_ certifies the point it returns
-    _assert_same_solution(model, first, X, y, tasks)
+    assert_same_solution(model, first, **_problem_of(first, X, y, tasks), coefficients=True)
     model.set_params(alpha=0.008).fit(X, y, tasks=tasks)
-    _assert_same_solution(model, clone(est).set_params(alpha=0.008).fit(X, y, tasks=tasks),
-                          X, y, tasks)
+    cold = clone(est).set_params(alpha=0.008).fit(X, y, tasks=tasks)
+    assert_same_solution(model, cold, **_problem_of(cold, X, y, tasks), coefficients=True)
 
 
 # =========================================================================== alpha_max
@@ -1082,13 +1026,8 @@ def l21_checked(l21_search):
     search, est, X, y, tasks = l21_search
     splits = list(_cv3().split(X, y, tasks=tasks))
     recorder = _Recorder("neg_mean_squared_error", X, splits, ["alpha"])
-    recorded = MultiTaskCV(est, alphas=ALPHAS, cv=_cv3(), scoring=recorder,
-                           refit=False).fit(X, y, tasks=tasks)
-    reported = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(3)])
-    assert_array_equal(np.stack([recorded.cv_results_[f"split{k}_test_score"]
-                                 for k in range(3)]), reported)
-    hand, bound = _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits,
-                                           search.cv_results_["params"])
+    _, hand, bound = _check_recorded(search, recorder, est, X, y, tasks, splits,
+                                     alphas=ALPHAS, cv=_cv3())
     return recorder, splits, hand, bound
 
 
@@ -1107,7 +1046,7 @@ def test_cv_results_have_grid_search_format(l21_search, l21_checked):
     assert isinstance(res["param_alpha"], np.ma.MaskedArray)
     assert not np.any(res["param_alpha"].mask)
     assert_array_equal(res["param_alpha"].astype(float), ALPHAS)
-    splits = np.stack([res[f"split{k}_test_score"] for k in range(3)])
+    splits = _split_scores(res)
     assert_allclose(res["mean_test_score"], splits.mean(axis=0), rtol=1e-14)
     assert_allclose(res["std_test_score"], splits.std(axis=0), rtol=1e-12)
     assert_array_equal(res["rank_test_score"], rankdata(-res["mean_test_score"], method="min"))
@@ -1145,7 +1084,7 @@ def test_split_scores_equal_hand_loop_and_default_scoring(l21_search, l21_checke
     bound that of a cold fit (l21_checked asserts both)."""
     search, est, X, y, tasks = l21_search
     recorder, splits, hand, bound = l21_checked
-    reported = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    reported = _split_scores(search.cv_results_)
     assert np.all(np.abs(reported - hand) <= bound)
     best = _certified_best(hand, bound)
     assert search.best_index_ == best
@@ -1158,7 +1097,7 @@ def test_best_estimator_is_a_cold_fit_on_all_data(l21_search):
     best = search.best_estimator_
     cold = clone(est).set_params(**search.best_params_).fit(X, y, tasks=tasks)
     assert type(best) is L21Regressor
-    _assert_same_solution(best, cold, X, y, tasks)
+    assert_same_solution(best, cold, **_problem_of(cold, X, y, tasks), coefficients=True)
     assert best.get_params() == cold.get_params()  # warm_start=False kept
     assert search.refit_time_ > 0
     # delegation with tasks
@@ -1178,7 +1117,7 @@ def test_one_standard_error_rule():
     search = MultiTaskCV(L21Regressor(tol=1e-8), selection="one_standard_error",
                          **kwargs).fit(X, y, tasks=tasks)
     res = search.cv_results_
-    splits = np.stack([res[f"split{k}_test_score"] for k in range(3)])
+    splits = _split_scores(res)
     mean = splits.mean(axis=0)
     best = int(np.argmax(mean))
     alphas = np.array([row["alpha"] for row in res["params"]])
@@ -1197,8 +1136,9 @@ def test_one_standard_error_rule():
     plain = MultiTaskCV(L21Regressor(tol=1e-8), **kwargs).fit(X, y, tasks=tasks)
     assert plain.best_index_ == best
     assert_array_equal(plain.cv_results_["split0_test_score"], res["split0_test_score"])
-    _assert_same_solution(search.best_estimator_, L21Regressor(tol=1e-8).set_params(
-        **search.best_params_).fit(X, y, tasks=tasks), X, y, tasks)
+    cold = L21Regressor(tol=1e-8).set_params(**search.best_params_).fit(X, y, tasks=tasks)
+    assert_same_solution(search.best_estimator_, cold, **_problem_of(cold, X, y, tasks),
+                         coefficients=True)
 
 
 def _support_problem(seed=0, T=4, n=500, d=10, noise=0.5):
@@ -1242,13 +1182,8 @@ def test_classifier_default_accuracy_and_stratified_folds():
     # the same fits, recorded: each path model's accuracy is that of the cold
     # fit, no test sample's decision being within the certified distance of 0
     recorder = _Recorder("accuracy", X, splits, ["alpha"])
-    recorded = MultiTaskCV(est, alphas=alphas, cv=3, random_state=0, scoring=recorder,
-                           refit=False).fit(X, y, tasks=tasks)
-    reported = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(3)])
-    assert_array_equal(np.stack([recorded.cv_results_[f"split{k}_test_score"]
-                                 for k in range(3)]), reported)
-    hand, bound = _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits,
-                                           search.cv_results_["params"])
+    reported, hand, bound = _check_recorded(search, recorder, est, X, y, tasks, splits,
+                                            alphas=alphas, cv=3, random_state=0)
     assert_allclose(reported, hand, rtol=0, atol=bound.max())  # bound: rounding only
     best = search.best_estimator_
     assert_array_equal(search.classes_, ["neg", "pos"])
@@ -1272,13 +1207,8 @@ def test_classifier_roc_auc_scoring():
     # no (positive, negative) pair of decisions being within the certified
     # distance of a tie
     recorder = _Recorder("roc_auc", X, splits, ["alpha"])
-    recorded = MultiTaskCV(est, alphas=[0.1, 0.01], cv=3, random_state=2, scoring=recorder,
-                           refit=False).fit(X, y, tasks=tasks)
-    reported = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(3)])
-    assert_array_equal(np.stack([recorded.cv_results_[f"split{k}_test_score"]
-                                 for k in range(3)]), reported)
-    hand, bound = _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits,
-                                           search.cv_results_["params"])
+    reported, hand, bound = _check_recorded(search, recorder, est, X, y, tasks, splits,
+                                            alphas=[0.1, 0.01], cv=3, random_state=2)
     assert_allclose(reported, hand, rtol=0, atol=bound.max())  # bound: rounding only
     assert np.all(hand > 0.5)
 
@@ -1295,12 +1225,12 @@ def test_second_parameter_grid_dirty():
     assert search.cv_results_["params"] == rows
     assert_array_equal(search.cv_results_["param_beta"].astype(float),
                        np.repeat(betas, 3))
-    reported = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    reported = _split_scores(search.cv_results_)
     hand, bound = _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits, rows)
     assert search.best_params_ == rows[_certified_best(hand, bound)]
-    _assert_same_solution(search.best_estimator_,
-                          clone(est).set_params(**search.best_params_).fit(X, y, tasks=tasks),
-                          X, y, tasks)
+    cold = clone(est).set_params(**search.best_params_).fit(X, y, tasks=tasks)
+    assert_same_solution(search.best_estimator_, cold, **_problem_of(cold, X, y, tasks),
+                         coefficients=True)
     assert_array_equal(search.alphas_, alphas)
 
 
@@ -1320,7 +1250,7 @@ def test_second_parameter_grid_clustered_matches_cold_fits():
                          scoring=recorder).fit(X, y, tasks=tasks)
     rows = search.cv_results_["params"]
     assert rows == [{"n_clusters": k, "alpha": a} for k in (1, 2) for a in alphas]
-    reported = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    reported = _split_scores(search.cv_results_)
     hand, bound = _check_against_cold_fits(reported, recorder, est, X, y, tasks, splits, rows)
     assert search.best_params_ == rows[_certified_best(hand, bound)]
 
@@ -1409,12 +1339,13 @@ def test_shared_design_search():
     splits = list(KFold(3).split(X))  # a shared design: plain KFold
     recorder = _Recorder("neg_mean_squared_error", X, splits, ["alpha"])
     search = MultiTaskCV(est, alphas=[0.5, 0.1, 0.02], cv=cv, scoring=recorder).fit(X, Y)
-    reported = np.stack([search.cv_results_[f"split{k}_test_score"] for k in range(3)])
+    reported = _split_scores(search.cv_results_)
     _check_against_cold_fits(reported, recorder, est, X, Y, None, splits,
                              search.cv_results_["params"])
     assert search.predict(X).shape == (45, 3)
-    _assert_same_solution(search.best_estimator_,
-                          clone(est).set_params(**search.best_params_).fit(X, Y), X, Y, None)
+    cold = clone(est).set_params(**search.best_params_).fit(X, Y)
+    assert_same_solution(search.best_estimator_, cold, **_problem_of(cold, X, Y, None),
+                         coefficients=True)
 
 
 def test_shared_design_classifier_with_int_cv():
@@ -1484,7 +1415,7 @@ def test_plot_cv_curve_lines_bands_and_selection(plt, dirty_search, band):
     search = dirty_search
     res = search.cv_results_
     ax = plot_cv_curve(search, band=band)
-    splits = np.stack([res[f"split{k}_test_score"] for k in range(3)])
+    splits = _split_scores(res)
     spread = splits.std(axis=0, ddof=1) / np.sqrt(3) if band == "se" else splits.std(axis=0)
     alphas = np.array([row["alpha"] for row in res["params"]])
     betas = np.array([row["beta"] for row in res["params"]])
@@ -1558,18 +1489,138 @@ CEILING_CASES = {
 }
 
 
+def _grid_top(est, X, y, tasks, param, top, cap):
+    """The rule of ``alpha_grid`` for a two-part model: the cap, or ``alpha_max`` when
+    it is lower and the other part is zero too (its strength at or above its own
+    ``alpha_max``, so that ``W = 0`` above both)."""
+    other = "beta" if param == "alpha" else "alpha"
+    other_zero = est.get_params()[other] >= alpha_max(X, y, tasks, estimator=est, param=other)
+    return min(top, cap) if other_zero else cap
+
+
 @pytest.mark.parametrize("name", list(CEILING_CASES))
 def test_two_part_grids_start_where_the_part_can_be_non_zero(name):
-    """The grid of a two-part model starts at min(alpha_max, cap): above the
-    cap, moving the part into the other one never costs more, so every grid
-    point there would give the same model.  The cap must be valid: just
-    above it the part is zero; and the grid is capped only when the cap is
-    below alpha_max."""
+    """The grid of a two-part model starts at the cap (or at alpha_max if that is
+    lower and the other part is zero too): above the cap, moving the part into
+    the other one never costs more, so every grid point there would give the
+    same model.  The cap must be valid: just above it the part is zero."""
     est, param, cap = CEILING_CASES[name]
     X, y, tasks = _problem()
     top = alpha_max(X, y, tasks, estimator=est, param=param) * (1 + 1e-10)
     grid = alpha_grid(est, X, y, tasks, n_alphas=4, param=param)
-    assert grid[0] == pytest.approx(min(top, cap), rel=1e-12)
+    assert grid[0] == pytest.approx(_grid_top(est, X, y, tasks, param, top, cap), rel=1e-12)
     part = 0 if param == "alpha" else 1
     fit = clone(est).set_params(**{param: 1.05 * cap}).fit(X, y, tasks=tasks)
     assert np.abs(fit._parts[part]).max() <= 1e-7 * max(np.abs(fit.coef_).max(), 1e-300)
+
+
+# -- issue 24: grid tops proved for every parameter combination, errors up front ---------------
+
+# (name, estimator factory, fitted attributes of the alpha part and of the beta part)
+_TWO_PART = [
+    ("dirty", lambda **kw: DirtyRegressor(**kw), ("coef_shared_", "coef_specific_")),
+    ("dirty_l2", lambda **kw: DirtyRegressor(group_norm="l2", **kw),
+     ("coef_shared_", "coef_specific_")),
+    ("robust", lambda **kw: RobustRegressor(**kw), ("coef_lowrank_", "coef_outlier_")),
+    ("rmtfl", lambda **kw: RMTFLRegressor(**kw), ("coef_shared_", "coef_outlier_")),
+    ("sparse_trace", lambda **kw: SparseTraceRegressor(**kw),
+     ("coef_lowrank_", "coef_sparse_")),
+    ("dirty_logistic", lambda **kw: DirtyClassifier(**kw), ("coef_shared_", "coef_specific_")),
+]
+
+
+@pytest.mark.parametrize("name, make, attributes", _TWO_PART, ids=[c[0] for c in _TWO_PART])
+@pytest.mark.parametrize("ridge", [0.0, 0.1])
+@pytest.mark.parametrize("param", ["alpha", "beta"])
+def test_grid_top_zeroes_its_part_with_and_without_ridge(name, make, attributes, ridge, param):
+    """Fitted just above the grid's top (1% above: the proved threshold plus a margin
+    in which the block-shrinking prox returns exact zeros), the parameter's part is
+    exactly zero, on random problems, for both parameters, with and without ridge;
+    and the other part is not (the problem is not trivially zero)."""
+    classifier = "logistic" in name
+    for seed in (0, 1):
+        rng = np.random.default_rng(seed)
+        data = (make_multitask_classification if classifier else make_multitask_regression)(
+            n_tasks=4, n_samples=20, n_features=5, random_state=seed)
+        X, y, tasks = data.X, data.y, data.tasks
+        other = "beta" if param == "alpha" else "alpha"
+        # the other strength: a fraction of its own zero threshold, so its part is active
+        est = make(ridge=ridge, tol=1e-9)
+        other_max = alpha_max(X, y, tasks, estimator=est, param=other)
+        est.set_params(**{other: float(rng.uniform(0.05, 0.3)) * other_max})
+        top = alpha_grid(est, X, y, tasks, n_alphas=3, param=param)[0]
+        fit = clone(est).set_params(**{param: 1.01 * top}).fit(X, y, tasks=tasks)
+        first, second = (getattr(fit, a) for a in attributes)
+        part, rest = (first, second) if param == "alpha" else (second, first)
+        assert np.all(part == 0), (name, seed, np.abs(part).max())
+        assert np.any(rest != 0)
+
+
+def test_grid_top_with_ridge_covers_the_part_the_old_cap_missed():
+    """The reported case: DirtyRegressor(beta=0.02, ridge=0.5) on 4 tasks.  The cap
+    n_tasks * beta (proved only for ridge = 0) was 0.08 while the shared part stays
+    non-zero far above it; the grid now starts above the part's last non-zero point."""
+    data = make_multitask_regression(n_tasks=4, n_samples=30, n_features=6, random_state=0)
+    est = DirtyRegressor(beta=0.02, ridge=0.5, tol=1e-9)
+    old_cap = 4 * 0.02
+    above_old_cap = clone(est).set_params(alpha=1.5 * old_cap).fit(data.X, data.y,
+                                                                    tasks=data.tasks)
+    assert np.any(above_old_cap.coef_shared_ != 0)  # the old grid top was wrong here
+    top = alpha_grid(est, data.X, data.y, data.tasks, n_alphas=3)[0]
+    assert top > 1.5 * old_cap
+    at_top = clone(est).set_params(alpha=1.01 * top).fit(data.X, data.y, tasks=data.tasks)
+    assert np.all(at_top.coef_shared_ == 0)
+
+
+def test_path_and_search_need_an_mtlreg_estimator():
+    from sklearn.linear_model import Lasso
+
+    X, y, tasks = _problem()
+    with pytest.raises(TypeError, match="needs an mtlreg estimator.*got Lasso"):
+        regularization_path(Lasso(), X, y, alphas=[1.0])
+    with pytest.raises(TypeError, match="needs an mtlreg estimator.*got Lasso"):
+        MultiTaskCV(Lasso()).fit(X, y, tasks=tasks)
+
+
+def test_more_folds_than_samples_raise_up_front():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 2))
+    y = rng.standard_normal(6)
+    tasks = np.repeat(["a", "b"], 3)
+    with pytest.raises(ValueError, match="n_splits=10 is more than the 6 samples"):
+        list(TaskStratifiedKFold(10).split(X, y, tasks=tasks))
+    with pytest.raises(ValueError, match="n_splits=10 is more than the 6 samples"):
+        MultiTaskCV(L21Regressor(), cv=10).fit(X, y, tasks=tasks)
+
+
+def test_splitter_keeps_labels_of_different_types_apart():
+    X = np.zeros((6, 2))
+    with pytest.raises(ValueError, match="task labels mix types"):
+        list(TaskStratifiedKFold(3).split(X, np.arange(6.0), tasks=[1, 1, 1, "1", "1", "1"]))
+
+
+def test_fold_problems_are_named_up_front():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3))
+    y = np.r_[np.zeros(6), np.ones(6)]
+    tasks = np.tile([0, 1], 6)
+    one_class = [(np.arange(6), np.arange(6, 12))]
+    with pytest.raises(ValueError, match=r"cv fold 0: its training part holds only class 0\.0"):
+        MultiTaskCV(L21Classifier(), cv=one_class).fit(X, y, tasks=tasks)
+    unseen = [(np.flatnonzero(tasks == 0), np.flatnonzero(tasks == 1))]
+    with pytest.raises(ValueError, match="cv fold 0: its test part holds task 1, which"):
+        MultiTaskCV(L21Regressor(), cv=unseen).fit(X, rng.standard_normal(12), tasks=tasks)
+
+
+def test_scorer_look_alikes_get_a_pointer_to_mtlreg_scorers():
+    from sklearn.metrics import get_scorer as sk_get_scorer
+    from sklearn.metrics import r2_score
+
+    X, y, tasks = _problem()
+    with pytest.raises(ValueError, match=r"is a metric f\(y_true, y_pred\), not a scorer"):
+        MultiTaskCV(L21Regressor(), scoring=r2_score, cv=2).fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match="is a scikit-learn scorer.*mtlreg.metrics.get_scorer"):
+        MultiTaskCV(L21Regressor(), scoring=sk_get_scorer("r2"), cv=2).fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match="is a scikit-learn scorer"):
+        MultiTaskCV(L21Regressor(), scoring={"r2": sk_get_scorer("r2")}, cv=2).fit(
+            X, y, tasks=tasks)
