@@ -2,6 +2,10 @@
 
 import sys
 
-from ._runner import main
+try:
+    from ._runner import main
+except KeyboardInterrupt:  # Ctrl-C while the runner itself imports (numpy, scikit-learn)
+    print("interrupted before any case ran: nothing written", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

@@ -13,9 +13,17 @@ times and writes, into ``--out``:
 A case that raises :class:`~benchmarks._api.Skip` is recorded as
 ``"skipped"`` with its reason; any other exception is recorded as
 ``"error"`` and the run goes on, but the command exits with status 1.
+
+``--out`` is created and proved writable (a probe file) before anything
+runs; a bad one exits with status 2 and one line on stderr.  Ctrl-C stops
+the run at once (the running case is not recorded); what was measured is
+written (records, ``summary.md`` saying the run was interrupted, figures)
+with further Ctrl-Cs deferred until that is done, and the command exits
+with status 130.  Ctrl-C before any case ran writes nothing.
 """
 
 import argparse
+import contextlib
 import csv
 import datetime
 import importlib
@@ -25,16 +33,19 @@ import os
 import pkgutil
 import platform
 import shlex
+import signal
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import traceback
 import warnings
 
 from ._api import Context, Skip
 
-__all__ = ["FIXED_FIELDS", "run_cases", "run_suite", "write_report", "list_suites",
-           "load_suite", "main"]
+__all__ = ["FIXED_FIELDS", "OutDirError", "run_cases", "run_suite", "write_report",
+           "list_suites", "load_suite", "prepare_out_dir", "main"]
 
 # Columns every record has, in this order; then the case params, then the metrics.
 FIXED_FIELDS = ("suite", "problem", "solver", "repeat", "status", "reason", "wall_s", "warnings")
@@ -112,6 +123,68 @@ class _Progress:
             self.bar.close()
 
 
+# -- Ctrl-C --------------------------------------------------------------------------------
+class _SigintGuard:
+    """SIGINT handling of a command-line run (a context manager).
+
+    While the cases run, SIGINT raises :class:`KeyboardInterrupt` as usual.
+    After :meth:`shield` (the run stopped, or finished, and the results are
+    being written) further SIGINTs are counted and deferred, with a note on
+    stderr, so that a second Ctrl-C cannot cut the report short.  The previous
+    handler is restored on exit.  Outside the main thread, or when SIGINT is
+    ignored, it changes nothing.
+    """
+
+    def __init__(self, out_dir=None):
+        self.out_dir = out_dir
+        self.count = 0  # SIGINTs received, raised or deferred
+        self.shielded = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        self.count += 1
+        if not self.shielded:
+            raise KeyboardInterrupt
+        where = f" to {self.out_dir}" if self.out_dir else ""
+        try:  # os.write, not print: the handler may run in the middle of a print to stderr
+            os.write(2, f"\nCtrl-C deferred: still writing the results{where}; "
+                        f"please wait\n".encode(errors="replace"))
+        except OSError:
+            pass
+
+    def shield(self):
+        self.shielded = True
+
+    def __enter__(self):
+        global _ACTIVE_GUARD
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.getsignal(signal.SIGINT)
+            if previous is not signal.SIG_IGN:
+                self._previous = previous
+                signal.signal(signal.SIGINT, self._handle)
+                _ACTIVE_GUARD = self
+        return self
+
+    def __exit__(self, *exc):
+        global _ACTIVE_GUARD
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+            _ACTIVE_GUARD = None
+        return False
+
+
+_ACTIVE_GUARD = None
+
+
+def _shield_sigint():
+    """From now on, defer Ctrl-C (when a :class:`_SigintGuard` is active): results are
+    being written.  Returns whether one is active."""
+    if _ACTIVE_GUARD is not None:
+        _ACTIVE_GUARD.shield()
+    return _ACTIVE_GUARD is not None
+
+
 # -- running -------------------------------------------------------------------------------
 def _as_metric(name, value):
     if isinstance(value, bool):
@@ -151,11 +224,12 @@ def run_cases(cases, ctx, *, progress=True):
     not run (the record's reason says so).  Ctrl-C stops the run and returns
     what was measured so far.
     """
-    cases = list(cases)
-    bar = _Progress(len(cases), len(cases) * ctx.repeat, ctx.suite, enabled=progress)
     records, metric_order = [], []
     interrupted = False
+    bar = None
     try:
+        cases = list(cases)
+        bar = _Progress(len(cases), len(cases) * ctx.repeat, ctx.suite, enabled=progress)
         for i, case in enumerate(cases):
             bar.start(i, case)
             case_t0 = time.perf_counter()
@@ -199,10 +273,14 @@ def run_cases(cases, ctx, *, progress=True):
             bar.case_done(i, case, status, n_runs, time.perf_counter() - case_t0,
                           skipped_runs=ctx.repeat - n_runs)
     except KeyboardInterrupt:
+        deferred = _shield_sigint()  # a second Ctrl-C must not cut the report short
         interrupted = True
-        print("\ninterrupted: writing the records measured so far", file=sys.stderr)
+        print(f"\ninterrupted: writing the {len(records)} records measured so far to "
+              f"{ctx.out_dir}" + (" (further Ctrl-C is deferred until they are written)"
+                                  if deferred else ""), file=sys.stderr, flush=True)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     return records, metric_order, interrupted
 
 
@@ -420,6 +498,8 @@ def make_figures(suite, records, out_dir):
         paths = list(fig_fn([dict(r) for r in records], out_dir) or [])
     except ImportError as exc:
         return [], f"Figures skipped: {exc} (install matplotlib)."
+    except KeyboardInterrupt:  # raised by the suite itself: Ctrl-C is deferred while writing
+        return [], "Figures failed: interrupted (KeyboardInterrupt) while drawing them."
     except Exception as exc:
         print("error while drawing the figures:", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)
@@ -428,17 +508,24 @@ def make_figures(suite, records, out_dir):
 
 
 def write_report(suite, records, metrics, header, out_dir, interrupted=False):
-    """Write records.csv, records.json, the figures and summary.md.
+    """Write records.csv, records.json, summary.md and the figures.
+
+    When the suite draws figures, ``summary.md`` is written once before them
+    (saying they were not drawn) and again after, so that figures that fail,
+    hang or die cannot cost the records or the summary.
 
     Returns ``(paths, figures_failed)``.
     """
     paths = write_records(records, header, out_dir)
+    text = dict(description=str(getattr(suite, "DESCRIPTION", "")), metrics=metrics,
+                interrupted=interrupted)
+    if getattr(suite, "figures", None) is not None:
+        write_summary(records, header, out_dir, figure_note="Figures not drawn: the runner "
+                      "stopped while drawing them.", **text)
     figures, note = make_figures(suite, records, out_dir)
     paths += figures
-    paths.append(write_summary(records, header, out_dir,
-                               description=str(getattr(suite, "DESCRIPTION", "")),
-                               figures=figures, figure_note=note, metrics=metrics,
-                               interrupted=interrupted))
+    paths.append(write_summary(records, header, out_dir, figures=figures, figure_note=note,
+                               **text))
     return paths, note.startswith("Figures failed")
 
 
@@ -446,38 +533,121 @@ def run_suite(suite, ctx, argv=(), *, progress=True):
     """Run a suite module under ``ctx`` and write its report into ``ctx.out_dir``.
 
     Returns ``(records, paths, ok)``: ``ok`` is False when a case errored, the
-    figures failed or the run was interrupted.
+    figures failed or the run was interrupted.  Ctrl-C while the cases run is
+    caught (what was measured is written); a :class:`KeyboardInterrupt` before
+    them (while the header is made) propagates, with nothing written.
     """
+    return _run_suite(suite, ctx, argv, progress=progress)[:3]
+
+
+def _run_suite(suite, ctx, argv=(), *, progress=True):
+    """:func:`run_suite`, returning ``(records, paths, ok, interrupted)``."""
     os.makedirs(ctx.out_dir, exist_ok=True)
     header = make_header(ctx, list(argv))
     t0 = time.perf_counter()
     records, metrics, interrupted = run_cases(suite.cases(ctx), ctx, progress=progress)
+    _shield_sigint()  # from here on, Ctrl-C waits until the report is written
     header["wall_s"] = time.perf_counter() - t0
     paths, figures_failed = write_report(suite, records, metrics, header, ctx.out_dir,
                                          interrupted)
     n_error = sum(r["status"] == "error" for r in records)
-    return records, paths, not (n_error or figures_failed or interrupted)
+    return records, paths, not (n_error or figures_failed or interrupted), interrupted
 
 
+# -- the output folder -----------------------------------------------------------------------
+class OutDirError(Exception):
+    """``--out`` cannot be used; the message says why."""
+
+
+def _probe_writable(path):
+    """Create, write and remove a probe file in ``path``; raises OSError when it cannot."""
+    fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=path)
+    try:
+        os.write(fd, b"probe\n")
+    finally:
+        os.close(fd)
+        os.remove(probe)
+
+
+def _os_reason(exc):
+    return exc.strerror or f"{type(exc).__name__}: {exc}"
+
+
+def prepare_out_dir(path):
+    """Create the output folder ``path`` and prove it writable, before anything runs.
+
+    Refuses an existing file (or anything else that is not a folder) and a path
+    under a file; raises :class:`OutDirError` with the reason.  Returns whether
+    ``path`` was created here (so that a run stopped before writing anything
+    can remove it again).
+    """
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise OutDirError("is an existing file, not a folder" if os.path.isfile(path)
+                          else "exists and is not a folder")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.lexists(parent):  # the deepest existing folder above it
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        raise OutDirError(f"{parent} is a file, not a folder")
+    created = not os.path.isdir(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise OutDirError(f"cannot create it ({_os_reason(exc)})") from None
+    try:
+        _probe_writable(path)
+    except OSError as exc:
+        if created:
+            _remove_empty_dir(path)
+        raise OutDirError(f"not writable ({_os_reason(exc)})") from None
+    return created
+
+
+def _remove_empty_dir(path):
+    try:
+        os.rmdir(path)  # only when empty
+    except OSError:
+        pass
 
 
 # -- command line ----------------------------------------------------------------------------
-def _positive_float(text):
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage block): ``prog: error: --opt: what``."""
+
+    def error(self, message):
+        if message.startswith("argument "):
+            message = message[len("argument "):]
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _integer(text, minimum=None):
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or (minimum is not None and value < minimum):
+        raise argparse.ArgumentTypeError(
+            "must be an integer" + (f" >= {minimum}" if minimum is not None else "")
+            + f", got {text!r}")
     return value
 
 
 def _positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return _integer(text, minimum=1)
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
     return value
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m benchmarks",
         description="Run mtlreg's benchmark suites and write CSV/JSON records, a Markdown "
                     "summary and figures.")
@@ -485,7 +655,8 @@ def build_parser():
     run = sub.add_parser("run", help="run one suite")
     run.add_argument("--suite", required=True, help="suite name (see `list`)")
     run.add_argument("--out", default=None,
-                     help="output folder (default: benchmarks/results/<suite>-<UTC time>)")
+                     help="output folder, created and checked writable before the run "
+                          "(default: benchmarks/results/<suite>-<UTC time>)")
     run.add_argument("--repeat", type=_positive_int, default=1,
                      help="runs per case (default 1)")
     run.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
@@ -494,7 +665,8 @@ def build_parser():
     run.add_argument("--max-time", type=_positive_float, default=float("inf"),
                      help="seconds per case: a case may skip when it would take longer, and "
                           "no further repeats run after a run that did (default: no limit)")
-    run.add_argument("--seed", type=int, default=0, help="random seed of the suite (default 0)")
+    run.add_argument("--seed", type=_integer, default=0,
+                     help="random seed of the suite (default 0)")
     run.add_argument("--threads", type=_positive_int, default=None,
                      help="limit the BLAS/OpenMP thread pools to N threads (threadpoolctl; "
                           "default: the libraries' own default)")
@@ -504,6 +676,8 @@ def build_parser():
 
 
 def main(argv=None):
+    """The command line; returns the exit status: 0 all ok, 1 a case errored or the figures
+    failed, 2 bad arguments or ``--out``, 130 interrupted (Ctrl-C)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "list":
@@ -514,25 +688,44 @@ def main(argv=None):
         # scikit-learn's array API dispatch (GPU inputs) needs SciPy's array API
         # mode, which must be on before SciPy is first imported.
         os.environ.setdefault("SCIPY_ARRAY_API", "1")
-    try:
-        suite = load_suite(args.suite)
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out or os.path.join(_BENCH_DIR, "results", f"{args.suite}-{stamp}")
-    ctx = Context(suite=args.suite, out_dir=out_dir, repeat=args.repeat, device=args.device,
-                  max_time=args.max_time, seed=args.seed)
-    if args.threads is None:
-        records, paths, ok = run_suite(suite, ctx, argv, progress=not args.quiet)
-    else:
-        from threadpoolctl import threadpool_limits
+    with _SigintGuard(out_dir) as guard:
+        created = False
+        try:
+            try:
+                suite = load_suite(args.suite)
+            except LookupError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            try:
+                created = prepare_out_dir(out_dir)
+            except OutDirError as exc:
+                print(f"error: --out {out_dir}: {exc}", file=sys.stderr)
+                return 2
+            ctx = Context(suite=args.suite, out_dir=out_dir, repeat=args.repeat,
+                          device=args.device, max_time=args.max_time, seed=args.seed)
+            if args.threads is None:
+                limits = contextlib.nullcontext()
+            else:
+                from threadpoolctl import threadpool_limits
 
-        with threadpool_limits(limits=args.threads):
-            records, paths, ok = run_suite(suite, ctx, argv, progress=not args.quiet)
-    counts = {s: sum(r["status"] == s for r in records) for s in _STATUSES}
-    print(f"{args.suite}: {counts['ok']} ok, {counts['skipped']} skipped, "
-          f"{counts['error']} errors -> {out_dir}")
-    for p in paths:
-        print(f"  {p}")
+                limits = threadpool_limits(limits=args.threads)
+            with limits:
+                records, paths, ok, interrupted = _run_suite(suite, ctx, argv,
+                                                             progress=not args.quiet)
+        except KeyboardInterrupt:  # before any case ran: run_cases catches the later ones
+            guard.shield()
+            if created:
+                _remove_empty_dir(out_dir)
+            print("\ninterrupted before any case ran: nothing written", file=sys.stderr)
+            return 130
+        counts = {s: sum(r["status"] == s for r in records) for s in _STATUSES}
+        print(f"{args.suite}: {counts['ok']} ok, {counts['skipped']} skipped, "
+              f"{counts['error']} errors -> {out_dir}")
+        for p in paths:
+            print(f"  {p}")
+        if interrupted or guard.count:
+            print(f"interrupted: results went to {out_dir}", file=sys.stderr)
+            return 130
     return 0 if ok else 1

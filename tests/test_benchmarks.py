@@ -1,14 +1,20 @@
 """The benchmark runner and CLI (``python -m benchmarks``): records, report, Skip and errors.
 
 The runner is tested with fake cases (one ok, one Skip, one error); the
-``quick`` suite is run once end to end through the CLI, as CI does.
+``quick`` suite is run once end to end through the CLI, as CI does.  The
+``--out`` checks, bad options and Ctrl-C (a ``KeyboardInterrupt`` or a real
+SIGINT sent to this process) are tested with fake suites, so that no real
+case runs.
 """
 
 import csv
+import errno
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 import types
 from pathlib import Path
 
@@ -204,3 +210,239 @@ def test_progress_without_tqdm(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.splitlines()
     assert err[0].startswith("[1/2] p | ours: ok (2 runs,") and "elapsed" in err[0]
     assert err[1].startswith("[2/2] p | peer: skipped (1 run,")
+
+
+# -- --out, bad options and Ctrl-C ----------------------------------------------------------
+def _counting_suite(calls, figures=None):
+    def cases(ctx):
+        yield Case("p", "ours", lambda: calls.append("ours") or {"x": 1.0})
+
+    return types.SimpleNamespace(DESCRIPTION="counting", cases=cases, figures=figures)
+
+
+def _one_line(err):
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("where", ["file", "under_file", "deep_under_file"])
+def test_out_blocked_by_a_file_exits_2_before_any_case(tmp_path, monkeypatch, capsys, where):
+    calls = []
+    monkeypatch.setattr(_runner, "load_suite", lambda name: _counting_suite(calls))
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    out = {"file": blocker, "under_file": blocker / "out",
+           "deep_under_file": blocker / "a" / "b"}[where]
+    assert _runner.main(["run", "--suite", "fake", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith(f"error: --out {out}: ")
+    assert line.endswith("is an existing file, not a folder" if where == "file"
+                         else f"{blocker} is a file, not a folder")
+    assert calls == [] and sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_out_not_writable_exits_2_before_any_case(tmp_path, monkeypatch, capsys):
+    # chmod does not stop root: the probe file's PermissionError is simulated
+    def denied(path):
+        raise PermissionError(errno.EACCES, "Permission denied", os.path.join(path, "probe"))
+
+    calls = []
+    monkeypatch.setattr(_runner, "load_suite", lambda name: _counting_suite(calls))
+    monkeypatch.setattr(_runner, "_probe_writable", denied)
+    out = tmp_path / "new" / "out"
+    assert _runner.main(["run", "--suite", "fake", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line == f"error: --out {out}: not writable (Permission denied)"
+    assert calls == [] and not out.exists()  # the folder it created is removed again
+
+
+def test_out_probe_leaves_nothing(tmp_path):
+    out = tmp_path / "a" / "b"
+    assert _runner.prepare_out_dir(str(out)) is True
+    assert out.is_dir() and os.listdir(out) == []
+    assert _runner.prepare_out_dir(str(out)) is False  # an existing folder is fine
+
+
+def test_cli_out_is_a_file_exits_2(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    res = _cli("run", "--suite", "quick", "--out", str(blocker / "out"), timeout=120)
+    assert res.returncode == 2
+    assert _one_line(res.stderr) == (f"error: --out {blocker / 'out'}: {blocker} is a file, "
+                                     "not a folder")
+    assert res.stdout == ""
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--repeat", "abc", "--repeat: must be an integer >= 1, got 'abc'"),
+    ("--repeat", "0", "--repeat: must be an integer >= 1, got '0'"),
+    ("--threads", "1.5", "--threads: must be an integer >= 1, got '1.5'"),
+    ("--max-time", "soon", "--max-time: must be a number > 0, got 'soon'"),
+    ("--seed", "x", "--seed: must be an integer, got 'x'"),
+])
+def test_bad_option_one_line_error(capsys, option, value, message):
+    with pytest.raises(SystemExit) as exc:
+        _runner.main(["run", "--suite", "quick", option, value])
+    assert exc.value.code == 2
+    line = _one_line(capsys.readouterr().err)
+    assert line.startswith("python -m benchmarks run: error: " + message)
+    assert "_positive" not in line and "_integer" not in line
+
+
+def _sigint():
+    """Ctrl-C: a real SIGINT to this process, then a wait it interrupts."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+    raise AssertionError("SIGINT did not interrupt")
+
+
+def _main(*args):
+    """``_runner.main(args)``; a KeyboardInterrupt escaping it fails the test (rather
+    than stopping pytest as a Ctrl-C would)."""
+    try:
+        return _runner.main(list(args))
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main()")
+
+
+@pytest.fixture
+def restores_sigint():
+    before = signal.getsignal(signal.SIGINT)
+    yield
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+@pytest.mark.parametrize("how", ["signal", "raise"])
+def test_interrupt_during_import_exits_130(tmp_path, monkeypatch, capsys, restores_sigint, how):
+    def load_suite(name):
+        if how == "signal":
+            _sigint()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_runner, "load_suite", load_suite)
+    out = tmp_path / "out"
+    assert _main("run", "--suite", "fake", "--out", str(out)) == 130
+    captured = capsys.readouterr()
+    assert _one_line(captured.err) == "interrupted before any case ran: nothing written"
+    assert captured.out == "" and not out.exists()
+
+
+def test_interrupt_before_the_cases_removes_the_new_folder(tmp_path, monkeypatch, capsys,
+                                                           restores_sigint):
+    calls = []
+    monkeypatch.setattr(_runner, "load_suite", lambda name: _counting_suite(calls))
+    monkeypatch.setattr(_runner, "make_header", lambda ctx, argv: _sigint())
+    out = tmp_path / "out"
+    assert _main("run", "--suite", "fake", "--out", str(out)) == 130
+    assert _one_line(capsys.readouterr().err) == "interrupted before any case ran: nothing written"
+    assert calls == [] and not out.exists()
+
+
+def _interrupted_suite(calls, figures=None, how="signal"):
+    """Three cases; Ctrl-C in the second (a real SIGINT, or a raised KeyboardInterrupt)."""
+    def ok():
+        calls.append("ok")
+        return {"x": 1.0}
+
+    def ctrl_c():
+        calls.append("ctrl_c")
+        if how == "signal":
+            _sigint()
+        raise KeyboardInterrupt
+
+    def cases(ctx):
+        yield Case("p", "first", ok)
+        yield Case("p", "second", ctrl_c)
+        yield Case("p", "third", ok)
+
+    return types.SimpleNamespace(DESCRIPTION="interrupted", cases=cases, figures=figures)
+
+
+def _assert_interrupted_report(out, captured, calls, repeat=1):
+    assert calls == ["ok"] * repeat + ["ctrl_c"]  # the third case never ran
+    for name in ("records.csv", "records.json", "summary.md"):
+        assert (out / name).is_file(), name
+    records = json.loads((out / "records.json").read_text())["records"]
+    assert [(r["solver"], r["status"]) for r in records] == [("first", "ok")] * repeat
+    summary = (out / "summary.md").read_text()
+    assert (f"Runs: {repeat} ok, 0 skipped, 0 errors" in summary
+            and "**Interrupted (Ctrl-C): partial results.**" in summary)
+    assert captured.err.rstrip().splitlines()[-1] == f"interrupted: results went to {out}"
+    assert f"-> {out}" in captured.out
+    return summary
+
+
+@pytest.mark.parametrize("how", ["signal", "raise"])
+def test_interrupt_mid_run_writes_report_exits_130(tmp_path, monkeypatch, capsys,
+                                                   restores_sigint, how):
+    calls = []
+    monkeypatch.setattr(_runner, "load_suite", lambda name: _interrupted_suite(calls, how=how))
+    out = tmp_path / "out"
+    assert _main("run", "--suite", "fake", "--out", str(out), "--repeat", "2") == 130
+    captured = capsys.readouterr()
+    summary = _assert_interrupted_report(out, captured, calls, repeat=2)
+    assert "## x" in summary and "Traceback" not in captured.err
+
+
+def test_second_sigint_while_writing_is_deferred(tmp_path, monkeypatch, capfd,
+                                                 restores_sigint):
+    def figures(records, out_dir):
+        os.kill(os.getpid(), signal.SIGINT)  # a third Ctrl-C, while drawing
+        path = os.path.join(out_dir, "fig.png")
+        with open(path, "wb") as fh:
+            fh.write(b"png")
+        return [path]
+
+    real_write_records = _runner.write_records
+
+    def write_records(*args):
+        os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, as the records are written
+        time.sleep(0.05)
+        return real_write_records(*args)
+
+    calls = []
+    monkeypatch.setattr(_runner, "load_suite", lambda name: _interrupted_suite(calls, figures))
+    monkeypatch.setattr(_runner, "write_records", write_records)
+    out = tmp_path / "out"
+    assert _main("run", "--suite", "fake", "--out", str(out)) == 130
+    captured = capfd.readouterr()  # the deferral note is written to fd 2 directly
+    summary = _assert_interrupted_report(out, captured, calls)
+    assert captured.err.count(f"Ctrl-C deferred: still writing the results to {out}") == 2
+    assert "Traceback" not in captured.err
+    assert (out / "fig.png").is_file() and "![fig.png](fig.png)" in summary
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, RuntimeError])
+def test_failed_figures_still_write_records_and_summary(tmp_path, monkeypatch, capsys,
+                                                        restores_sigint, error):
+    def figures(records, out_dir):
+        raise error("no figure")
+
+    calls = []
+    monkeypatch.setattr(_runner, "load_suite", lambda name: _interrupted_suite(calls, figures))
+    out = tmp_path / "out"
+    assert _main("run", "--suite", "fake", "--out", str(out)) == 130
+    summary = _assert_interrupted_report(out, capsys.readouterr(), calls)
+    assert "Figures failed" in summary and "Figures not drawn" not in summary
+    assert "![" not in summary
+
+
+def test_sigint_while_writing_a_complete_run_is_deferred(tmp_path, monkeypatch, capfd,
+                                                         restores_sigint):
+    real_write_summary = _runner.write_summary
+
+    def write_summary(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_write_summary(*args, **kwargs)
+
+    calls = []
+    monkeypatch.setattr(_runner, "load_suite", lambda name: _counting_suite(calls))
+    monkeypatch.setattr(_runner, "write_summary", write_summary)
+    out = tmp_path / "out"
+    assert _main("run", "--suite", "fake", "--out", str(out)) == 130
+    captured = capfd.readouterr()
+    assert calls == ["ours"] and "Traceback" not in captured.err
+    assert captured.err.rstrip().splitlines()[-1] == f"interrupted: results went to {out}"
+    summary = (out / "summary.md").read_text()
+    assert "Runs: 1 ok" in summary and "Interrupted" not in summary  # every case ran
