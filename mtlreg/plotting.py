@@ -1,6 +1,10 @@
-"""Plots of task-by-task matrices (optional: needs matplotlib).
+"""Plots of task-by-task matrices and cross-validation curves (optional: needs matplotlib).
 
-Each function returns the matplotlib ``Axes`` it drew on.
+Each function returns the matplotlib ``Axes`` it drew on.  Without ``ax`` the
+function makes a figure with ``layout="constrained"``, sized from the number
+of tasks and the length of their labels, so that tick labels, title, colour
+bar and legend fit inside it.  With ``ax`` the figure's size and layout are
+the caller's (``plt.subplots(..., layout="constrained")`` keeps labels inside).
 """
 
 import numpy as np
@@ -8,6 +12,12 @@ import numpy as np
 from ._backend import to_numpy as _backend_to_numpy
 
 __all__ = ["plot_task_matrix", "plot_task_clusters", "plot_task_correlation", "plot_cv_curve"]
+
+# Heatmap side (inches) of a new figure: 0.3 in per task, within these bounds.
+_SIDE_MIN, _SIDE_MAX, _SIDE_PER_TASK = 3.0, 9.0, 0.3
+_MIN_TICK_FONT = 7.0  # points: smaller tick labels are not drawn, a subset is
+_LINE = 1.3           # a tick label needs this many times its font size of room
+_SPACED = 1.6         # ... and is given this much when only some are labelled
 
 
 def to_numpy(values):
@@ -27,9 +37,52 @@ def _pyplot():
     return plt
 
 
+def _points(size):
+    """A matplotlib font size (number or name such as "medium") in points."""
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size).get_size_in_points()
+
+
+def _tick_layout(n_tasks, side_in, base_size):
+    """``(fontsize, step)`` of the task tick labels on a heatmap ``side_in``
+    inches wide: every label, at up to ``base_size`` points, if they fit;
+    else labels of ``_MIN_TICK_FONT`` points on every ``step``-th task, with
+    ``step`` in 2, 3, 4, 5, 10, 20, 25, 50, 100 ... and the labels spaced out
+    a little more."""
+    cell = 72.0 * side_in / n_tasks  # points per task
+    size = min(base_size, max(_MIN_TICK_FONT, cell / _LINE))
+    if _LINE * size <= cell * (1 + 1e-9):
+        return size, 1
+    need = _SPACED * size / cell
+    steps = [2, 3, 4, 5] + [m * 10 ** k for k in range(12) for m in (10, 20, 25, 50)]
+    step = next(m for m in steps if m >= need)
+    return size, step
+
+
+def _ordinal(n):
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _text_inches(texts, size, weight="normal"):
+    """Width of the widest line of ``texts`` in the default font at ``size``."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import text_to_path
+
+    font = FontProperties(size=size, weight=weight)
+    lines = [line for text in texts for line in str(text).split("\n")]
+    return max((text_to_path.get_text_width_height_descent(line, font, ismath=False)[0]
+                for line in lines if line), default=0.0) / 72.0
+
+
 def plot_task_matrix(matrix, labels=None, *, order=None, ax=None, cmap="RdBu_r",
                      symmetric=True, title=None, colorbar=True, boundaries=None):
     """Draw a ``n_tasks x n_tasks`` matrix as a heatmap with task labels.
+
+    The ticks carry the task labels in the drawing order (``labels[order]``).
+    When there is no room for all of them (beyond about 50 tasks on a new
+    figure), every ``step``-th task is labelled, starting from the first
+    drawn, and the axis label says so.
 
     Parameters
     ----------
@@ -40,7 +93,8 @@ def plot_task_matrix(matrix, labels=None, *, order=None, ax=None, cmap="RdBu_r",
     order : sequence of int, default=None
         Permutation of the tasks to draw them in (e.g. sorted by cluster).
     ax : matplotlib Axes, default=None
-        Axes to draw on; a new figure if None.
+        Axes to draw on; if None, a new figure with a constrained layout, sized
+        to the number of tasks and the length of their labels.
     cmap : str, default="RdBu_r"
     symmetric : bool, default=True
         Colour scale symmetric around 0 (``[-m, m]``, ``m = max |matrix|``).
@@ -55,10 +109,14 @@ def plot_task_matrix(matrix, labels=None, *, order=None, ax=None, cmap="RdBu_r",
     matplotlib.axes.Axes
     """
     plt = _pyplot()
+    import matplotlib as mpl
+
     A = np.asarray(to_numpy(matrix), dtype=np.float64)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:
         raise ValueError(f"matrix must be square (n_tasks, n_tasks), got shape {A.shape}.")
     T = A.shape[0]
+    if T == 0:
+        raise ValueError("matrix has no tasks (shape (0, 0)).")
     names = np.arange(T) if labels is None else np.asarray(to_numpy(labels))
     if names.shape[0] != T:
         raise ValueError(f"labels has {names.shape[0]} entries for a {T} x {T} matrix.")
@@ -66,15 +124,39 @@ def plot_task_matrix(matrix, labels=None, *, order=None, ax=None, cmap="RdBu_r",
     if sorted(perm.tolist()) != list(range(T)):
         raise ValueError(f"order must be a permutation of 0..{T - 1}.")
     A = A[np.ix_(perm, perm)]
-    if ax is None:
-        _, ax = plt.subplots(figsize=(min(2 + 0.25 * T, 12), min(2 + 0.25 * T, 12)))
+    drawn = [str(v) for v in names[perm]]  # the labels in drawing order
+    base_size = _points(mpl.rcParams["ytick.labelsize"])
+
+    made = ax is None
+    if made:
+        side = min(max(_SIDE_PER_TASK * T, _SIDE_MIN), _SIDE_MAX)
+        if title:  # the title is centred over the heatmap: make that as wide
+            side = max(side, 0.1 + _text_inches([title], mpl.rcParams["axes.titlesize"],
+                                                mpl.rcParams["axes.titleweight"]))
+    else:  # the room the given Axes has, less a colour bar's share
+        box = ax.get_position()
+        fig_w, fig_h = ax.figure.get_size_inches()
+        side = min(box.width * fig_w, box.height * fig_h) * (0.88 if colorbar else 1.0)
+    size, step = _tick_layout(T, side, base_size)
+    ticks = np.arange(0, T, step)
+    shown = [drawn[i] for i in ticks]
+    axis_label = f"{T} tasks, every {_ordinal(step)} labelled" if step > 1 else None
+
+    if made:  # the heatmap and around it: tick labels, axis label, title, colour bar
+        labels_in = _text_inches(shown, size) + 0.1 + (0.3 if axis_label else 0.0)
+        bar_in = 0.09 * side + 0.8 if colorbar else 0.0
+        title_in = 0.4 * (title.count("\n") + 1) if title else 0.0
+        _, ax = plt.subplots(figsize=(side + labels_in + bar_in + 0.2,
+                                      side + labels_in + title_in + 0.2), layout="constrained")
+
     bound = float(np.max(np.abs(A))) or 1.0
     kw = dict(vmin=-bound, vmax=bound) if symmetric else {}
     image = ax.imshow(A, cmap=cmap, interpolation="nearest", **kw)
-    if T <= 60:  # more labels than that are unreadable
-        ticks = np.arange(T)
-        ax.set_xticks(ticks, [str(v) for v in names[perm]], rotation=90)
-        ax.set_yticks(ticks, [str(v) for v in names[perm]])
+    ax.set_xticks(ticks, shown, rotation=90, fontsize=size)
+    ax.set_yticks(ticks, shown, fontsize=size)
+    if axis_label:
+        ax.set_xlabel(axis_label)
+        ax.set_ylabel(axis_label)
     for b in boundaries or ():
         ax.axhline(b - 0.5, color="k", linewidth=1)
         ax.axvline(b - 0.5, color="k", linewidth=1)
@@ -132,6 +214,16 @@ def plot_task_correlation(estimator, *, ax=None, cmap="RdBu_r", title=None, orde
     return ax
 
 
+def _scorer_name(search, key):
+    """The metric a curve shows: the scorer's name in a multi-metric search,
+    else the name of the single scorer (``neg_mean_squared_error`` ...)."""
+    if search.multimetric_:
+        return key
+    scorer = search.scorer_
+    name = getattr(scorer, "name", None) or getattr(scorer, "__name__", None)
+    return str(name) if name else "score"
+
+
 def plot_cv_curve(search, *, scoring=None, band="se", ax=None, log_scale=True, title=None):
     """Mean cross-validation score along the path, with its error band.
 
@@ -140,7 +232,8 @@ def plot_cv_curve(search, *, scoring=None, band="se", ax=None, log_scale=True, t
     is ``mean +- SE`` with ``SE = std(split scores, ddof=1) / sqrt(n_splits)``
     (``band="se"``, the width the one-standard-error rule uses) or
     ``mean +- std`` (``band="std"``, ``GridSearchCV``'s ``std_test_score``).
-    The selected value is marked by a vertical line.
+    The selected value is marked by a vertical line (a search with several
+    scorers and ``refit=False`` selected none). The y label names the metric.
 
     Parameters
     ----------
@@ -150,8 +243,11 @@ def plot_cv_curve(search, *, scoring=None, band="se", ax=None, log_scale=True, t
         that selected, else the first).
     band : {"se", "std", None}, default="se"
     ax : matplotlib Axes, default=None
+        Axes to draw on; if None, a new figure with a constrained layout.
     log_scale : bool, default=True
-        Logarithmic axis for the path parameter.
+        Logarithmic axis for the path parameter. A grid holding 0 gets a
+        symmetric-log axis instead (``"symlog"``, linear up to the smallest
+        positive value), so that 0, and a selection at 0, stay on the plot.
     title : str, default=None
 
     Returns
@@ -174,8 +270,12 @@ def plot_cv_curve(search, *, scoring=None, band="se", ax=None, log_scale=True, t
             raise ValueError("this search has a single scorer: leave scoring=None.")
         key = "score"
     plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+    import matplotlib as mpl
+
+    if ax is None:  # a title wider than the plot (6 in less ~1.2 in of labels) widens it
+        width = 6.0 if not title else max(6.0, 1.6 + _text_inches(
+            [title], mpl.rcParams["axes.titlesize"], mpl.rcParams["axes.titleweight"]))
+        _, ax = plt.subplots(figsize=(width, 4.0), layout="constrained")
     param = search.path_param
     n_splits = search.n_splits_
     splits = np.stack([np.asarray(res[f"split{k}_test_{key}"], dtype=float)
@@ -195,13 +295,27 @@ def plot_cv_curve(search, *, scoring=None, band="se", ax=None, log_scale=True, t
             ax.fill_between(values[rows], mean[rows] - spread[rows], mean[rows] + spread[rows],
                             color=line.get_color(), alpha=0.2, linewidth=0)
     if hasattr(search, "best_params_"):
-        ax.axvline(search.best_params_[param], color="k", linestyle="--", linewidth=1,
-                   label=f"selected ({search.selection})")
+        chosen = float(search.best_params_[param])
+        ax.axvline(chosen, color="k", linestyle="--", linewidth=1,
+                   label=f"selected ({search.selection}): {param}={chosen:.3g}")
     if log_scale:
-        ax.set_xscale("log")
+        positive = values[values > 0]
+        if positive.size == values.size:
+            ax.set_xscale("log")
+        elif positive.size:  # 0 in the grid: linear from 0 to the smallest positive value
+            smallest = float(positive.min())
+            ax.set_xscale("symlog", linthresh=smallest)
+            # the default margins of a symlog axis show negative decades: pad [0, max]
+            # by 5% of its width on the axis instead, 0 just inside the left edge
+            scale = ax.xaxis.get_transform()
+            lo, hi = scale.transform(np.array([[0.0], [values.max()]])).ravel()
+            pad = 0.05 * (hi - lo)
+            ax.set_xlim(*scale.inverted().transform(np.array([[lo - pad], [hi + pad]])).ravel())
     ax.set_xlabel(param)
-    ax.set_ylabel(f"mean test {key}" + {"se": " (+- SE)", "std": " (+- std)", None: ""}[band])
+    what = {"se": " ± SE", "std": " ± std", None: ""}[band]
+    ax.set_ylabel(f"{_scorer_name(search, key)}\n(mean over {n_splits} test folds{what})")
     if title:
         ax.set_title(title)
-    ax.legend(fontsize="small")
+    if ax.get_legend_handles_labels()[0]:  # nothing to list: no legend, no warning
+        ax.legend(fontsize="small")
     return ax
