@@ -308,9 +308,16 @@ def _main(*args):
 
 @pytest.fixture
 def restores_sigint():
-    before = signal.getsignal(signal.SIGINT)
-    yield
-    assert signal.getsignal(signal.SIGINT) is before
+    """Python's own Ctrl-C handler during the test, whatever pytest started with: a
+    background job of a non-interactive shell (as a CI runner may be) starts with
+    SIGINT ignored, and main() then leaves Ctrl-C alone.  main() must put back the
+    handler it found."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.parametrize("how", ["signal", "raise"])
