@@ -49,3 +49,14 @@ class Capture:
         result = self.solver(*args, **kwargs)
         self.results.append(result)
         return result
+
+
+@pytest.fixture
+def plt():
+    """matplotlib.pyplot on the Agg backend (no display); figures closed after the test."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as pyplot
+
+    yield pyplot
+    pyplot.close("all")

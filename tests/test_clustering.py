@@ -719,16 +719,7 @@ def test_fits_are_deterministic_and_warm_start_is_immediate(logistic):
 
 # -- plotting -----------------------------------------------------------------------------------
 
-@pytest.fixture
-def pyplot():
-    mpl = pytest.importorskip("matplotlib")
-    mpl.use("Agg")
-    import matplotlib.pyplot as plt
-    yield plt
-    plt.close("all")
-
-
-def test_plot_task_clusters_draws_M_in_cluster_order(pyplot):
+def test_plot_task_clusters_draws_M_in_cluster_order(plt):
     from mtlreg.plotting import plot_task_clusters
 
     data = make_multitask_regression(n_tasks=8, n_samples=40, n_features=6,
@@ -752,7 +743,7 @@ def test_plot_task_clusters_draws_M_in_cluster_order(pyplot):
     np.testing.assert_array_equal(rows, np.cumsum(sizes)[:-1] - 0.5)  # halves: exact
 
 
-def test_plot_task_matrix_orders_and_validates(pyplot):
+def test_plot_task_matrix_orders_and_validates(plt):
     from mtlreg.plotting import plot_task_matrix
 
     A = np.arange(9.0).reshape(3, 3)  # not symmetric: a transposition would show
@@ -769,7 +760,7 @@ def test_plot_task_matrix_orders_and_validates(pyplot):
         plot_task_matrix(np.eye(3), order=[0, 0, 1])
 
 
-def test_plot_task_matrix_takes_python_lists(pyplot):
+def test_plot_task_matrix_takes_python_lists(plt):
     from mtlreg.plotting import plot_task_matrix
 
     ax = plot_task_matrix([[1.0, 0.5], [0.5, 1.0]], ["a", "b"], colorbar=False)

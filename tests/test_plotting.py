@@ -26,16 +26,6 @@ MATRIX_CASES = ([(T, "long") for T in N_TASKS]
 DPI = 50  # of the PNGs: the checks are made at the figure's own 100 dpi
 
 
-@pytest.fixture
-def plt():
-    matplotlib = pytest.importorskip("matplotlib")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as pyplot
-
-    yield pyplot
-    pyplot.close("all")
-
-
 # -- helpers ------------------------------------------------------------------------------------
 
 def _labels(kind, T, rng):
