@@ -535,13 +535,13 @@ def _check_scorer(scorer):
     ``predict(X)`` without the task labels)."""
     import inspect
 
-    from sklearn.metrics._scorer import _BaseScorer
-
     from .metrics import TaskScorer
 
     if isinstance(scorer, TaskScorer):
         return scorer
-    if isinstance(scorer, _BaseScorer):
+    # a scorer object of scikit-learn's (make_scorer, get_scorer), told apart without
+    # importing its private class; its metric functions are plain functions
+    if not inspect.isroutine(scorer) and type(scorer).__module__.startswith("sklearn."):
         raise ValueError(
             f"scoring={scorer!r} is a scikit-learn scorer: it calls predict(X) without the "
             "task labels, so a long-format model cannot predict. Use "
