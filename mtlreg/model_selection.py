@@ -546,8 +546,8 @@ def _check_scorer(scorer):
             f"scoring={scorer!r} is a scikit-learn scorer: it calls predict(X) without the "
             "task labels, so a long-format model cannot predict. Use "
             "mtlreg.metrics.get_scorer(name) (the same names: 'r2', "
-            "'neg_mean_squared_error', 'accuracy', 'roc_auc', ...) or "
-            "mtlreg.metrics.TaskScorer(metric)."
+            "'neg_mean_squared_error', 'accuracy', 'roc_auc', ...) or a task-aware metric "
+            "wrapped as mtlreg.metrics.TaskScorer(mtlreg.metrics.task_r2_score)."
         )
     if not callable(scorer):
         raise ValueError(f"scoring must be a scorer name, a callable, a list or a dict; "
