@@ -9,6 +9,7 @@ gap then needs nothing new: the dual point is shared by all parts, and the
 conjugate of a separable sum is the sum of the conjugates.
 """
 
+from .losses import BaseDataFit
 from .penalties import Penalty
 
 __all__ = ["SumOfParts", "PartsPenalty", "split_parts", "sum_parts"]
@@ -23,7 +24,7 @@ def sum_parts(xp, stacked, n_parts):
     return xp.sum(split_parts(xp, stacked, n_parts), axis=0)
 
 
-class SumOfParts:
+class SumOfParts(BaseDataFit):
     """The data fit ``F(sum_i P_i, b)`` of stacked parts."""
 
     def __init__(self, inner, n_parts):
@@ -31,8 +32,9 @@ class SumOfParts:
         self.n_parts = n_parts
         self.xp = inner.xp
         self.data = inner.data
-        self.loss = getattr(inner, "loss", None)
         self.fit_intercept = inner.fit_intercept
+        self.has_dual = inner.has_dual
+        self.curvature_varies = inner.curvature_varies
         self.lipschitz_is_exact = inner.lipschitz_is_exact
 
     def _sum(self, coef):
@@ -65,7 +67,7 @@ class PartsPenalty(Penalty):
     def __init__(self, xp, parts):
         self.xp = xp
         self.parts = parts
-        self.has_conjugate = all(getattr(p, "has_conjugate", False) for p in parts)
+        self.has_conjugate = all(p.has_conjugate for p in parts)
 
     def _blocks(self, coef):
         return split_parts(self.xp, coef, len(self.parts))

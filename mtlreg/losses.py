@@ -21,12 +21,14 @@ Two pieces live here:
 
 import functools
 import math
+from abc import ABC, abstractmethod
 
 import numpy as np
 
 from ._backend import as_float
 
-__all__ = ["SquaredLoss", "LogisticLoss", "DataFit", "GramDataFit", "make_datafit"]
+__all__ = ["SquaredLoss", "LogisticLoss", "BaseDataFit", "DataFit", "GramDataFit",
+           "SmoothlyPenalizedDataFit", "make_datafit"]
 
 
 class SquaredLoss:
@@ -146,7 +148,51 @@ def _computed_once(method):
     return cached
 
 
-class DataFit:
+class BaseDataFit(ABC):
+    """What a solver sees of the smooth part ``F(W, b)``.
+
+    A cached *state* (linear in ``(W, b)``, so the solver may extrapolate it),
+    ``value`` and a fused ``value_and_grad`` at a point and its state, and a
+    Lipschitz constant of the gradient.  Capabilities are declared, never
+    probed: ``has_dual`` (``dual``: a dual point for a certified gap),
+    ``lipschitz_is_exact`` (a fixed step needs no line search),
+    ``curvature_varies`` (the step may follow the local curvature),
+    ``can_restrict_features`` (``restrict_features``: working sets).
+    ``smooth`` is the smooth structural term folded in, if any.
+    """
+
+    has_dual = False
+    lipschitz_is_exact = False
+    curvature_varies = False
+    can_restrict_features = False
+    smooth = None
+
+    @abstractmethod
+    def state(self, coef, intercept):
+        """The cached linear state at ``(coef, intercept)``."""
+
+    @abstractmethod
+    def value(self, coef, intercept, state):
+        """``F(W, b)``."""
+
+    @abstractmethod
+    def value_and_grad(self, coef, intercept, state):
+        """``(F, grad_W F, grad_b F or None)`` from one pass."""
+
+    @abstractmethod
+    def lipschitz(self):
+        """A Lipschitz constant of the gradient (an estimate when not exact)."""
+
+    def dual(self, coef, intercept, state):
+        """``(X^T theta, s -> Fenchel-Young term)`` (when ``has_dual``)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no dual point")
+
+    def restrict_features(self, index):
+        """The same data fit on a subset of the features (``can_restrict_features``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot restrict its features")
+
+
+class DataFit(BaseDataFit):
     """Smooth part ``F(W, b)`` evaluated on the data (any loss).
 
     The cached state is the linear predictor ``Z = X W + b``: it is linear in
@@ -155,11 +201,15 @@ class DataFit:
     for the gradient ``X^T dloss(Z)``.
     """
 
+    has_dual = True
+    can_restrict_features = True
+
     def __init__(self, loss, data, fit_intercept):
         self.loss = loss
         self.data = data
         self.xp = data.xp
         self.fit_intercept = fit_intercept
+        self.curvature_varies = loss.curvature_varies
         self.lipschitz_is_exact = self._exact_bound_affordable()
 
     def _exact_bound_affordable(self):
@@ -233,7 +283,7 @@ class DataFit:
         return data.rlinear(theta), fenchel_young
 
 
-class GramDataFit:
+class GramDataFit(BaseDataFit):
     """Squared loss on per-task Gram matrices (centred data, no intercept).
 
     ``F(W) = sum_t c_t (w_t^T G_t w_t / 2 - w_t^T q_t + ||y_t||^2 / 2)`` with
@@ -243,6 +293,10 @@ class GramDataFit:
     when ``n_t >= n_features``.
     """
 
+    has_dual = True
+    lipschitz_is_exact = True
+    can_restrict_features = True
+
     def __init__(self, data):
         if data.gram is None:
             raise ValueError("GramDataFit needs TaskData.compute_gram() first.")
@@ -251,7 +305,6 @@ class GramDataFit:
         self.fit_intercept = False
         self.loss = SquaredLoss()
         self.c = data.task_weight
-        self.lipschitz_is_exact = True
 
     def restrict_features(self, index):
         return GramDataFit(self.data.restrict_features(index))
@@ -298,7 +351,7 @@ def _largest_gram_eigenvalue(data, gram):
     return max(as_float(top) * (1.0 + 64 * eps), _MIN_LIPSCHITZ)
 
 
-class SmoothlyPenalizedDataFit:
+class SmoothlyPenalizedDataFit(BaseDataFit):
     """``F(W, b) + g(W)`` for a smooth structural term ``g`` (e.g. cASO).
 
     ``g`` needs ``value_and_grad(coef)`` and ``lipschitz()``; the cached state
@@ -314,11 +367,11 @@ class SmoothlyPenalizedDataFit:
         self.smooth = smooth
         # ``dual`` hands all of V to the smooth term: valid with the zero prox
         # penalty only, which the caller vouches for with ``certify``.
-        self.has_dual = bool(certify) and getattr(smooth, "has_conjugate", False)
+        self.has_dual = bool(certify) and inner.has_dual and smooth.has_conjugate
         self.xp = inner.xp
         self.data = inner.data
-        self.loss = getattr(inner, "loss", None)
         self.fit_intercept = inner.fit_intercept
+        self.curvature_varies = inner.curvature_varies
         self.lipschitz_is_exact = inner.lipschitz_is_exact  # a sum of upper bounds
 
     def state(self, coef, intercept):

@@ -364,7 +364,7 @@ def test_trace_norm_with_many_features_does_not_use_feature_working_sets():
         assert_converged(est, 1e-8, scale)
 
     class Fit:  # what use_working_set reads from a data fit
-        restrict_features = None
+        can_restrict_features = True
         data = type("D", (), {"n_features": n_features})()
 
     assert not use_working_set(Fit(), NuclearNorm(np, 0.1))

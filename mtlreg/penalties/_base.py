@@ -1,27 +1,77 @@
-"""Base classes: a penalty, and a norm penalty plus an optional ridge term."""
+"""The two kinds of structural term, as abstract base classes.
+
+* :class:`Penalty` -- a term the solver takes a proximal step on:
+  ``value(coef)`` and ``prox(coef, step)``.
+* :class:`SmoothTerm` -- a differentiable term the solver adds to the data
+  fit: ``value(coef)``, ``value_and_grad(coef)``, ``lipschitz()``.
+
+Both declare what they can do beyond that as class (or instance) attributes,
+never discovered by probing: ``has_conjugate`` (``conjugate`` and, for a
+penalty, ``dual_scale`` certify a duality gap), ``separable_over_features``
+(``feature_scores``: working sets of features), ``has_auxiliary``
+(``auxiliary_step``, ``step_penalty``, ``perturbation``: alternating
+minimization), ``is_zero`` (the zero penalty of models whose structure is
+all smooth).  A solver checks the capabilities it needs with
+:func:`mtlreg.solvers.require` and raises a readable error otherwise.
+
+:class:`NormPenalty` derives everything from three methods of a norm:
+``norm``, ``norm_prox`` and ``dual_norm``.
+"""
+
+from abc import ABC, abstractmethod
 
 from .._backend import as_float
 
+__all__ = ["Penalty", "SmoothTerm", "ScaledPenalty", "NormPenalty"]
 
-class Penalty:
-    """``value(coef)`` and ``prox(coef, step)``; a gap needs ``conjugate`` too.
 
-    ``has_conjugate`` tells the solver whether it can certify a duality gap.
-    """
+class Penalty(ABC):
+    """A proximable term ``h(W)`` of the objective (``W = coef.T``)."""
 
     has_conjugate = False
+    separable_over_features = False
+    has_auxiliary = False
+    is_zero = False
 
+    @abstractmethod
     def value(self, coef):
-        raise NotImplementedError
+        """``h(W)``."""
 
+    @abstractmethod
     def prox(self, coef, step):
-        raise NotImplementedError
+        """``argmin_X ||X - coef||^2 / 2 + step * h(X)``."""
 
     def dual_scale(self, V):
         """Largest ``s`` in [0, 1] with ``conjugate(s V)`` finite."""
         return 1.0
 
     def conjugate(self, V):
+        """``h*(V) = sup_W <V, W> - h(W)`` (when ``has_conjugate``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no conjugate")
+
+    def feature_scores(self, V):
+        """Per-feature part of the dual norm (when ``separable_over_features``)."""
+        raise NotImplementedError(f"{type(self).__name__} is not separable over features")
+
+
+class SmoothTerm(ABC):
+    """A differentiable structural term ``g(W)`` with a Lipschitz gradient."""
+
+    has_conjugate = False
+
+    @abstractmethod
+    def value_and_grad(self, coef):
+        """``(g(W), grad g(W))`` from one evaluation."""
+
+    @abstractmethod
+    def lipschitz(self):
+        """A Lipschitz constant of ``grad g``."""
+
+    def value(self, coef):
+        return self.value_and_grad(coef)[0]
+
+    def conjugate(self, V):
+        """``g*(V)`` (when ``has_conjugate``)."""
         raise NotImplementedError(f"{type(self).__name__} has no conjugate")
 
 
@@ -50,7 +100,9 @@ class NormPenalty(ScaledPenalty):
     * conjugate: with ``ridge = 0`` the indicator of the dual-norm ball of radius
       ``alpha``; with ``ridge > 0`` the infimal convolution
       ``||V - P(V)||^2 / (4 ridge) = ||prox_{alpha Omega}(V)||^2 / (4 ridge)``
-      (Moreau), finite everywhere.
+      (Moreau), finite everywhere;
+    * ``alpha_max(grad) = dual_norm(grad)``: ``W = 0`` is optimal iff
+      ``-grad F(0)`` lies in ``alpha`` times the dual-norm ball.
     """
 
     def value(self, coef):
@@ -78,24 +130,14 @@ class NormPenalty(ScaledPenalty):
         return as_float(self.dual_norm(grad))
 
     def dual_norm(self, V):
+        """``Omega*(V)``; separable norms need only ``feature_scores``."""
         return self.xp.max(self.feature_scores(V))
 
     # -- to implement --------------------------------------------------------
+    @abstractmethod
     def norm(self, coef):
-        raise NotImplementedError
+        """``Omega(W)``."""
 
+    @abstractmethod
     def norm_prox(self, coef, tau):
-        raise NotImplementedError
-
-    # Norms separable over the features define ``feature_scores`` and set this:
-    # only they can be solved on working sets of features.
-    separable_over_features = False
-
-    def feature_scores(self, V):
-        """Per-feature part of the dual norm: ``dual_norm(V) = max_j score_j``.
-
-        The norms here are separable over features (columns of ``coef``), so
-        ``W_:,j = 0`` is optimal for feature j iff ``score_j(grad) <= alpha``;
-        the working-set solver ranks features by it.
-        """
-        raise NotImplementedError
+        """Prox of ``tau * Omega``."""

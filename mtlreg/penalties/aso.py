@@ -31,6 +31,7 @@ summed against the eigenvalues ``lambda_i`` of ``S``, maximized where
 import math
 
 from .._backend import as_float, device
+from ._base import SmoothTerm
 
 __all__ = ["ASOPenalty", "ClusteredPenalty", "aso_eigenvalues"]
 
@@ -107,7 +108,7 @@ def aso_eigenvalues(xp, sigma, eta, k):
     return xp.where(n_pos <= k, saturated, m)
 
 
-class ASOPenalty:
+class ASOPenalty(SmoothTerm):
     """The cASO term (``M`` over features) as a smooth function of ``coef``
     (``W = coef.T``), plus ``ridge * ||W||_F^2``."""
 

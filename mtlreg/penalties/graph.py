@@ -5,11 +5,12 @@ import warnings
 import numpy as np
 
 from .._backend import device, to_numpy
+from ._base import SmoothTerm
 
 __all__ = ["GraphQuadratic", "graph_laplacian"]
 
 
-class GraphQuadratic:
+class GraphQuadratic(SmoothTerm):
     """``alpha * tr(W L W^T) + ridge * ||W||_F^2`` as a smooth term of ``coef``
     (``W = coef.T``, ``L`` the ``n_tasks x n_tasks`` Laplacian).
 

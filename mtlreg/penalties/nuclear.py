@@ -1,6 +1,5 @@
 """Trace (nuclear) norm: tasks whose models share a low-dimensional subspace."""
 
-from .._backend import as_float
 from ._base import NormPenalty
 
 
@@ -21,6 +20,3 @@ class NuclearNorm(NormPenalty):
 
     def dual_norm(self, V):
         return self.xp.max(self.xp.linalg.svdvals(V))
-
-    def alpha_max(self, grad):
-        return as_float(self.dual_norm(grad))

@@ -59,6 +59,7 @@ class Zero(Penalty):
     """
 
     has_conjugate = True
+    is_zero = True
 
     def __init__(self, xp):
         self.xp = xp

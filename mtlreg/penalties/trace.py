@@ -19,6 +19,7 @@ class SquaredTraceNorm(ScaledPenalty):
     sum s^2`` on singular values, ``h*(V) = g*(sigma(V))``.
     """
 
+    has_auxiliary = True
     over_tasks = False  # auxiliary matrix over the features (MTFL's D) or the tasks (MTRL's Omega)
 
     def singular_values(self, coef):

@@ -1,9 +1,10 @@
 """Solvers: accelerated proximal gradient and alternating minimization."""
 
+from ._requirements import require
 from ._result import SolverResult
 from .alternating import alternating_minimization
 from .fista import duality_gap, fista
 from .working_set import use_working_set, working_set_fista
 
-__all__ = ["SolverResult", "fista", "alternating_minimization", "duality_gap",
+__all__ = ["SolverResult", "require", "fista", "alternating_minimization", "duality_gap",
            "working_set_fista", "use_working_set"]

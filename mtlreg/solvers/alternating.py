@@ -13,6 +13,7 @@ import math
 
 from .._backend import as_float
 from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
+from ._requirements import require
 from ._result import SolverResult
 
 __all__ = ["alternating_minimization"]
@@ -50,7 +51,8 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     eps_dtype = float(xp.finfo(dtype).eps)
     scale = objective_scale(datafit, intercept0, coef0)
     lipschitz = datafit.lipschitz()
-    has_gap = getattr(penalty, "has_conjugate", False)
+    require("alternating_minimization", penalty, "penalty", capabilities=("has_auxiliary",))
+    has_gap = penalty.has_conjugate
     use_gap = has_gap and stop == "gap"
 
     coef, intercept = coef0, intercept0

@@ -3,17 +3,15 @@
 import math
 
 from .._backend import as_float, device, is_numpy_namespace
+from ._requirements import require
 from ._result import SolverResult
 
 __all__ = ["fista", "objective_scale"]
 
 
 def _check_pieces(datafit, penalty):
-    missing = [name for obj, names in ((datafit, ("state", "value", "value_and_grad", "lipschitz")),
-                                       (penalty, ("value", "prox")))
-               for name in names if not hasattr(obj, name)]
-    if missing:
-        raise TypeError(f"fista needs {', '.join(missing)} from its datafit / penalty.")
+    require("fista", datafit, "data fit", ("state", "value", "value_and_grad", "lipschitz"))
+    require("fista", penalty, "penalty", ("value", "prox"))
 
 
 def objective_scale(datafit, intercept0, coef0):
@@ -108,18 +106,16 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     dtype = coef0.dtype
     has_b = intercept0 is not None and datafit.fit_intercept
     if use_gap is None:
-        use_gap = (getattr(penalty, "has_conjugate", False) and hasattr(datafit, "dual")
-                   and getattr(datafit, "has_dual", True))
+        use_gap = penalty.has_conjugate and datafit.has_dual
     tol = effective_tol(tol, dtype, xp)
     eps = float(xp.finfo(dtype).eps)
     L = float(lipschitz) if lipschitz is not None else datafit.lipschitz()
-    exact = getattr(datafit, "lipschitz_is_exact", False) and lipschitz is None
+    exact = datafit.lipschitz_is_exact and lipschitz is None
 
     if scale is None:
         scale = objective_scale(datafit, intercept0, coef0)
     L_floor = L * 1e-6
-    adapt = not exact and step_shrink < 1.0 and getattr(
-        getattr(datafit, "loss", None), "curvature_varies", False)
+    adapt = not exact and step_shrink < 1.0 and datafit.curvature_varies
     grad_scale = None
 
     x, xb = coef0, intercept0

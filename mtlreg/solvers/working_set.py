@@ -25,9 +25,8 @@ SUB_MAX_ITER = 500  # a subproblem that needs more is grown, not solved further
 
 def use_working_set(datafit, penalty):
     """Whether ``working_set_fista`` applies and is worth it."""
-    return (getattr(penalty, "separable_over_features", False)
-            and getattr(penalty, "has_conjugate", False)
-            and penalty.alpha > 0 and hasattr(datafit, "restrict_features")
+    return (penalty.separable_over_features and penalty.has_conjugate
+            and penalty.alpha > 0 and datafit.can_restrict_features
             and datafit.data.n_features >= MIN_FEATURES)
 
 
