@@ -41,8 +41,8 @@ from .feature import (
     LassoRegressor,
     MTFLClassifier,
     MTFLRegressor,
-    alpha_max,
 )
+from .problem import alpha_max
 
 from .lowrank import (
     CASOClassifier,

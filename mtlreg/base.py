@@ -1,12 +1,12 @@
-"""Estimator base classes: data model, validation, fit/predict plumbing.
+"""Estimator base classes: the scikit-learn face of the seam in :mod:`mtlreg.problem`.
 
-An estimator subclass only says which penalty it uses (``_make_penalty``) and,
-when it is not plain FISTA, how to solve (``_solve``).  Everything else --
-input checks, the long and shared-design formats, task labels, intercepts,
-warm starts, metadata routing of ``tasks`` -- lives here, once.
+A family says what its model is in one method, ``get_objective(problem)``
+(its parts and their penalties, a smooth term, the solver, extra fitted
+attributes).  Everything else -- ``fit`` as prepare / solve / attributes,
+warm starts, prediction in the long and shared-design formats, task labels,
+metadata routing of ``tasks`` -- lives here, once.
 """
 
-import math
 import warnings
 from numbers import Integral, Real
 
@@ -14,24 +14,17 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._backend import (check_same_namespace, compute_device, device, get_namespace,
-                       input_namespace, is_numpy_namespace, move_to, to_numpy)
-from ._data import build_task_data, encode_tasks, lookup_tasks
-from ._parts import PartsPenalty, SumOfParts, split_parts
-from .losses import (
-    LogisticLoss,
-    SmoothlyPenalizedDataFit,
-    SquaredLoss,
-    make_datafit,
-    optimal_intercepts_at_zero,
-)
-from .penalties import Zero
-from .solvers import fista, use_working_set, working_set_fista
+from ._backend import (as_float, check_same_namespace, device, get_namespace,
+                       input_namespace, is_numpy_namespace, to_numpy)
+from ._data import lookup_tasks
+from .problem import as_numpy_labels, prepare, solve
 
-__all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase"]
+__all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase", "TwoPartRegressorBase",
+           "TwoPartClassifierBase", "numerical_rank", "outlier_tasks", "follow_namespace", "check_structure_size",
+           "SQUARED_TRACE_CONSTRAINTS", "MATRIX_STRUCTURE_CONSTRAINTS"]
+
 
 def set_params_from_init(estimator, params):
     """Store the constructor's arguments (``locals()`` of ``__init__``) as
@@ -43,15 +36,14 @@ def set_params_from_init(estimator, params):
             setattr(estimator, name, value)
 
 
-class _Problem:
-    """A validated fit problem: the data, the data fit and how to report."""
-
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
-
-
 class _MultiTaskLinearModel(BaseEstimator):
-    """Shared machinery of all mtlreg estimators (not public)."""
+    """Shared machinery of all mtlreg estimators (not public).
+
+    ``fit`` is the seam of :mod:`mtlreg.problem` and nothing else:
+    ``prepare`` the data, ``get_objective`` (the one method a family
+    defines: its parts and penalties, smooth term and solver), ``solve``, and
+    set the fitted attributes from the :class:`~mtlreg.problem.Solution`.
+    """
 
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -63,65 +55,33 @@ class _MultiTaskLinearModel(BaseEstimator):
         "warm_start": ["boolean"],
         "device": [str, None],
     }
-    _loss = None  # SquaredLoss or LogisticLoss
-    _n_parts = 1  # W = P_1 + ... + P_k for decomposed models
-    # Parameter -> the norm (a ``penalty`` name of :func:`mtlreg.alpha_max`)
-    # that it multiplies, for the parameters above which that norm's part of
-    # the model is zero; parameters of smooth terms have no such value.
-    _zero_norm_map = {}
+    _loss = None  # "squared" or "logistic"
 
-    def _zero_norms(self):
-        """``{parameter: norm name}`` for the parameters with a closed-form
-        ``alpha_max`` (see :func:`mtlreg.alpha_max`)."""
-        return dict(self._zero_norm_map)
+    def get_objective(self, problem):
+        """What this model minimizes on ``problem``, beyond the data fit.
 
-    # -- hooks for subclasses --------------------------------------------------
-    def _make_penalty(self, xp):
+        Parameters
+        ----------
+        problem : mtlreg.problem.Problem
+
+        Returns
+        -------
+        mtlreg.problem.Objective
+        """
         raise NotImplementedError
 
-    def _solve(self, datafit, penalty, coef0, intercept0):
-        solver = working_set_fista if use_working_set(datafit, penalty) else fista
-        return solver(datafit, penalty, coef0, intercept0, tol=self.tol, max_iter=self.max_iter)
+    def prepare(self, X, y, tasks=None):
+        """Validate the data once for this estimator's loss and settings
+        (:func:`mtlreg.problem.prepare`); :meth:`fit_problem` solves it for the
+        current parameters, as many times as needed.
 
-    def _store_extra(self, result, penalty, xp):
-        """Family-specific fitted attributes (e.g. MTFL's feature covariance)."""
-
-    def _wrap_datafit(self, datafit, xp):
-        """Add a smooth structural term to the data fit (cASO); default: none."""
-        return datafit
-
-    @staticmethod
-    def _structure_value(datafit, penalty, coef):
-        """Penalty value at the solution, smooth structural terms included."""
-        smooth = getattr(datafit, "smooth", None)
-        return float(penalty.value(coef)) + (float(smooth.value(coef)) if smooth else 0.0)
-
-    # -- fit -----------------------------------------------------------------------
-    def _validate_X_y(self, X, y):
-        xp = input_namespace(X)
-        if self._loss is SquaredLoss:
-            y_arr = y if not is_numpy_namespace(xp) else _as_numpy_labels(y)
-            if is_numpy_namespace(xp) and y_arr.dtype.kind in "OUS":
-                try:
-                    y_arr.astype(np.float64)
-                except (TypeError, ValueError):
-                    raise ValueError(
-                        f"{type(self).__name__} needs numeric y; got values of dtype "
-                        f"{y_arr.dtype} (e.g. {y_arr.reshape(-1)[0]!r}). For class labels "
-                        f"use the matching Classifier."
-                    ) from None
-            X, y = validate_data(self, X, y, multi_output=True, y_numeric=True,
-                                 dtype=_float_dtypes(X))
-        else:
-            X, y = validate_data(self, X, y, multi_output=True, dtype=_float_dtypes(X))
-            y_host = _as_numpy_labels(y)
-            check_classification_targets(y_host)
-        xp = get_namespace(X)
-        return xp, X, y
-
-    def _prepare_targets(self, xp, X, y):
-        """Regressors: targets in X's dtype.  Classifiers override."""
-        return xp.astype(xp.asarray(y, device=device(X)), X.dtype)
+        Returns
+        -------
+        mtlreg.problem.Problem
+        """
+        return prepare(X, y, tasks, loss=self._loss, loss_scaling=self.loss_scaling,
+                       fit_intercept=self.fit_intercept, device=self.device,
+                       estimator_name=type(self).__name__)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, tasks=None):
@@ -141,181 +101,99 @@ class _MultiTaskLinearModel(BaseEstimator):
         -------
         self
         """
-        return self._fit_problem(self._problem(X, y, tasks))
+        problem = self.prepare(X, y, tasks)
+        return self.fit_problem(problem, start=self._previous_solution(problem))
 
-    def _problem(self, X, y, tasks):
-        """Validated, task-sorted data and the data fit, independent of the
-        penalty parameters: :mod:`mtlreg.model_selection` builds it once and
-        solves it along a path of ``alpha`` (:meth:`_fit_problem`)."""
-        xp, X, y = self._validate_X_y(X, y)
-        xp, X = self._to_compute_device(xp, X)
-        n_samples, n_features = X.shape
-        if y.ndim == 2 and y.shape[1] == 1 and tasks is not None:
-            y = xp.reshape(y, (-1,))
-        Y = self._prepare_targets(xp, X, y)
-        task_index = None
-        if tasks is not None:
-            if y.ndim != 1:
-                raise ValueError(
-                    f"tasks was given with a 2-D y of shape {tuple(y.shape)}: pass either a "
-                    "1-D y with tasks (long format) or a 2-D Y with one column per task "
-                    "(shared design) and tasks=None."
-                )
-            labels, task_index = encode_tasks(tasks, n_samples)
-            data = build_task_data(xp, X, Y, task_index, labels.shape[0],
-                                   loss_scaling=self.loss_scaling)
-        else:
-            Y = Y if Y.ndim == 2 else Y[:, None]
-            labels = np.arange(Y.shape[1])
-            data = build_task_data(xp, X, Y, loss_scaling=self.loss_scaling)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit_problem(self, problem, *, start=None):
+        """Fit on a prepared problem (:meth:`prepare`) from ``start``.
 
-        loss = self._loss()
-        squared = loss.name == "squared"
-        one_class_sign = None
-        if squared and self.fit_intercept:
-            data.center()
-        if not squared and self.fit_intercept:
-            data.center(center_y=False)
-            one_class_sign = self._drop_one_class_tasks(xp, data)
-        # The Gram form of the squared loss, w'Gw/2 - w'q + y'y/2, cancels when
-        # the fit is good; float32 keeps the data path for accuracy.
-        # Gram when it is cheaper: n_tasks d^2 against the (padded) samples' n d.
-        padded = data.Y.shape[0] * data.Y.shape[1]
-        use_gram = squared and data.n_tasks * n_features <= padded and X.dtype == xp.float64
-        if use_gram:
-            data.compute_gram()
-        return _Problem(xp=xp, X=X, Y=Y, task_index=task_index, labels=labels,
-                        shared=tasks is None, y_ndim=y.ndim, data=data, loss=loss,
-                        squared=squared, one_class_sign=one_class_sign, use_gram=use_gram,
-                        datafit=make_datafit(loss, data, self.fit_intercept and not squared,
-                                             use_gram),
-                        fit_intercept=self.fit_intercept, loss_scaling=self.loss_scaling)
+        What ``fit`` runs after ``prepare``: :func:`mtlreg.problem.solve` of
+        :meth:`get_objective`, then the fitted attributes.  Paths and
+        cross-validation prepare once and call this at every grid point.
 
-    def _fit_problem(self, problem):
-        """Solve a prepared problem with the current parameters."""
-        if (problem.fit_intercept, problem.loss_scaling) != (self.fit_intercept,
-                                                             self.loss_scaling):
-            raise ValueError("fit_intercept and loss_scaling changed since the problem "
-                             "was prepared.")
-        xp, X, data, squared = problem.xp, problem.X, problem.data, problem.squared
+        Parameters
+        ----------
+        problem : mtlreg.problem.Problem
+        start : mtlreg.problem.Solution or tuple (parts, intercept), default=None
+            Warm start (see :func:`mtlreg.problem.solve`).
+
+        Returns
+        -------
+        self
+        """
+        settings = (self._loss, self.fit_intercept, self.loss_scaling)
+        if (problem.loss.name, problem.fit_intercept, problem.loss_scaling) != settings:
+            raise ValueError(
+                f"the problem was prepared with loss={problem.loss.name!r}, fit_intercept="
+                f"{problem.fit_intercept}, loss_scaling={problem.loss_scaling!r}; "
+                f"{type(self).__name__} has {settings}: prepare it again.")
+        objective = self.get_objective(problem)
+        solution = solve(problem, objective, start=start, tol=self.tol, max_iter=self.max_iter)
+        self._set_fitted(problem, objective, solution)
+        return self
+
+    def _previous_solution(self, problem):
+        """``warm_start``: the last solution, if it has this problem's shape."""
+        previous = getattr(self, "solution_", None) if self.warm_start else None
+        if previous is None:
+            return None
+        k = previous.parts.shape[0]
+        if tuple(previous.parts.shape) != (k, problem.n_tasks, problem.n_features):
+            return None
+        return previous
+
+    def _set_fitted(self, problem, objective, solution):
+        xp = problem.xp
+        self.n_features_in_ = problem.n_features
+        if problem.feature_names is not None:
+            self.feature_names_in_ = problem.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        if problem.classes is not None:
+            self.classes_ = follow_namespace(xp, problem.classes, problem.X)
         self._y_ndim = problem.y_ndim
         self._shared = problem.shared
-        self.tasks_ = _follow_namespace(xp, problem.labels, X)
+        self.tasks_ = follow_namespace(xp, problem.labels, problem.X)
         self.n_tasks_ = problem.labels.shape[0]
-        datafit = problem.datafit
-        if self._n_parts > 1:
-            datafit = SumOfParts(datafit, self._n_parts)
-        datafit = self._wrap_datafit(datafit, xp)
-        penalty = self._make_penalty(xp)
-
-        coef0, intercept0 = self._initial_point(xp, data, problem.loss, squared)
-        result = self._solve(datafit, penalty, coef0, intercept0)
-
-        parts = split_parts(xp, result.coef, self._n_parts)
-        coef = xp.sum(parts, axis=0)
-        if squared:
-            if self.fit_intercept:
-                intercept = data.y_offset - xp.sum(data.X_offset * coef, axis=1)
-            else:
-                intercept = xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
-        else:
-            if self.fit_intercept:  # undo the centring of X
-                intercept = result.intercept - xp.sum(data.X_offset * coef, axis=1)
-            else:
-                intercept = xp.zeros((data.n_tasks,), dtype=X.dtype, device=device(X))
-            one_class_sign = problem.one_class_sign
-            if one_class_sign is not None:
-                coef, intercept = self._set_one_class_tasks(xp, coef, intercept, one_class_sign)
-                parts = xp.stack([self._set_one_class_tasks(xp, parts[i, ...], intercept,
-                                                            one_class_sign)[0]
-                                  for i in range(self._n_parts)])
-        self._parts = parts
-
-        self.coef_ = coef
-        self.intercept_ = intercept
-        self.n_iter_ = int(result.n_iter)
-        self.objective_ = float(result.objective)
-        if problem.use_gram:
-            # The Gram form of F cancels on near-exact fits; report the
-            # objective evaluated on the data (one pass).
-            self.objective_ = _squared_objective(xp, X, problem.Y, problem.task_index,
-                                                 data, coef, intercept,
-                                                 self._structure_value(datafit, penalty,
-                                                                       result.coef))
-        self.dual_gap_ = float(result.dual_gap) if result.dual_gap is not None else None
-        self.converged_ = bool(result.converged)
-        self._store_extra(result, penalty, xp)
+        self.coef_ = solution.coef
+        self.intercept_ = solution.intercept
+        self.n_iter_ = solution.n_iter
+        self.objective_ = solution.objective
+        self.dual_gap_ = solution.dual_gap
+        self.converged_ = solution.converged
+        self.solution_ = solution
+        for i, part in enumerate(objective.parts):
+            if part.name is not None:
+                setattr(self, part.name, solution.parts[i, ...])
+        if objective.readouts is not None:
+            for name, value in objective.readouts(solution).items():
+                setattr(self, name, value)
         self._fitted_to_host()
-        if not result.converged:
-            if result.criterion_name == "duality gap":
-                detail = (f"duality gap {result.dual_gap:.3g} > tol * objective = "
-                          f"{self.tol:g} * {result.objective:.6g}")
+        if not solution.converged:
+            if solution.criterion_name == "duality gap":
+                detail = (f"duality gap {solution.dual_gap:.3g} > tol * objective = "
+                          f"{self.tol:g} * {solution.raw.objective:.6g}")
             else:
-                detail = (f"{result.criterion_name} {result.criterion:.3g} above "
+                detail = (f"{solution.criterion_name} {solution.criterion:.3g} above "
                           f"tol={self.tol:g}")
-                if result.dual_gap is not None:
-                    detail += f" (certified duality gap {result.dual_gap:.3g})"
+                if solution.dual_gap is not None:
+                    detail += f" (certified duality gap {solution.dual_gap:.3g})"
             warnings.warn(
                 f"{type(self).__name__} did not converge in max_iter={self.max_iter} "
                 f"iterations: {detail}. Increase max_iter or tol, or scale the features.",
                 ConvergenceWarning,
             )
-        return self
-
-    def _to_compute_device(self, xp, X):
-        """``device="cuda"``: the validated host data move to the GPU, once."""
-        name = getattr(self, "device", None)
-        if name is None or name == "cpu":
-            if name == "cpu" and not is_numpy_namespace(xp):
-                raise ValueError(
-                    f"device='cpu' was given with {xp.__name__} input arrays: pass NumPy "
-                    "arrays, or device=None to compute where the arrays live."
-                )
-            return xp, X
-        if not is_numpy_namespace(xp):
-            raise ValueError(
-                f"device={name!r} moves NumPy inputs to the GPU; the inputs are already "
-                f"{xp.__name__} arrays: leave device=None to compute where they live."
-            )
-        target, dev = compute_device(name)
-        return target, move_to(target, dev, X)
 
     def _fitted_to_host(self):
         """``device="cuda"``: every fitted array attribute back as NumPy."""
-        if getattr(self, "device", None) in (None, "cpu"):
+        if self.device in (None, "cpu"):
             return
         for name, value in list(vars(self).items()):
-            if (name.endswith("_") or name == "_parts") and hasattr(value, "__dlpack__") \
+            if name.endswith("_") and hasattr(value, "__dlpack__") \
                     and not isinstance(value, np.ndarray):
                 setattr(self, name, to_numpy(value))
-
-    def _predict_warm_start(self, parts, intercept):
-        """Start the next warm-started fit from ``(parts, intercept)`` (a
-        path's predicted solution) instead of the last solution."""
-        self._warm_point = (parts, intercept)
-
-    def _initial_point(self, xp, data, loss, squared):
-        T, d, k = data.n_tasks, data.n_features, self._n_parts
-        coef0 = xp.zeros((k * T, d), dtype=data.dtype, device=data.device)
-        intercept0 = None if squared or not self.fit_intercept else \
-            optimal_intercepts_at_zero(loss, data)
-        previous = getattr(self, "_parts", None)
-        previous_b = getattr(self, "intercept_", None)
-        predicted = self.__dict__.pop("_warm_point", None)
-        if predicted is not None:
-            previous, previous_b = predicted
-        if self.warm_start and previous is not None and tuple(previous.shape) == (k, T, d):
-            coef0 = xp.reshape(xp.astype(xp.asarray(previous, device=data.device), data.dtype),
-                               (k * T, d))
-            if intercept0 is not None and previous_b is not None:
-                b = xp.astype(xp.asarray(previous_b, device=data.device), data.dtype)
-                # the solver works with centred X: b' = b + mean_t(x) . w_t
-                w = xp.sum(xp.reshape(coef0, (k, T, d)), axis=0)
-                intercept0 = b + xp.sum(data.X_offset * w, axis=1)
-        return coef0, intercept0
-
-    def _drop_one_class_tasks(self, xp, data):
-        return None
+        self.solution_ = self.solution_.to_numpy()
 
     # -- predict -----------------------------------------------------------------
     def _linear_predictor(self, X, tasks, method="predict"):
@@ -361,124 +239,38 @@ class _MultiTaskLinearModel(BaseEstimator):
         return tags
 
 
-class NormPenaltyMixin:
-    """Estimators whose penalty is ``_penalty_class(xp, alpha, ridge=ridge)``."""
-
-    _penalty_class = None
-
-    def _make_penalty(self, xp):
-        return self._penalty_class(xp, self.alpha, ridge=self.ridge)
-
-
-class DecomposedModelMixin:
-    """Estimators of ``W = P_1 + ... + P_k`` with one penalty per part.
-
-    Subclasses give ``_part_penalties(xp)`` (one penalty per part, in order)
-    and ``_part_attributes`` (the fitted attribute of each part); the solver
-    runs on the stacked parts (:mod:`mtlreg._parts`).  When ``_outlier_part``
-    names a part penalized by whole tasks, ``outlier_tasks_`` lists the tasks
-    whose row of that part is non-zero.
-    """
-
-    _parameter_constraints = {
-        **_MultiTaskLinearModel._parameter_constraints,
-        "beta": [Interval(Real, 0, None, closed="left")],
-    }
-    _part_attributes = ()
-    _outlier_part = None
-
-    @property
-    def _n_parts(self):
-        return len(self._part_attributes)
-
-    def _ceiling_constants(self, n_tasks, n_features):
-        """``{parameter: (other parameter, c, kappa)}`` for the norms ``A`` of
-        that parameter's part and ``B`` of the other part: ``A* <= c B*`` and
-        ``A* <= kappa ||.||_F`` on the dual norms (see :meth:`_part_ceilings`)."""
-        return {}
-
-    def _part_ceilings(self, n_tasks, n_features, zero_objective):
-        """``{parameter: value}`` above which that parameter's part is zero
-        whatever the data, given the other strength ``s``, ``ridge`` and the
-        objective at zero ``F(0) = zero_objective``: ``c s + 2 kappa sqrt(ridge F(0))``.
-
-        With the part zero, the other part ``Q`` solves its own problem, whose
-        optimality gives ``-grad f(Q) = s g + 2 ridge Q`` with ``B*(g) <= 1``;
-        the part stays zero iff ``A*(grad f(Q)) <= alpha``, and
-        ``A*(grad f(Q)) <= c s + 2 ridge kappa ||Q||_F`` where
-        ``ridge ||Q||_F^2 <= F(0)`` (the losses are non-negative).  With
-        ``ridge = 0`` this is ``c s``: moving the part into the other one would
-        not cost more.  Grids start no higher
-        (:func:`mtlreg.model_selection.alpha_grid`)."""
-        extra = 2.0 * math.sqrt(self.ridge * max(zero_objective, 0.0))
-        return {param: c * getattr(self, other) + kappa * extra
-                for param, (other, c, kappa) in
-                self._ceiling_constants(n_tasks, n_features).items()}
-
-    def _part_penalties(self, xp):
-        raise NotImplementedError
-
-    def _make_penalty(self, xp):
-        return PartsPenalty(xp, self._part_penalties(xp))
-
-    def _store_extra(self, result, penalty, xp):
-        for i, name in enumerate(self._part_attributes):
-            setattr(self, name, self._parts[i, ...])
-        if self._outlier_part is not None:
-            part = self._parts[self._outlier_part, ...]
-            flagged = np.flatnonzero(to_numpy(xp.any(part != 0, axis=1)))
-            labels = self.tasks_
-            self.outlier_tasks_ = labels[flagged] if isinstance(labels, np.ndarray) else \
-                xp.take(labels, xp.asarray(flagged, device=device(labels)), axis=0)
+def numerical_rank(xp, W):
+    """Singular values above ``max(W.shape) * eps * sigma_max`` (0 for ``W = 0``)."""
+    s = xp.linalg.svdvals(W)
+    top = as_float(xp.max(s)) if s.shape[0] else 0.0
+    if top == 0.0:
+        return 0
+    cutoff = max(W.shape) * float(xp.finfo(W.dtype).eps) * top
+    return int(as_float(xp.sum(xp.astype(s > cutoff, xp.int64))))
 
 
-class MatrixStructureMixin:
-    """Estimators whose structural term is ``c * min_M tr(W_s^T (eta I + M)^-1 W_s)``
-    with ``M`` minimized in closed form (cASO, clustered MTL): a smooth term
-    of ``W`` in the data fit, a zero prox penalty, a certified gap through
-    the term's conjugate (:mod:`mtlreg.penalties.aso`).
+def outlier_tasks(xp, part, labels):
+    """Labels of the tasks whose row of ``part`` is non-zero (robust models)."""
+    flagged = np.flatnonzero(to_numpy(xp.any(part != 0, axis=1)))
+    return labels[flagged] if isinstance(labels, np.ndarray) else \
+        xp.take(labels, xp.asarray(flagged, device=device(labels)), axis=0)
 
-    Subclasses set ``_structure_class`` (the term), ``_count_param`` (the
-    constructor parameter giving ``tr M``) and ``_matrix_attribute`` (the
-    fitted attribute holding the optimal ``M``).
-    """
 
-    _parameter_constraints = {
-        **_MultiTaskLinearModel._parameter_constraints,
-        "alpha": [Interval(Real, 0, None, closed="neither")],
-        "beta": [Interval(Real, 0, None, closed="neither")],
-    }
-    _structure_class = None
-    _count_param = None
-    _matrix_attribute = None
-
-    def _structure_term(self, xp):
-        return self._structure_class(xp, self.alpha, self.beta, getattr(self, self._count_param),
-                                     ridge=self.ridge)
-
-    def _wrap_datafit(self, datafit, xp):
-        k = getattr(self, self._count_param)
-        over_tasks = self._structure_class.over_tasks
-        space = "n_tasks" if over_tasks else "n_features"
-        size = datafit.data.n_tasks if over_tasks else datafit.data.n_features
-        if k > size:
-            raise ValueError(
-                f"{self._count_param}={k} exceeds {space}={size}: tr M = "
-                f"{self._count_param} needs 0 <= M <= I with M of size {space}."
-            )
-        return SmoothlyPenalizedDataFit(datafit, self._structure_term(xp))
-
-    def _make_penalty(self, xp):
-        return Zero(xp)
-
-    def _store_extra(self, result, penalty, xp):
-        setattr(self, self._matrix_attribute, self._structure_term(xp).optimal_M(self.coef_))
+def check_structure_size(name, value, problem, over_tasks):
+    """``tr M = value`` needs ``0 <= M <= I`` of size n_tasks (or n_features)."""
+    space = "n_tasks" if over_tasks else "n_features"
+    size = problem.n_tasks if over_tasks else problem.n_features
+    if value > size:
+        raise ValueError(
+            f"{name}={value} exceeds {space}={size}: tr M = {name} needs 0 <= M <= I "
+            f"with M of size {space}."
+        )
 
 
 class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):
     """Regressor base: squared loss."""
 
-    _loss = SquaredLoss
+    _loss = "squared"
 
     def __init__(self, alpha=1.0, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
                  tol=1e-6, max_iter=5000, warm_start=False, device=None):
@@ -524,41 +316,11 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
     ``1 - eps`` for its class).
     """
 
-    _loss = LogisticLoss
+    _loss = "logistic"
 
     def __init__(self, alpha=0.01, *, ridge=0.0, loss_scaling="mean", fit_intercept=True,
                  tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
-
-    def _prepare_targets(self, xp, X, y):
-        y_host = _as_numpy_labels(y)
-        classes = np.unique(y_host)
-        if classes.shape[0] > 2:
-            raise ValueError(
-                f"Only binary classification is supported: {type(self).__name__} fits one "
-                f"logistic model per task, and y has {classes.shape[0]} classes: "
-                f"{classes[:10].tolist()}. Fit one model per class (one-vs-rest) for more."
-            )
-        if classes.shape[0] < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs samples of two classes in y; got only one "
-                f"class: {classes.tolist()}."
-            )
-        self.classes_ = _follow_namespace(xp, classes, X)
-        signs = np.where(y_host == classes[1], 1.0, -1.0)
-        return xp.asarray(signs, dtype=X.dtype, device=device(X))
-
-    def _drop_one_class_tasks(self, xp, data):
-        return drop_one_class_tasks(xp, data)
-
-    def _set_one_class_tasks(self, xp, coef, intercept, sign):
-        dev = device(coef)
-        eps = float(xp.finfo(coef.dtype).eps)
-        s = xp.asarray(sign, dtype=coef.dtype, device=dev)
-        drop = s != 0
-        coef = xp.where(drop[:, None], xp.zeros_like(coef), coef)
-        intercept = xp.where(drop, s * math.log(1.0 / eps), intercept)
-        return coef, intercept
 
     def decision_function(self, X, tasks=None):
         """Logit ``x . w_t + b_t`` of the positive class ``classes_[1]``.
@@ -618,7 +380,7 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
     def score(self, X, y, sample_weight=None, tasks=None):
         """Mean accuracy of ``predict(X, tasks)`` over all samples (and tasks)."""
         self._check_score_targets(y, tasks)
-        y_true = _as_numpy_labels(y)
+        y_true = as_numpy_labels(y)
         y_pred = to_numpy(self.predict(X, tasks=tasks))
         if y_true.ndim == 2 and y_true.shape[1] == 1 and y_pred.ndim == 1:
             y_true = y_true[:, 0]
@@ -632,31 +394,44 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
         return tags
 
 
-class TwoPartRegressorBase(DecomposedModelMixin, MultiTaskRegressorBase):
+# models of the squared trace norm with an auxiliary matrix (MTFL, MTRL)
+SQUARED_TRACE_CONSTRAINTS = {
+    **_MultiTaskLinearModel._parameter_constraints,
+    "epsilon": [Interval(Real, 0, None, closed="neither")],
+    "solver": [StrOptions({"fista", "alternating"})],
+}
+
+# models whose structure is a smooth term with a matrix M (cASO, clustered MTL)
+MATRIX_STRUCTURE_CONSTRAINTS = {
+    **_MultiTaskLinearModel._parameter_constraints,
+    "alpha": [Interval(Real, 0, None, closed="neither")],
+    "beta": [Interval(Real, 0, None, closed="neither")],
+}
+
+_TWO_PART_CONSTRAINTS = {
+    **_MultiTaskLinearModel._parameter_constraints,
+    "beta": [Interval(Real, 0, None, closed="left")],
+}
+
+
+class TwoPartRegressorBase(MultiTaskRegressorBase):
     """Regressor base of two-part models with strengths ``alpha`` and ``beta``."""
+
+    _parameter_constraints = _TWO_PART_CONSTRAINTS
 
     def __init__(self, alpha=1.0, beta=1.0, *, ridge=0.0, loss_scaling="mean",
                  fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
 
 
-class TwoPartClassifierBase(DecomposedModelMixin, MultiTaskClassifierBase):
+class TwoPartClassifierBase(MultiTaskClassifierBase):
     """Classifier base of two-part models with strengths ``alpha`` and ``beta``."""
+
+    _parameter_constraints = _TWO_PART_CONSTRAINTS
 
     def __init__(self, alpha=0.01, beta=0.01, *, ridge=0.0, loss_scaling="mean",
                  fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
-
-
-def _as_numpy_labels(y):
-    if hasattr(y, "to_numpy"):
-        return np.asarray(y.to_numpy())
-    if isinstance(y, np.ndarray):
-        return y
-    try:
-        return to_numpy(y)
-    except (TypeError, AttributeError, ValueError):
-        return np.asarray(y)
 
 
 def _float_dtypes(X):
@@ -667,40 +442,9 @@ def _float_dtypes(X):
     return (xp.float64, xp.float32)
 
 
-def drop_one_class_tasks(xp, data):
-    """Give zero loss weight to tasks whose labels are all one class.
-
-    With fitted intercepts such a task's loss vanishes only in the limit
-    ``b_t -> +-inf`` with ``w_t = 0``, which leaves the other tasks' problem
-    unchanged.  Returns the sign of each dropped task's class (0 if kept), or
-    None when no task is dropped.
-    """
-    pos = to_numpy(data.sample_sum(xp.astype(data.Y > 0, data.dtype)))
-    neg = to_numpy(data.sample_sum(xp.astype(data.Y < 0, data.dtype)))
-    one_class = (pos == 0) | (neg == 0)
-    if not one_class.any():
-        return None
-    keep = xp.asarray((~one_class).astype(np.float64), dtype=data.dtype, device=data.device)
-    data.weight = data.weight * data.expand(keep)[:, None]
-    data.task_weight = data.task_weight * keep
-    return np.where(one_class, np.where(pos > 0, 1.0, -1.0), 0.0)
-
-
-def _follow_namespace(xp, labels, X):
+def follow_namespace(xp, labels, X):
     """Numeric labels move to X's namespace and device (scikit-learn's array API
     rule); labels only NumPy can hold (strings, objects) stay NumPy."""
     if is_numpy_namespace(xp) or labels.dtype.kind not in "biuf":
         return labels
     return xp.asarray(labels, device=device(X))
-
-
-def _squared_objective(xp, X, Y, task_index, data, coef, intercept, penalty_value):
-    """``sum_t c_t ||y_t - X_t w_t - b_t||^2 / 2 + penalty(W)`` from the raw data."""
-    if task_index is None:  # shared design, Y of shape (n_samples, n_tasks)
-        R = Y - X @ xp.permute_dims(coef, (1, 0)) - intercept[None, :]
-        F = 0.5 * xp.sum(data.task_weight[None, :] * R * R)
-    else:
-        idx = xp.asarray(task_index, device=device(X))
-        r = Y - xp.sum(X * xp.take(coef, idx, axis=0), axis=1) - xp.take(intercept, idx, axis=0)
-        F = 0.5 * xp.sum(xp.take(data.task_weight, idx, axis=0) * r * r)
-    return float(F) + penalty_value

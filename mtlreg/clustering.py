@@ -12,12 +12,14 @@ from sklearn.utils._param_validation import Interval
 from ._backend import device, is_numpy_namespace, to_numpy
 from ._docstring import estimator_doc
 from .base import (
-    MatrixStructureMixin,
+    MATRIX_STRUCTURE_CONSTRAINTS,
     MultiTaskClassifierBase,
     MultiTaskRegressorBase,
+    check_structure_size,
     set_params_from_init,
 )
-from .penalties import ClusteredPenalty
+from .penalties import ClusteredPenalty, Zero
+from .problem import Objective, Part
 
 __all__ = ["ClusteredRegressor", "ClusteredClassifier", "cluster_tasks"]
 
@@ -109,23 +111,28 @@ def cluster_tasks(M, n_clusters, random_state=0):
     return order[raw].astype(np.int64)
 
 
-class _ClusteredMixin(MatrixStructureMixin):
+class _Clustered:
     _parameter_constraints = {
-        **MatrixStructureMixin._parameter_constraints,
+        **MATRIX_STRUCTURE_CONSTRAINTS,
         "n_clusters": [Interval(Integral, 1, None, closed="left")],
     }
-    _structure_class = ClusteredPenalty
-    _count_param = "n_clusters"
-    _matrix_attribute = "cluster_matrix_"
 
-    def _store_extra(self, result, penalty, xp):
-        super()._store_extra(result, penalty, xp)
-        labels = cluster_tasks(self.cluster_matrix_, self.n_clusters)
-        self.clusters_ = labels if is_numpy_namespace(xp) else \
-            xp.asarray(labels, device=device(self.coef_))
+    def get_objective(self, problem):
+        check_structure_size("n_clusters", self.n_clusters, problem, over_tasks=True)
+        xp = problem.xp
+        term = ClusteredPenalty(xp, self.alpha, self.beta, self.n_clusters, ridge=self.ridge)
+
+        def readouts(solution):
+            M = term.optimal_M(solution.coef)
+            labels = cluster_tasks(M, self.n_clusters)
+            return {"cluster_matrix_": M,
+                    "clusters_": labels if is_numpy_namespace(xp) else
+                    xp.asarray(labels, device=device(solution.coef))}
+
+        return Objective(parts=(Part(Zero(xp)),), smooth=term, readouts=readouts)
 
 
-class ClusteredRegressor(_ClusteredMixin, MultiTaskRegressorBase):
+class ClusteredRegressor(_Clustered, MultiTaskRegressorBase):
     __doc__ = estimator_doc("Convex clustered multi-task regression.", _PENALTY, _DETAIL,
                             "0.1", _PARAMS, _ATTRS)
 
@@ -134,7 +141,7 @@ class ClusteredRegressor(_ClusteredMixin, MultiTaskRegressorBase):
         set_params_from_init(self, locals())
 
 
-class ClusteredClassifier(_ClusteredMixin, MultiTaskClassifierBase):
+class ClusteredClassifier(_Clustered, MultiTaskClassifierBase):
     __doc__ = estimator_doc("Convex clustered multi-task logistic regression.", _PENALTY,
                             _DETAIL, "0.01", _PARAMS, _ATTRS, classifier=True)
 

@@ -13,9 +13,10 @@ must lie in both parts' dual balls.  ``ridge`` acts on each part,
 from sklearn.utils._param_validation import StrOptions
 
 from ._docstring import estimator_doc
-from .base import TwoPartClassifierBase, TwoPartRegressorBase, set_params_from_init
-from .lowrank import numerical_rank
+from .base import (TwoPartClassifierBase, TwoPartRegressorBase, follow_namespace,
+                   numerical_rank, outlier_tasks, set_params_from_init)
 from .penalties import L1, L21, L1Inf, NuclearNorm, TaskL2
+from .problem import Objective, Part
 
 __all__ = ["DirtyRegressor", "DirtyClassifier", "RobustRegressor", "RobustClassifier",
            "RMTFLRegressor", "RMTFLClassifier"]
@@ -68,31 +69,29 @@ _DIRTY_PENALTY = "alpha * sum_j ||P_j,:||_inf + beta * sum_{j,t} |Q_jt|  [W = P 
 _RIDGE_PQ = "ridge * (||P||_F^2 + ||Q||_F^2)"
 
 
-class _DirtyMixin:
+class _Dirty:
     _parameter_constraints = {
         **TwoPartRegressorBase._parameter_constraints,
         "group_norm": [StrOptions({"linf", "l2"})],
     }
-    _part_attributes = ("coef_shared_", "coef_specific_")
 
-    def _zero_norms(self):
-        return {"alpha": "l1inf" if self.group_norm == "linf" else "l21", "beta": "l1"}
-
-    def _ceiling_constants(self, n_tasks, n_features):
-        # ||Q||_1 <= T ||Q||_1,inf (sqrt(T) ||Q||_2,1): P = 0 once alpha >= T beta
+    def get_objective(self, problem):
+        xp, T = problem.xp, problem.n_tasks
+        # ceilings: ||Q||_1 <= T ||Q||_1,inf (sqrt(T) ||Q||_2,1): P = 0 once alpha >= T beta
         # (sqrt(T) beta); ||Q||_1,inf <= ||Q||_2,1 <= ||Q||_1: Q = 0 once beta >= alpha.
         # Dual norms against Frobenius: max_j sum_t |G_jt| <= sqrt(T) ||G||_F, the
         # others <= ||G||_F
         if self.group_norm == "linf":
-            return {"alpha": ("beta", n_tasks, n_tasks ** 0.5), "beta": ("alpha", 1.0, 1.0)}
-        return {"alpha": ("beta", n_tasks ** 0.5, 1.0), "beta": ("alpha", 1.0, 1.0)}
+            shared, ceiling = L1Inf(xp, self.alpha, ridge=self.ridge), (T, T ** 0.5)
+        else:
+            shared, ceiling = L21(xp, self.alpha, ridge=self.ridge), (T ** 0.5, 1.0)
+        return Objective(parts=(
+            Part(shared, param="alpha", name="coef_shared_", ceiling=ceiling),
+            Part(L1(xp, self.beta, ridge=self.ridge), param="beta", name="coef_specific_",
+                 ceiling=(1.0, 1.0))))
 
-    def _part_penalties(self, xp):
-        shared = L1Inf if self.group_norm == "linf" else L21
-        return [shared(xp, self.alpha, ridge=self.ridge), L1(xp, self.beta, ridge=self.ridge)]
 
-
-class DirtyRegressor(_DirtyMixin, TwoPartRegressorBase):
+class DirtyRegressor(_Dirty, TwoPartRegressorBase):
     __doc__ = estimator_doc("Dirty multi-task regression (block-sparse + sparse, W = P + Q).",
                             _DIRTY_PENALTY, _DIRTY_DETAIL, "1.0", _DIRTY_PARAMS, _DIRTY_ATTRS,
                             ridge=_RIDGE_PQ)
@@ -103,7 +102,7 @@ class DirtyRegressor(_DirtyMixin, TwoPartRegressorBase):
         set_params_from_init(self, locals())
 
 
-class DirtyClassifier(_DirtyMixin, TwoPartClassifierBase):
+class DirtyClassifier(_Dirty, TwoPartClassifierBase):
     __doc__ = estimator_doc("Dirty multi-task logistic regression (W = P + Q).",
                             _DIRTY_PENALTY, _DIRTY_DETAIL, "0.01", _DIRTY_PARAMS, _DIRTY_ATTRS,
                             classifier=True, ridge=_RIDGE_PQ)
@@ -144,32 +143,31 @@ _ROBUST_ATTRS = """
 _ROBUST_PENALTY = "alpha * ||L||_* + beta * sum_t ||S_:,t||_2  [W = L + S]"
 
 
-class _RobustMixin:
-    _part_attributes = ("coef_lowrank_", "coef_outlier_")
-    _outlier_part = 1
-    _zero_norm_map = {"alpha": "trace", "beta": "task_l2"}
+class _Robust:
+    def get_objective(self, problem):
+        xp, T = problem.xp, problem.n_tasks
+        labels = _labels(problem)
 
-    def _ceiling_constants(self, n_tasks, n_features):
-        # sum_t ||s_t|| <= sqrt(T) ||S||_F <= sqrt(T) ||S||_*, ||S||_* <= sum_t ||s_t||;
-        # the spectral norm and max_t ||g_t|| are <= ||G||_F
-        return {"alpha": ("beta", n_tasks ** 0.5, 1.0), "beta": ("alpha", 1.0, 1.0)}
+        def readouts(solution):
+            return {"outlier_tasks_": outlier_tasks(xp, solution.parts[1, ...], labels),
+                    "rank_": numerical_rank(xp, solution.parts[0, ...])}
 
-    def _part_penalties(self, xp):
-        return [NuclearNorm(xp, self.alpha, ridge=self.ridge),
-                TaskL2(xp, self.beta, ridge=self.ridge)]
+        # ceilings: sum_t ||s_t|| <= sqrt(T) ||S||_F <= sqrt(T) ||S||_*,
+        # ||S||_* <= sum_t ||s_t||; the spectral norm and max_t ||g_t|| are <= ||G||_F
+        return Objective(parts=(
+            Part(NuclearNorm(xp, self.alpha, ridge=self.ridge), param="alpha",
+                 name="coef_lowrank_", ceiling=(T ** 0.5, 1.0)),
+            Part(TaskL2(xp, self.beta, ridge=self.ridge), param="beta", name="coef_outlier_",
+                 ceiling=(1.0, 1.0))), readouts=readouts)
 
-    def _store_extra(self, result, penalty, xp):
-        super()._store_extra(result, penalty, xp)
-        self.rank_ = numerical_rank(xp, self.coef_lowrank_)
 
-
-class RobustRegressor(_RobustMixin, TwoPartRegressorBase):
+class RobustRegressor(_Robust, TwoPartRegressorBase):
     __doc__ = estimator_doc("Robust multi-task regression (low rank + outlier tasks, W = L + S).",
                             _ROBUST_PENALTY, _ROBUST_DETAIL, "1.0", _BETA, _ROBUST_ATTRS,
                             ridge="ridge * (||L||_F^2 + ||S||_F^2)")
 
 
-class RobustClassifier(_RobustMixin, TwoPartClassifierBase):
+class RobustClassifier(_Robust, TwoPartClassifierBase):
     __doc__ = estimator_doc("Robust multi-task logistic regression (W = L + S).",
                             _ROBUST_PENALTY, _ROBUST_DETAIL, "0.01", _BETA, _ROBUST_ATTRS,
                             classifier=True, ridge="ridge * (||L||_F^2 + ||S||_F^2)")
@@ -199,28 +197,33 @@ _RMTFL_ATTRS = """
 _RMTFL_PENALTY = "alpha * sum_j ||P_j,:||_2 + beta * sum_t ||Q_:,t||_2  [W = P + Q]"
 
 
-class _RMTFLMixin:
-    _part_attributes = ("coef_shared_", "coef_outlier_")
-    _outlier_part = 1
-    _zero_norm_map = {"alpha": "l21", "beta": "task_l2"}
-
-    def _ceiling_constants(self, n_tasks, n_features):
-        # sum_t ||q_t|| <= sqrt(T) ||Q||_F <= sqrt(T) sum_j ||Q_j,:||, and the
+class _RMTFL:
+    def get_objective(self, problem):
+        xp, T, d = problem.xp, problem.n_tasks, problem.n_features
+        labels = _labels(problem)
+        # ceilings: sum_t ||q_t|| <= sqrt(T) ||Q||_F <= sqrt(T) sum_j ||Q_j,:||, and the
         # same with rows and columns exchanged (sqrt(d)); both dual norms <= ||G||_F
-        return {"alpha": ("beta", n_tasks ** 0.5, 1.0),
-                "beta": ("alpha", n_features ** 0.5, 1.0)}
+        return Objective(parts=(
+            Part(L21(xp, self.alpha, ridge=self.ridge), param="alpha", name="coef_shared_",
+                 ceiling=(T ** 0.5, 1.0)),
+            Part(TaskL2(xp, self.beta, ridge=self.ridge), param="beta", name="coef_outlier_",
+                 ceiling=(d ** 0.5, 1.0))),
+            readouts=lambda solution: {
+                "outlier_tasks_": outlier_tasks(xp, solution.parts[1, ...], labels)})
 
-    def _part_penalties(self, xp):
-        return [L21(xp, self.alpha, ridge=self.ridge), TaskL2(xp, self.beta, ridge=self.ridge)]
+
+def _labels(problem):
+    """The task labels as the fitted ``tasks_`` holds them."""
+    return follow_namespace(problem.xp, problem.labels, problem.X)
 
 
-class RMTFLRegressor(_RMTFLMixin, TwoPartRegressorBase):
+class RMTFLRegressor(_RMTFL, TwoPartRegressorBase):
     __doc__ = estimator_doc("Robust multi-task feature learning, squared loss (W = P + Q).",
                             _RMTFL_PENALTY, _RMTFL_DETAIL, "1.0", _BETA, _RMTFL_ATTRS,
                             ridge=_RIDGE_PQ)
 
 
-class RMTFLClassifier(_RMTFLMixin, TwoPartClassifierBase):
+class RMTFLClassifier(_RMTFL, TwoPartClassifierBase):
     __doc__ = estimator_doc("Robust multi-task feature learning, logistic loss (W = P + Q).",
                             _RMTFL_PENALTY, _RMTFL_DETAIL, "0.01", _BETA, _RMTFL_ATTRS,
                             classifier=True, ridge=_RIDGE_PQ)

@@ -8,18 +8,19 @@ from numbers import Integral
 
 from sklearn.utils._param_validation import Interval
 
-from ._backend import as_float
 from ._docstring import estimator_doc
 from .base import (
-    MatrixStructureMixin,
+    MATRIX_STRUCTURE_CONSTRAINTS,
     MultiTaskClassifierBase,
     MultiTaskRegressorBase,
-    NormPenaltyMixin,
     TwoPartClassifierBase,
     TwoPartRegressorBase,
+    check_structure_size,
+    numerical_rank,
     set_params_from_init,
 )
-from .penalties import L1, ASOPenalty, NuclearNorm
+from .penalties import L1, ASOPenalty, NuclearNorm, Zero
+from .problem import Objective, Part
 
 __all__ = ["TraceRegressor", "TraceClassifier", "SparseTraceRegressor",
            "SparseTraceClassifier", "CASORegressor", "CASOClassifier"]
@@ -40,30 +41,20 @@ _TRACE_ATTRS = """
         ``max(n_tasks, n_features) * eps * sigma_max``."""
 
 
-def numerical_rank(xp, W):
-    """Singular values above ``max(W.shape) * eps * sigma_max`` (0 for ``W = 0``)."""
-    s = xp.linalg.svdvals(W)
-    top = as_float(xp.max(s)) if s.shape[0] else 0.0
-    if top == 0.0:
-        return 0
-    cutoff = max(W.shape) * float(xp.finfo(W.dtype).eps) * top
-    return int(as_float(xp.sum(xp.astype(s > cutoff, xp.int64))))
+class _Trace:
+    def get_objective(self, problem):
+        xp = problem.xp
+        return Objective(parts=(Part(NuclearNorm(xp, self.alpha, ridge=self.ridge),
+                                     param="alpha"),),
+                         readouts=lambda solution: {"rank_": numerical_rank(xp, solution.coef)})
 
 
-class _TraceMixin(NormPenaltyMixin):
-    _penalty_class = NuclearNorm
-    _zero_norm_map = {"alpha": "trace"}
-
-    def _store_extra(self, result, penalty, xp):
-        self.rank_ = numerical_rank(xp, self.coef_)
-
-
-class TraceRegressor(_TraceMixin, MultiTaskRegressorBase):
+class TraceRegressor(_Trace, MultiTaskRegressorBase):
     __doc__ = estimator_doc("Trace-norm multi-task regression (shared low-rank subspace).",
                             "alpha * ||W||_*", _TRACE_DETAIL, "1.0", extra_attrs=_TRACE_ATTRS)
 
 
-class TraceClassifier(_TraceMixin, MultiTaskClassifierBase):
+class TraceClassifier(_Trace, MultiTaskClassifierBase):
     __doc__ = estimator_doc("Trace-norm multi-task logistic regression.", "alpha * ||W||_*",
                             _TRACE_DETAIL, "0.01", extra_attrs=_TRACE_ATTRS, classifier=True)
 
@@ -89,25 +80,20 @@ _SPARSE_TRACE_ATTRS = """
         Numerical rank of ``L``."""
 
 
-class _SparseTraceMixin:
-    _part_attributes = ("coef_lowrank_", "coef_sparse_")
-    _zero_norm_map = {"alpha": "trace", "beta": "l1"}
-
-    def _ceiling_constants(self, n_tasks, n_features):
-        # ||S||_1 <= sqrt(d T) ||S||_F <= sqrt(d T) ||S||_*, ||S||_* <= ||S||_1; the
-        # spectral norm and max |G_jt| are <= ||G||_F
-        return {"alpha": ("beta", (n_tasks * n_features) ** 0.5, 1.0),
-                "beta": ("alpha", 1.0, 1.0)}
-
-    def _part_penalties(self, xp):
-        return [NuclearNorm(xp, self.alpha, ridge=self.ridge), L1(xp, self.beta, ridge=self.ridge)]
-
-    def _store_extra(self, result, penalty, xp):
-        super()._store_extra(result, penalty, xp)
-        self.rank_ = numerical_rank(xp, self.coef_lowrank_)
+class _SparseTrace:
+    def get_objective(self, problem):
+        xp, T, d = problem.xp, problem.n_tasks, problem.n_features
+        # ceilings: ||S||_1 <= sqrt(d T) ||S||_F <= sqrt(d T) ||S||_*, ||S||_* <= ||S||_1;
+        # the spectral norm and max |G_jt| are <= ||G||_F
+        return Objective(
+            parts=(Part(NuclearNorm(xp, self.alpha, ridge=self.ridge), param="alpha",
+                        name="coef_lowrank_", ceiling=((T * d) ** 0.5, 1.0)),
+                   Part(L1(xp, self.beta, ridge=self.ridge), param="beta",
+                        name="coef_sparse_", ceiling=(1.0, 1.0))),
+            readouts=lambda solution: {"rank_": numerical_rank(xp, solution.parts[0, ...])})
 
 
-class SparseTraceRegressor(_SparseTraceMixin, TwoPartRegressorBase):
+class SparseTraceRegressor(_SparseTrace, TwoPartRegressorBase):
     __doc__ = estimator_doc(
         "Sparse plus low-rank multi-task regression (W = L + S).",
         "alpha * ||L||_* + beta * ||S||_1  [W = L + S]",
@@ -115,7 +101,7 @@ class SparseTraceRegressor(_SparseTraceMixin, TwoPartRegressorBase):
         ridge="ridge * (||L||_F^2 + ||S||_F^2)")
 
 
-class SparseTraceClassifier(_SparseTraceMixin, TwoPartClassifierBase):
+class SparseTraceClassifier(_SparseTrace, TwoPartClassifierBase):
     __doc__ = estimator_doc(
         "Sparse plus low-rank multi-task logistic regression (W = L + S).",
         "alpha * ||L||_* + beta * ||S||_1  [W = L + S]",
@@ -149,17 +135,22 @@ _CASO_ATTRS = """
         shared feature subspace)."""
 
 
-class _CASOMixin(MatrixStructureMixin):
+class _CASO:
     _parameter_constraints = {
-        **MatrixStructureMixin._parameter_constraints,
+        **MATRIX_STRUCTURE_CONSTRAINTS,
         "n_components": [Interval(Integral, 1, None, closed="left")],
     }
-    _structure_class = ASOPenalty
-    _count_param = "n_components"
-    _matrix_attribute = "structure_matrix_"
+
+    def get_objective(self, problem):
+        check_structure_size("n_components", self.n_components, problem, over_tasks=False)
+        term = ASOPenalty(problem.xp, self.alpha, self.beta, self.n_components,
+                          ridge=self.ridge)
+        return Objective(parts=(Part(Zero(problem.xp)),), smooth=term,
+                         readouts=lambda solution: {
+                             "structure_matrix_": term.optimal_M(solution.coef)})
 
 
-class CASORegressor(_CASOMixin, MultiTaskRegressorBase):
+class CASORegressor(_CASO, MultiTaskRegressorBase):
     __doc__ = estimator_doc(
         "Convex alternating structure optimization (cASO), squared loss.",
         "c * min_M tr(W^T (eta I + M)^-1 W)  [eta = beta/alpha, c = alpha eta (1 + eta)]",
@@ -171,7 +162,7 @@ class CASORegressor(_CASOMixin, MultiTaskRegressorBase):
         set_params_from_init(self, locals())
 
 
-class CASOClassifier(_CASOMixin, MultiTaskClassifierBase):
+class CASOClassifier(_CASO, MultiTaskClassifierBase):
     __doc__ = estimator_doc(
         "Convex alternating structure optimization (cASO), logistic loss.",
         "c * min_M tr(W^T (eta I + M)^-1 W)  [eta = beta/alpha, c = alpha eta (1 + eta)]",

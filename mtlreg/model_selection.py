@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backend import get_namespace, to_numpy
 from ._data import encode_tasks
-from .feature import _objective_at_zero, alpha_max
+from .problem import objective_at_zero, part_ceiling, problem_alpha_max, threshold_norm
 
 __all__ = [
     "regularization_path", "alpha_grid", "TaskStratifiedKFold", "TaskStratifiedShuffleSplit",
@@ -59,29 +59,34 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
     ``param`` (the smallest value at which that parameter's part of the model
     is zero); an error for parameters of smooth terms, which have none.
     """
+    _check_grid_size(n_alphas, eps)
+    _check_path_estimator(estimator, param)
+    return _grid(estimator, estimator.prepare(X, y, tasks), n_alphas, eps, param)
+
+
+def _check_grid_size(n_alphas, eps):
     if not isinstance(n_alphas, numbers.Integral) or n_alphas < 1:
         raise ValueError(f"n_alphas must be a positive integer, got {n_alphas!r}.")
     if not 0 < eps < 1:
         raise ValueError(f"eps must be in (0, 1), got {eps!r}.")
-    top = alpha_max(X, y, tasks, estimator=estimator, param=param)
+
+
+def _grid(estimator, problem, n_alphas, eps, param):
+    """:func:`alpha_grid` on a prepared problem."""
+    objective = estimator.get_objective(problem)
+    top = problem_alpha_max(problem, threshold_norm(estimator, objective, param))
     # One part in 1e10 above the threshold: exactly at it, the solver's first
     # prox compares quantities that differ from alpha_max by rounding and can
     # leave coefficients of 1e-16 (a rank-1 "low-rank part") at the top point.
     top *= 1.0 + 1e-10
-    if hasattr(estimator, "_part_ceilings"):
-        n_tasks = _count_tasks(y, tasks)
-        zero_objective = _objective_at_zero(X, y, tasks, estimator)
-        ceilings = estimator._part_ceilings(n_tasks, _num_features(X), zero_objective)
-        ceiling = ceilings.get(param, 0.0)
-        if ceiling > 0:
-            # alpha_max is where the part is zero when the other part is zero too
-            # (both parameters at or above their alpha_max: W = 0); otherwise only
-            # the ceiling is proved
-            other = [p for p in ceilings if p != param][0]
-            other_zero = getattr(estimator, other) >= alpha_max(X, y, tasks,
-                                                                 estimator=estimator,
-                                                                 param=other)
-            top = min(top, ceiling) if other_zero else ceiling
+    ceiling = part_ceiling(objective, param, objective_at_zero(problem))
+    if ceiling is not None and ceiling > 0:
+        # alpha_max is where the part is zero when the other part is zero too
+        # (both parameters at or above their alpha_max: W = 0); otherwise only
+        # the ceiling is proved
+        other = [p for p in objective.parts if p.param != param][0]
+        other_zero = other.penalty.alpha >= problem_alpha_max(problem, other.threshold_norm)
+        top = min(top, ceiling) if other_zero else ceiling
     if not top > 0:
         raise ValueError(
             f"{param}_max is {top}: the gradient of the data fit vanishes at W = 0 (e.g. "
@@ -89,19 +94,6 @@ def alpha_grid(estimator, X, y, tasks=None, *, n_alphas=20, eps=1e-3, param="alp
             f"{param}; there is no path to compute."
         )
     return np.geomspace(top, top * eps, n_alphas)
-
-
-def _count_tasks(y, tasks):
-    if tasks is not None:
-        labels = tasks.to_numpy() if hasattr(tasks, "to_numpy") else to_numpy(
-            np.asarray(tasks) if isinstance(tasks, (list, tuple)) else tasks)
-        return int(np.unique(labels).shape[0])
-    shape = getattr(y, "shape", np.shape(y))
-    return int(shape[1]) if len(shape) == 2 else 1
-
-
-def _num_features(X):
-    return int(getattr(X, "shape", np.shape(X))[1])
 
 
 def _check_path_estimator(estimator, param):
@@ -121,9 +113,11 @@ def _check_path_estimator(estimator, param):
                          f"parameters are {sorted(params)}.")
 
 
-def _decreasing_grid(estimator, X, y, tasks, alphas, n_alphas, eps, param):
+def _decreasing_grid(estimator, X, y, tasks, alphas, n_alphas, eps, param, problem=None):
     if alphas is None:
-        return alpha_grid(estimator, X, y, tasks, n_alphas=n_alphas, eps=eps, param=param)
+        _check_grid_size(n_alphas, eps)
+        problem = problem if problem is not None else estimator.prepare(X, y, tasks)
+        return _grid(estimator, problem, n_alphas, eps, param)
     grid = np.asarray(alphas, dtype=np.float64).reshape(-1)
     if grid.size == 0:
         raise ValueError(f"the grid of {param} values is empty.")
@@ -150,32 +144,31 @@ class _ConvergenceRecorder(warnings.catch_warnings):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
-def _walk_path(model, X, y, tasks, grid, param, on_point):
-    """Fit ``model`` (warm_start on) at each value of ``grid`` in order and
-    call ``on_point(i, model, fit_seconds)`` after each fit.
+def _walk_path(model, problem, grid, param, on_point):
+    """Fit ``model`` on the prepared ``problem`` at each value of ``grid`` in
+    order and call ``on_point(i, model, fit_seconds)`` after each fit.
 
-    The data are validated and prepared once (:meth:`_problem`), and each
-    fit after the second starts from the secant prediction of the path,
-    ``W_i + r (W_i - W_{i-1})`` with ``r = (a_{i+1} - a_i) / (a_i - a_{i-1})``
-    (a predictor-corrector continuation step): on School's L2,1 path it
-    saved 40% of the iterations of starting from ``W_i``.  The starting point
-    changes the iterations only, never the solution each fit certifies.
+    Each fit starts from the previous solution, and after the second from the
+    secant prediction of the path, ``W_i + r (W_i - W_{i-1})`` with
+    ``r = (a_{i+1} - a_i) / (a_i - a_{i-1})`` (a predictor-corrector
+    continuation step): on School's L2,1 path it saved 40% of the iterations
+    of starting from ``W_i``.  The starting point changes the iterations
+    only, never the solution each fit certifies.
     """
-    model._validate_params()
-    problem = model._problem(X, y, tasks)
     last = []
     for i, value in enumerate(grid):
         model.set_params(**{param: value.item() if hasattr(value, "item") else value})
-        model._validate_params()
+        start = last[-1] if last else None
         if len(last) == 2:
-            (p0, b0), (p1, b1) = last
+            s0, s1 = last
             r = (grid[i] - grid[i - 1]) / (grid[i - 1] - grid[i - 2]) \
                 if grid[i - 1] != grid[i - 2] else 0.0
-            model._predict_warm_start(p1 + r * (p1 - p0), b1 + r * (b1 - b0))
-        start = time.perf_counter()
-        model._fit_problem(problem)
-        on_point(i, model, time.perf_counter() - start)
-        last = (last + [(model._parts, model.intercept_)])[-2:]
+            start = (s1.parts + r * (s1.parts - s0.parts),
+                     s1.intercept + r * (s1.intercept - s0.intercept))
+        began = time.perf_counter()
+        model.fit_problem(problem, start=start)
+        on_point(i, model, time.perf_counter() - began)
+        last = (last + [model.solution_])[-2:]
 
 
 def regularization_path(estimator, X, y, tasks=None, *, alphas=None, n_alphas=20, eps=1e-3,
@@ -220,8 +213,9 @@ def regularization_path(estimator, X, y, tasks=None, *, alphas=None, n_alphas=20
         Once, listing the values at which a fit stopped at ``max_iter``.
     """
     _check_path_estimator(estimator, param)
-    grid = _decreasing_grid(estimator, X, y, tasks, alphas, n_alphas, eps, param)
-    model = clone(estimator).set_params(warm_start=True)
+    model = clone(estimator)
+    problem = model.prepare(X, y, tasks)
+    grid = _decreasing_grid(model, X, y, tasks, alphas, n_alphas, eps, param, problem)
     n = grid.shape[0]
     coefs, intercepts = [], []
     objectives, gaps, fit_times = np.empty(n), np.full(n, np.nan), np.empty(n)
@@ -238,7 +232,7 @@ def regularization_path(estimator, X, y, tasks=None, *, alphas=None, n_alphas=20
             gaps[i] = fitted.dual_gap_
 
     with _ConvergenceRecorder():
-        _walk_path(model, X, y, tasks, grid, param, record)
+        _walk_path(model, problem, grid, param, record)
     if not np.all(converged):
         bad = grid[~converged]
         warnings.warn(
@@ -508,7 +502,7 @@ def _fold_path_scores(estimator, X, y, tasks, train, test, grid, param, scorers)
     def score(i, model, seconds):
         # the fold's solution (all parts, intercepts): the refit starts from
         # their mean over the folds at the selected value
-        out["solutions"][i] = (model._parts, model.intercept_)
+        out["solutions"][i] = model.solution_
         out["tasks"] = model.tasks_
         out["fit_time"][i] = seconds
         out["n_iter"][i] = model.n_iter_
@@ -518,9 +512,9 @@ def _fold_path_scores(estimator, X, y, tasks, train, test, grid, param, scorers)
             out["scores"][name][i] = scorer(model, X_te, y_te, tasks=t_te)
         out["score_time"][i] = time.perf_counter() - start
 
-    model = clone(estimator).set_params(warm_start=True)
+    model = clone(estimator)
     with _ConvergenceRecorder():
-        _walk_path(model, X_tr, y_tr, t_tr, grid, param, score)
+        _walk_path(model, model.prepare(X_tr, y_tr, t_tr), grid, param, score)
     return out
 
 
@@ -908,19 +902,15 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
         start = time.perf_counter()
         model = clone(self.estimator).set_params(**other)
         model.set_params(**{self.path_param: self.best_params_[self.path_param]})
-        warm = model.warm_start
         solutions = [res["solutions"][position] for res in fold_results]
         labels = [to_numpy(res["tasks"]) for res in fold_results]
         same_tasks = all(lab.shape == labels[0].shape and np.array_equal(lab, labels[0])
                          for lab in labels)
+        mean = None
         if same_tasks:
-            xp = get_namespace(solutions[0][0])
-            parts = sum(p for p, _ in solutions) / len(solutions)
-            intercept = sum(b for _, b in solutions) / len(solutions)
-            model.set_params(warm_start=True)
-            model._predict_warm_start(xp.asarray(parts), xp.asarray(intercept))
-        model.fit(X, y, **({} if tasks is None else {"tasks": tasks}))
-        model.set_params(warm_start=warm)
+            mean = (sum(s.parts for s in solutions) / len(solutions),
+                    sum(s.intercept for s in solutions) / len(solutions))
+        model.fit_problem(model.prepare(X, y, tasks), start=mean)
         self.refit_time_ = time.perf_counter() - start
         self.best_estimator_ = model
 

@@ -8,14 +8,12 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._backend import to_numpy
 from ._docstring import estimator_doc
-from .base import MultiTaskClassifierBase, MultiTaskRegressorBase, set_params_from_init
-from .feature import SquaredTraceMixin
-from .losses import SmoothlyPenalizedDataFit
-from .penalties import L1, Zero
-from .penalties.graph import GraphQuadratic, graph_laplacian
-from .penalties.trace import TaskSquaredTraceNorm
+from .base import (SQUARED_TRACE_CONSTRAINTS, MultiTaskClassifierBase, MultiTaskRegressorBase,
+                   set_params_from_init)
+from .penalties import L1, GraphQuadratic, TaskSquaredTraceNorm, Zero
+from .penalties.graph import graph_laplacian
+from .problem import Objective, Part
 
 __all__ = ["RelationRegressor", "RelationClassifier", "GraphRegressor", "GraphClassifier"]
 
@@ -74,18 +72,26 @@ _RELATION_ATTRS = """
         in the order of ``tasks_`` (see :func:`mtlreg.plotting.plot_task_matrix`)."""
 
 
-class _RelationMixin(SquaredTraceMixin):
-    _penalty_class = TaskSquaredTraceNorm
-    _alternating_stop = "change"
+class _Relation:
+    _parameter_constraints = SQUARED_TRACE_CONSTRAINTS
 
-    def _store_extra(self, result, penalty, xp):
-        omega = self._auxiliary_matrix(xp, penalty, result.coef)
-        self.task_covariance_ = omega
-        root = xp.sqrt(xp.linalg.diagonal(omega))
-        self.task_correlation_ = omega / (root[:, None] * root[None, :])
+    def get_objective(self, problem):
+        xp = problem.xp
+        penalty = TaskSquaredTraceNorm(xp, self.alpha, ridge=self.ridge)
+
+        def readouts(solution):
+            omega = penalty.auxiliary_matrix(solution.raw.coef, self.epsilon)
+            root = xp.sqrt(xp.linalg.diagonal(omega))
+            return {"task_covariance_": omega,
+                    "task_correlation_": omega / (root[:, None] * root[None, :])}
+
+        return Objective(parts=(Part(penalty),), solver=self.solver,
+                         solver_options={"eps_floor": self.epsilon, "stop": "change"}
+                         if self.solver == "alternating" else {},
+                         readouts=readouts)
 
 
-class RelationRegressor(_RelationMixin, MultiTaskRegressorBase):
+class RelationRegressor(_Relation, MultiTaskRegressorBase):
     __doc__ = estimator_doc("Multi-task relationship learning (MTRL), squared loss.",
                             _RELATION_PENALTY, _RELATION_DETAIL, "1.0", _RELATION_PARAMS,
                             _RELATION_ATTRS)
@@ -96,7 +102,7 @@ class RelationRegressor(_RelationMixin, MultiTaskRegressorBase):
         set_params_from_init(self, locals())
 
 
-class RelationClassifier(_RelationMixin, MultiTaskClassifierBase):
+class RelationClassifier(_Relation, MultiTaskClassifierBase):
     __doc__ = estimator_doc("Multi-task relationship learning (MTRL), logistic loss.",
                             _RELATION_PENALTY, _RELATION_DETAIL, "0.01", _RELATION_PARAMS,
                             _RELATION_ATTRS, classifier=True)
@@ -150,28 +156,27 @@ _GRAPH_ATTRS = """
         The Laplacian ``L`` used (in the order of ``tasks_``)."""
 
 
-class _GraphMixin:
+class _Graph:
     _parameter_constraints = {
         **MultiTaskRegressorBase._parameter_constraints,
         "graph": ["array-like", list, tuple, None],
         "beta": [Interval(Real, 0, None, closed="left")],
         "graph_format": [StrOptions({"auto", "adjacency", "edges", "incidence"})],
     }
-    # The graph term is smooth with zero gradient at W = 0: W = 0 exactly
-    # when beta reaches the L1 value, whatever alpha is.
-    _zero_norm_map = {"beta": "l1"}
 
-    def _wrap_datafit(self, datafit, xp):
-        L = graph_laplacian(self.graph, to_numpy(self.tasks_), self.graph_format)
-        self.laplacian_ = xp.asarray(L, dtype=datafit.data.dtype, device=datafit.data.device)
-        term = GraphQuadratic(xp, self.alpha, L, ridge=self.ridge, like=self.laplacian_)
-        return SmoothlyPenalizedDataFit(datafit, term, certify=self.beta == 0)
+    def get_objective(self, problem):
+        xp, data = problem.xp, problem.data
+        L = graph_laplacian(self.graph, problem.labels, self.graph_format)
+        laplacian = xp.asarray(L, dtype=data.dtype, device=data.device)
+        term = GraphQuadratic(xp, self.alpha, L, ridge=self.ridge, like=laplacian)
+        # The graph term is smooth with zero gradient at W = 0: W = 0 exactly
+        # when beta reaches the L1 threshold, whatever alpha is.
+        l1 = L1(xp, self.beta) if self.beta > 0 else Zero(xp)
+        return Objective(parts=(Part(l1, param="beta", norm="l1"),), smooth=term,
+                         readouts=lambda solution: {"laplacian_": laplacian})
 
-    def _make_penalty(self, xp):
-        return L1(xp, self.beta) if self.beta > 0 else Zero(xp)
 
-
-class GraphRegressor(_GraphMixin, MultiTaskRegressorBase):
+class GraphRegressor(_Graph, MultiTaskRegressorBase):
     __doc__ = estimator_doc("Graph-regularized multi-task regression (known task graph).",
                             _GRAPH_PENALTY, _GRAPH_DETAIL, "1.0", _GRAPH_PARAMS, _GRAPH_ATTRS)
 
@@ -181,7 +186,7 @@ class GraphRegressor(_GraphMixin, MultiTaskRegressorBase):
         set_params_from_init(self, locals())
 
 
-class GraphClassifier(_GraphMixin, MultiTaskClassifierBase):
+class GraphClassifier(_Graph, MultiTaskClassifierBase):
     __doc__ = estimator_doc("Graph-regularized multi-task logistic regression.",
                             _GRAPH_PENALTY, _GRAPH_DETAIL, "0.01", _GRAPH_PARAMS, _GRAPH_ATTRS,
                             classifier=True)

@@ -37,20 +37,6 @@ def import_array_api_strict():
     return pytest.importorskip("array_api_strict")
 
 
-class Capture:
-    """Wraps a solver function (``alternating_minimization``) to keep the
-    SolverResult of each fit, in ``results``."""
-
-    def __init__(self, solver):
-        self.solver = solver
-        self.results = []
-
-    def __call__(self, *args, **kwargs):
-        result = self.solver(*args, **kwargs)
-        self.results.append(result)
-        return result
-
-
 @pytest.fixture
 def plt():
     """matplotlib.pyplot on the Agg backend (no display); figures closed after the test."""

@@ -861,7 +861,7 @@ def test_mixed_type_task_labels_raise():
 def test_alpha_max_checks_its_inputs():
     rng = np.random.default_rng(0)
     X, tasks = rng.standard_normal((14, 3)), np.arange(14) % 2
-    with pytest.raises(ValueError, match="14 samples but y has 15"):
+    with pytest.raises(ValueError, match=r"inconsistent numbers of samples: \[14, 15\]"):
         alpha_max(X, rng.standard_normal(15), tasks)
     with pytest.raises(ValueError, match="2-D y"):
         alpha_max(X, rng.standard_normal((14, 2)), tasks)

@@ -4,7 +4,7 @@ Two kinds of tests:
 
 * run everywhere: the ``device`` parameter's errors, and its data movement
   with array-api-strict's second device standing in for the GPU (the
-  resolver ``mtlreg.base.compute_device`` is replaced by one returning
+  resolver ``mtlreg.problem.compute_device`` is replaced by one returning
   array-api-strict and ``device1``): every estimator fits there, its
   fitted attributes come back as NumPy, and it reaches the NumPy fit's
   optimum; FISTA with a fixed step reads nothing from the device between two
@@ -29,7 +29,7 @@ import sklearn
 from sklearn.base import clone, is_classifier
 
 import mtlreg
-import mtlreg.base as base
+import mtlreg.problem as problem_module
 from mtlreg._backend import get_namespace, to_numpy
 from mtlreg._data import build_task_data, encode_tasks
 from mtlreg.losses import SquaredLoss, make_datafit
@@ -151,7 +151,7 @@ def _assert_same_fit(est, ref, X, y, tasks, dtype_name="float64"):
 
 def _device_arrays(est):
     return [name for name, value in vars(est).items()
-            if (name.endswith("_") or name == "_parts") and hasattr(value, "__dlpack__")
+            if name.endswith("_") and hasattr(value, "__dlpack__")
             and not isinstance(value, np.ndarray)]
 
 
@@ -192,8 +192,8 @@ def emulated_gpu(monkeypatch):
         moved.append(tuple(x.shape))
         return xp.asarray(x, device=dev)
 
-    monkeypatch.setattr(base, "compute_device", compute_device)
-    monkeypatch.setattr(base, "move_to", move_to)
+    monkeypatch.setattr(problem_module, "compute_device", compute_device)
+    monkeypatch.setattr(problem_module, "move_to", move_to)
     return moved
 
 

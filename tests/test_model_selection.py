@@ -530,7 +530,7 @@ def _interior(est, X, y, tasks):
     k-means of ``clusters_`` that costs 0.3 s a fit."""
     if "n_clusters" in est.get_params():
         est.set_params(n_clusters=1)
-    norms = est._zero_norms()
+    norms = est.get_objective(est.prepare(X, y, tasks)).thresholds()
     params = {q: 0.2 * alpha_max(X, y, tasks, estimator=est, param=q)
               for q in ("alpha", "beta") if q in norms}
     params.setdefault("alpha", 1e-3 if is_classifier(est) else 1e-2)
@@ -684,7 +684,7 @@ def test_alpha_max_of_estimator_is_the_zero_threshold(case, loss_scaling):
     est = clone(est0).set_params(loss_scaling=loss_scaling)
     X, y, tasks = _problem(sizes=(30, 45, 38), classifier=is_classifier(est))
     loss = "logistic" if is_classifier(est) else "squared"
-    assert est._zero_norms() == norms
+    assert est.get_objective(est.prepare(X, y, tasks)).thresholds() == norms
     tops = {}
     for param, norm in norms.items():
         tops[param] = alpha_max(X, y, tasks, estimator=est, param=param)
@@ -1509,7 +1509,7 @@ def test_two_part_grids_start_where_the_part_can_be_non_zero(name):
     assert grid[0] == pytest.approx(_grid_top(est, X, y, tasks, param, top, cap), rel=1e-12)
     part = 0 if param == "alpha" else 1
     fit = clone(est).set_params(**{param: 1.05 * cap}).fit(X, y, tasks=tasks)
-    assert np.abs(fit._parts[part]).max() <= 1e-7 * max(np.abs(fit.coef_).max(), 1e-300)
+    assert np.abs(fit.solution_.parts[part]).max() <= 1e-7 * max(np.abs(fit.coef_).max(), 1e-300)
 
 
 # -- issue 24: grid tops proved for every parameter combination, errors up front ---------------

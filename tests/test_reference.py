@@ -34,7 +34,6 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, MultiTaskLasso
 
-import mtlreg.feature
 from mtlreg import (L21Classifier, L21Regressor, LassoClassifier, LassoRegressor,
                     MTFLClassifier, MTFLRegressor, TraceClassifier, TraceRegressor, alpha_max,
                     stack_tasks)
@@ -43,7 +42,6 @@ from certificates import (EPS, assert_converged, assert_same_solution, assert_st
                           minimizer_radius, objective_at_zero, rounding, split_tasks,
                           task_weights)
 from cvxpy_reference import Reference, assert_matches_reference, solve_reference
-from conftest import Capture
 
 LABELS = ("no", "yes")  # string class labels; "yes" = classes_[1] is the positive class
 
@@ -221,17 +219,18 @@ def fit_quietly(est, *args, **kwargs):
 @pytest.fixture
 def datafit_paths(monkeypatch):
     """Records, for each fit, whether the squared loss ran on per-task Gram matrices
-    (True) or on the data (False), so the tests can show they cover both paths."""
+    (True) or on the data (False), so the tests can show they cover both paths: the
+    prepared problem that each solve of the seam receives says which."""
     import mtlreg.base
 
     used = []
-    original = mtlreg.base.make_datafit
+    original = mtlreg.base.solve
 
-    def spy(loss, data, fit_intercept, use_gram):
-        used.append(bool(use_gram))
-        return original(loss, data, fit_intercept, use_gram)
+    def spy(problem, objective, **kwargs):
+        used.append(bool(problem.use_gram))
+        return original(problem, objective, **kwargs)
 
-    monkeypatch.setattr(mtlreg.base, "make_datafit", spy)
+    monkeypatch.setattr(mtlreg.base, "solve", spy)
     return used
 
 
@@ -573,8 +572,6 @@ def test_mtfl_alternating(name, loss_scaling, monkeypatch):
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, loss_scaling=loss_scaling)
     reference, _, _ = cvxpy_solve(Xs, ys, **kw)
     scale = objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling)
-    capture = Capture(mtlreg.feature.alternating_minimization)
-    monkeypatch.setattr(mtlreg.feature, "alternating_minimization", capture)
     tol = 1e-6
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -592,7 +589,7 @@ def test_mtfl_alternating(name, loss_scaling, monkeypatch):
     # J_eps: the A-step minimizes it exactly, the W-step is kept only if it does not
     # raise it, eps never increases; J_eps >= F (min over D of the W-term is
     # ||W||_*^2, the perturbation is >= 0).  Both hold to the rounding of the sums.
-    history = np.array(capture.results[-1].history)
+    history = np.array(est.solution_.history)
     assert len(history) == est.n_iter_
     F, J = history[:, 1], history[:, 3]
     level = rounding(*J, scale)

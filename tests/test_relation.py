@@ -23,7 +23,6 @@ import scipy.linalg
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression
 
-import mtlreg.feature as feature_module
 from mtlreg import (
     GraphClassifier,
     GraphRegressor,
@@ -39,7 +38,6 @@ from mtlreg.penalties.trace import TaskSquaredTraceNorm
 from certificates import (assert_same_optimum, assert_same_solution, distance_between,
                           rounding, split_tasks, squared_loss_certificate, task_weights)
 from cvxpy_reference import TOLERANCES, assert_matches_reference, solve_reference
-from conftest import Capture
 
 cp = pytest.importorskip("cvxpy")
 
@@ -246,12 +244,10 @@ def test_alternating_solver_reaches_the_fista_optimum_when_it_is_full_rank(monke
     exact = RelationRegressor(alpha=alpha, tol=1e-12).fit(data.X, data.y, tasks=data.tasks)
     s = np.linalg.svd(exact.coef_, compute_uv=False)
     assert s[-1] > 0.02 * s[0]  # full rank, well away from the boundary
-    capture = Capture(feature_module.alternating_minimization)
-    monkeypatch.setattr(feature_module, "alternating_minimization", capture)  # the solver call lives in SquaredTraceMixin
     alt = RelationRegressor(alpha=alpha, solver="alternating").fit(data.X, data.y,
                                                                     tasks=data.tasks)
     assert alt.converged_
-    assert _descends(np.array(capture.results[-1].history))
+    assert _descends(np.array(alt.solution_.history))
     # both report a certified gap, and it bounds their suboptimality: each objective
     # within its own gap above the other, and the coefficients (with the intercepts)
     # within the distance the squared loss's curvature gives the gaps (the mean squared
@@ -278,14 +274,11 @@ def test_alternating_solver_descends_where_the_optimum_is_rank_deficient(monkeyp
     exact = RelationRegressor(alpha=alpha, tol=1e-12).fit(data.X, data.y, tasks=data.tasks)
     s = np.linalg.svd(exact.coef_, compute_uv=False)
     assert s[-1] < 1e-10 * s[0] < s[-2]  # the optimum is rank deficient
-    capture = Capture(feature_module.alternating_minimization)
-    monkeypatch.setattr(feature_module, "alternating_minimization", capture)  # the solver call lives in SquaredTraceMixin
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         alt = RelationRegressor(alpha=alpha, solver="alternating", max_iter=60).fit(
             data.X, data.y, tasks=data.tasks)
-    result = capture.results[-1]
-    history = np.array(result.history)
+    history = np.array(alt.solution_.history)
     assert len(history) == alt.n_iter_
     assert _descends(history)
     # J_eps >= objective: the perturbation is non-negative

@@ -173,11 +173,11 @@ def test_working_set_reaches_the_plain_fista_optimum(penalty, logistic, monkeypa
         calls.append(1)
         return real(*args, **kwargs)
 
-    import mtlreg.base
-    monkeypatch.setattr(mtlreg.base, "working_set_fista", spy)
+    import mtlreg.problem
+    monkeypatch.setattr(mtlreg.problem, "working_set_fista", spy)
     ws = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
     assert calls, "the working-set solver was not used"
-    monkeypatch.setattr(mtlreg.base, "use_working_set", lambda *a: False)
+    monkeypatch.setattr(mtlreg.problem, "use_working_set", lambda *a: False)
     plain = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
     assert ws.converged_ and plain.converged_
     # the certificate is on the full problem: it bounds the distance to the

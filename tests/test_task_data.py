@@ -6,7 +6,7 @@ import pytest
 import array_api_compat.numpy as xp
 import mtlreg._data as data_module
 from mtlreg._data import build_task_data, chunk_length, encode_tasks
-from mtlreg.base import drop_one_class_tasks
+from mtlreg.problem import drop_one_class_tasks
 from mtlreg.losses import DataFit, LogisticLoss, SquaredLoss, optimal_intercepts_at_zero
 from mtlreg.penalties import L21
 from mtlreg.solvers import fista

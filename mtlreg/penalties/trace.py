@@ -86,6 +86,15 @@ class SquaredTraceNorm(ScaledPenalty):
         root = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)) + eps)
         return U, root / xp.sum(root)
 
+    def auxiliary_matrix(self, coef, epsilon):
+        """The auxiliary matrix ``A = U diag(lam) U^T`` at ``coef`` with
+        ``eps = epsilon * sigma_max(W)^2`` (MTFL's ``D``, MTRL's ``Omega``)."""
+        xp = self.xp
+        scale = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if as_float(
+            xp.sum(coef * coef)) > 0 else 1.0
+        U, lam = self.auxiliary_step(coef, max(epsilon, 1e-300) * scale)
+        return (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+
     def perturbation(self, aux, eps):
         """``alpha * eps * tr(A^-1)``: what ``eps`` adds to the W-step objective
         (``alpha tr(A^-1 (W_s^T W_s + eps I))`` is the perturbed term)."""
