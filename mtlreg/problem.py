@@ -112,7 +112,7 @@ class Problem:
 
 
 def prepare(X, y, tasks=None, *, loss="squared", loss_scaling="mean", fit_intercept=True,
-            device=None, estimator_name=None):
+            device=None, gram="auto", estimator_name=None):
     """Validate ``(X, y, tasks)`` once into a :class:`Problem`.
 
     Parameters
@@ -128,6 +128,11 @@ def prepare(X, y, tasks=None, *, loss="squared", loss_scaling="mean", fit_interc
     fit_intercept : bool
     device : {None, "cpu", "cuda", "cuda:N"}
         As the estimators' ``device`` parameter.
+    gram : {"auto", True, False}, default="auto"
+        Squared loss: work on per-task Gram matrices ``X_t^T X_t``.  "auto"
+        (what the estimators use): when they are no larger than the
+        (padded) data, in float64 only (the Gram form of the loss cancels
+        on near-exact fits, which float32 cannot afford).
     estimator_name : str, default=None
         Named in error messages.
 
@@ -177,8 +182,11 @@ def prepare(X, y, tasks=None, *, loss="squared", loss_scaling="mean", fit_interc
     # The Gram form of the squared loss, w'Gw/2 - w'q + y'y/2, cancels when
     # the fit is good; float32 keeps the data path for accuracy.
     # Gram when it is cheaper: n_tasks d^2 against the (padded) samples' n d.
+    if gram not in ("auto", True, False):
+        raise ValueError(f"gram must be 'auto', True or False, got {gram!r}.")
     padded = data.Y.shape[0] * data.Y.shape[1]
-    use_gram = squared and data.n_tasks * data.n_features <= padded and X.dtype == xp.float64
+    use_gram = squared and (gram is True or gram == "auto" and X.dtype == xp.float64
+                            and data.n_tasks * data.n_features <= padded)
     if use_gram:
         data.compute_gram()
     datafit = make_datafit(loss_obj, data, fit_intercept and not squared, use_gram)

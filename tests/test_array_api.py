@@ -17,11 +17,10 @@ import pytest
 import sklearn
 
 import mtlreg
-from mtlreg._data import build_task_data, encode_tasks
-from mtlreg._backend import get_namespace, to_numpy
-from mtlreg.losses import LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
+from mtlreg._data import encode_tasks
+from mtlreg._backend import to_numpy
 from mtlreg.penalties import L1, L21, NuclearNorm, SquaredTraceNorm
-from mtlreg.solvers import fista
+from mtlreg.problem import Objective, Part, prepare, solve
 from mtlreg.solvers.fista import duality_gap
 from conftest import import_array_api_strict
 from certificates import (Point, assert_same_optimum, assert_same_solution, assert_within,
@@ -50,40 +49,36 @@ def _representable(dtype_name, *arrays):
     return tuple(np.asarray(a, dtype=dtype_name).astype(np.float64) for a in arrays)
 
 
-def _solve(xp_arrays, X, y, task_index, n_tasks, loss, penalty_cls, use_gram, dev=None, dtype=None):
+def _solve(xp_arrays, X, y, tasks, loss, penalty_cls, use_gram, dev=None, dtype=None):
+    """The seam on one namespace: prepare, then solve the penalty at 0.05."""
     if xp_arrays is np:
         Xa, ya = X, y
     else:
         Xa = xp_arrays.asarray(X, dtype=dtype, device=dev)
         ya = xp_arrays.asarray(y, dtype=dtype, device=dev)
-    xp = get_namespace(Xa)
-    data = build_task_data(xp, Xa, ya, task_index, n_tasks)
-    if loss.name == "squared":
-        data.center()
-        if use_gram:
-            data.compute_gram()
-    datafit = make_datafit(loss, data, loss.name == "logistic", use_gram)
-    penalty = penalty_cls(xp, 0.05)
-    coef0 = xp.zeros((n_tasks, X.shape[1]), dtype=Xa.dtype, device=data.device)
-    b0 = optimal_intercepts_at_zero(loss, data) if loss.name == "logistic" else None
-    return fista(datafit, penalty, coef0, b0, tol=1e-11, max_iter=5000), datafit, penalty
+    with sklearn.config_context(array_api_dispatch=True):
+        problem = prepare(Xa, ya, tasks, loss=loss, gram=use_gram)
+    assert problem.use_gram == (use_gram and loss == "squared")
+    penalty = penalty_cls(problem.xp, 0.05)
+    solution = solve(problem, Objective(parts=(Part(penalty),)), tol=1e-11, max_iter=5000)
+    return solution.raw, problem.datafit, penalty
 
 
 @pytest.mark.parametrize("device_name, dtype_name", DEVICES)
 @pytest.mark.parametrize("penalty_cls", [L1, L21, NuclearNorm, SquaredTraceNorm])
-@pytest.mark.parametrize("loss, use_gram", [(SquaredLoss(), False), (SquaredLoss(), True),
-                                            (LogisticLoss(), False)])
+@pytest.mark.parametrize("loss, use_gram", [("squared", False), ("squared", True),
+                                            ("logistic", False)])
 def test_solver_core_matches_numpy(device_name, dtype_name, penalty_cls, loss, use_gram):
     X, y, tasks = _problem()
-    logistic = loss.name == "logistic"
+    logistic = loss == "logistic"
     if logistic:
         y = np.where(y > 0, 1.0, -1.0)
     X, y = _representable(dtype_name, X, y)
-    labels, index = encode_tasks(tasks, X.shape[0])
-    ref, datafit, penalty = _solve(np, X, y, index, labels.shape[0], loss, penalty_cls, use_gram)
+    index = encode_tasks(tasks, X.shape[0])[1]
+    ref, datafit, penalty = _solve(np, X, y, tasks, loss, penalty_cls, use_gram)
     dev = xps.Device(device_name)
     dtype = getattr(xps, dtype_name)
-    res = _solve(xps, X, y, index, labels.shape[0], loss, penalty_cls, use_gram, dev, dtype)[0]
+    res = _solve(xps, X, y, tasks, loss, penalty_cls, use_gram, dev, dtype)[0]
     assert res.converged and ref.converged
     # results stay on the input's device and dtype
     assert res.coef.device == dev and res.coef.dtype == dtype
@@ -105,12 +100,11 @@ def test_solver_core_matches_numpy(device_name, dtype_name, penalty_cls, loss, u
     assert_within(gap - res.dual_gap, r + r64, "float64 gap above the device's certificate")
     # both points are within their certified gaps of the same optimum; the
     # coefficients too: the loss is strongly convex in (W, b) on these data
-    # (about 20 samples per task in 5 features), so the gaps bound their distance
-    # (the squared loss's intercepts are eliminated: X centred per task)
-    Xs = split_tasks(X, index)
-    if not logistic:
-        Xs = [Xt - Xt.mean(axis=0) for Xt in Xs]
-    assert_same_solution(Point(W, b, objective, gap), ref, Xs, loss=loss.name,
+    # (about 20 samples per task in 5 features), so the gaps bound their distance.
+    # The solver sees X centred per task (the squared loss's intercepts are
+    # eliminated; the logistic loss's are free, for the centred X).
+    Xs = [Xt - Xt.mean(axis=0) for Xt in split_tasks(X, index)]
+    assert_same_solution(Point(W, b, objective, gap), ref, Xs, loss=loss,
                          weights=[1.0 / len(Xt) for Xt in Xs], fit_intercept=logistic,
                          excess=(gap + r64, ref.dual_gap + r64), slack=2 * r64,
                          coefficients=True)
