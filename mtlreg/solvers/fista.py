@@ -1,12 +1,26 @@
-"""Accelerated proximal gradient (FISTA) with backtracking and adaptive restart."""
+"""Accelerated proximal gradient (FISTA) with backtracking and adaptive restart.
+
+:func:`fista` is the loop; its three rules live in their own modules:
+
+* the step rule (``_fista_step``): a fixed step from an exact Lipschitz
+  constant, or backtracking, adaptive when the curvature of the loss varies;
+* the momentum with adaptive restart (``_fista_momentum``): host floats, or
+  device scalars with a fixed step off NumPy;
+* the stopping rule (``_fista_stopping``): a certified duality gap, or the
+  gradient mapping; with the certificate helpers the other solvers share.
+"""
 
 import math
+from typing import NamedTuple
 
-from .._backend import as_float, device, is_numpy_namespace
+from ._fista_momentum import momentum_for
+from ._fista_step import step_rule
+from ._fista_stopping import (DualityGapStop, GradientMappingStop, duality_gap, effective_tol,
+                              gap_threshold, objective_at, objective_scale)
 from ._requirements import require
 from ._result import SolverResult
 
-__all__ = ["fista", "objective_scale"]
+__all__ = ["fista", "objective_scale", "effective_tol", "duality_gap", "gap_threshold"]
 
 
 def _check_pieces(datafit, penalty):
@@ -14,60 +28,55 @@ def _check_pieces(datafit, penalty):
     require("fista", penalty, "penalty", ("value", "prox"))
 
 
-def objective_scale(datafit, intercept0, coef0):
-    """``F(0, b0)``: the objective at ``W = 0`` (scale of the stopping rule);
-    ``coef0`` gives the shape of the solver's variable."""
-    zero = datafit.xp.zeros_like(coef0)
-    return as_float(datafit.value(zero, intercept0, datafit.state(zero, intercept0)))
+class _Point(NamedTuple):
+    """An iterate: coefficients, intercepts and the data fit's cached state."""
+
+    coef: object
+    intercept: object
+    state: object
 
 
-def effective_tol(tol, dtype, xp):
-    """``tol`` floored at a multiple of the dtype's eps (float32 cannot reach 1e-10)."""
-    return max(float(tol), 100.0 * float(xp.finfo(dtype).eps))
+class _Trial(NamedTuple):
+    """One proximal-gradient step from the extrapolated point ``y`` to ``new``:
+    ``F(y)``, its gradients, the new point and ``step = new - y``.
 
-
-def duality_gap(datafit, penalty, coef, intercept, state, dual_point=None):
-    """Certified gap ``P(W, b) - D(s theta)`` with theta built from the residuals.
-
-    Written as a sum of two Fenchel-Young terms, each non-negative in exact
-    arithmetic, instead of the difference of two large numbers:
-
-        [F(Z) + F*(s theta) - s <Z, theta>] + [h(W) + h*(-s V) + s <W, V>]
-
-    with ``V = X^T theta`` (``<Z, theta> = <W, V>`` since theta sums to zero in
-    every task that has a free intercept) and ``s`` the dual scaling that makes
-    ``h*`` finite.  ``dual_point`` is ``datafit.dual(coef, intercept, state)``
-    when the caller has it already.
+    ``step_b`` is None when the intercepts are not variables.
+    ``restart_dot = <new - y, x - new>`` (intercepts included) is reduced on
+    the device; positive when the momentum points against the step.
     """
-    V, fenchel_young = dual_point if dual_point is not None else \
-        datafit.dual(coef, intercept, state)
-    s = penalty.dual_scale(-V)
-    loss_part = fenchel_young(s)
-    penalty_part = (as_float(penalty.value(coef)) + penalty.conjugate(-s * V)
-                    + s * as_float(datafit.xp.sum(coef * V)))
-    return max(loss_part, 0.0) + max(penalty_part, 0.0)
+
+    value: object
+    grad: object
+    grad_b: object
+    new: _Point
+    step: object
+    step_b: object
+    restart_dot: object
 
 
-def _to_host(xp, values):
-    """A small device vector as host floats, in one transfer."""
-    from .._backend import to_numpy
+def _extrapolate(x, x_old, beta, has_b):
+    """``y = x + beta (x - x_old)``; the state is affine in the point, so it
+    is extrapolated from the cached states without a pass over the data."""
+    return _Point(x.coef + beta * (x.coef - x_old.coef),
+                  x.intercept + beta * (x.intercept - x_old.intercept) if has_b else x.intercept,
+                  x.state + beta * (x.state - x_old.state))
 
-    return to_numpy(values).tolist()
 
-
-def gap_threshold(tol, primal, scale, eps):
-    """Stop when ``gap <= tol * objective`` (a relative duality gap), or when
-    ``gap <= min(tol, 1e-8) * F(0, b0)`` if that is larger.
-
-    The second term matters only when ``F(0, b0)`` is much larger than the
-    optimum (a near-exact fit, or uncentred targets without intercept).  A
-    dual point built from the residuals converges like the square root of
-    the primal accuracy, so once the objective is exact to rounding its gap
-    can stall above ``tol * P``; ``1e-8 * F(0, b0)`` is then the resolution
-    of the certificate (the scale scikit-learn uses for its ``tol``).
-    ``100 * eps * F(0, b0)`` is the rounding level of the loss sums.
-    """
-    return max(tol * primal, min(tol, 1e-8) * scale, 100.0 * eps * scale)
+def _proximal_step(datafit, penalty, x, y, L, has_b):
+    """The step ``prox_{h / L}(y - grad F(y) / L)`` (a plain gradient step on
+    the intercepts): one ``value_and_grad`` at ``y``, one ``state`` at the new point."""
+    xp = datafit.xp
+    fy, gy, gyb = datafit.value_and_grad(y.coef, y.intercept, y.state)
+    coef = penalty.prox(y.coef - gy / L, 1.0 / L)
+    intercept = y.intercept - gyb / L if has_b else x.intercept
+    new = _Point(coef, intercept, datafit.state(coef, intercept))
+    step = coef - y.coef
+    restart_dot = xp.sum(step * (x.coef - coef))
+    step_b = None
+    if has_b:
+        step_b = intercept - y.intercept
+        restart_dot = restart_dot + xp.sum(step_b * (x.intercept - intercept))
+    return _Trial(fy, gy, gyb, new, step, step_b, restart_dot)
 
 
 def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
@@ -109,122 +118,41 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
         use_gap = penalty.has_conjugate and datafit.has_dual
     tol = effective_tol(tol, dtype, xp)
     eps = float(xp.finfo(dtype).eps)
-    L = float(lipschitz) if lipschitz is not None else datafit.lipschitz()
-    exact = datafit.lipschitz_is_exact and lipschitz is None
-
+    step = step_rule(datafit, lipschitz, step_shrink, eps)
     if scale is None:
         scale = objective_scale(datafit, intercept0, coef0)
-    L_floor = L * 1e-6
-    adapt = not exact and step_shrink < 1.0 and datafit.curvature_varies
-    grad_scale = None
+    x = x_old = _Point(coef0, intercept0, datafit.state(coef0, intercept0))
+    stop = (DualityGapStop(datafit, penalty, tol, scale, eps) if use_gap else
+            GradientMappingStop(datafit, penalty, x, has_b, tol, eps))
+    momentum = momentum_for(xp, step, restart, coef0)
 
-    x, xb = coef0, intercept0
-    Sx = datafit.state(x, xb)
-    x_old, xb_old, Sx_old = x, xb, Sx
-    t = 1.0
+    def try_step(L, L_prev):
+        beta = momentum.beta(L, L_prev)
+        y = x if beta is None else _extrapolate(x, x_old, beta, has_b)
+        return _proximal_step(datafit, penalty, x, y, L, has_b)
+
     history = []
     converged = False
-    criterion = math.inf
-    gap = None
-    objective = math.nan
+    check = None
     k = 0
-
-    if not use_gap:
-        _, g0, g0b = datafit.value_and_grad(x * 0, xb, datafit.state(x * 0, xb))
-        grad_scale = math.sqrt(as_float(xp.sum(g0 * g0)) + (as_float(xp.sum(g0b * g0b)) if has_b else 0.0))
-        grad_scale = max(grad_scale, math.sqrt(eps))
-
-    # With a fixed step (exact L) on a device, the momentum scalars stay on
-    # the device and the restart test is applied there too: the host reads
-    # nothing between two convergence checks.  NumPy keeps Python floats.
-    on_device = exact and not is_numpy_namespace(xp)
-    if on_device:
-        t = xp.asarray(1.0, dtype=dtype, device=device(coef0))
-    n_backtracks = 0
     for k in range(1, max_iter + 1):
-        # Trial constant: a little below the last one when the curvature of the
-        # loss varies (logistic), so the step follows the local curvature.
-        L_prev = L
-        L = max(L * step_shrink, L_floor) if adapt else L
-        while True:
-            # momentum for a varying L (Calatroni & Chambolle 2019): keeps the
-            # O(1/k^2) rate; equals the usual FISTA rule when L is constant
-            if on_device:
-                t_next = 0.5 * (1.0 + xp.sqrt(1.0 + 4.0 * t * t))
-            else:
-                t_next = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * (L / L_prev) * t * t))
-            beta = (t - 1.0) / t_next
-            if on_device or beta > 0:
-                y = x + beta * (x - x_old)
-                Sy = Sx + beta * (Sx - Sx_old)
-                yb = xb + beta * (xb - xb_old) if has_b else xb
-            else:
-                y, Sy, yb = x, Sx, xb
-            fy, gy, gyb = datafit.value_and_grad(y, yb, Sy)
-            x_new = penalty.prox(y - gy / L, 1.0 / L)
-            xb_new = yb - gyb / L if has_b else xb
-            Sx_new = datafit.state(x_new, xb_new)
-            # Sufficient decrease and the restart test are reduced on the device
-            # and read back together: one host sync per iteration.
-            d = x_new - y
-            restart_dot = xp.sum(d * (x - x_new))
-            if has_b:
-                restart_dot = restart_dot + xp.sum((xb_new - yb) * (xb - xb_new))
-            if exact:
-                restart_now = (restart_dot > 0) if on_device else as_float(restart_dot) > 0
-                break
-            f_new = datafit.value(x_new, xb_new, Sx_new)
-            model = fy + xp.sum(gy * d) + 0.5 * L * xp.sum(d * d)
-            if has_b:
-                db = xb_new - yb
-                model = model + xp.sum(gyb * db) + 0.5 * L * xp.sum(db * db)
-            slack = 10.0 * eps * (xp.abs(fy) + xp.abs(f_new))
-            excess, dot = (float(v) for v in _to_host(xp, xp.stack([f_new - model - slack,
-                                                                    restart_dot])))
-            restart_now = dot > 0
-            if excess <= 0 or not math.isfinite(L * 2):
-                break
-            L *= 2.0
-            n_backtracks += 1
-
-        # adaptive restart: the momentum step y - x_new points against x_new - x
-        if restart and on_device:
-            t_next = xp.where(restart_now, xp.ones_like(t_next), t_next)
-        elif restart and restart_now:
-            t_next = 1.0
-
-        step_x = x_new - y
-        step_b = xb_new - yb if has_b else None
-        x_old, xb_old, Sx_old = x, xb, Sx
-        x, xb, Sx = x_new, xb_new, Sx_new
-        t = t_next
-
+        trial, restart_dot = step.search(datafit, try_step)
+        momentum.advance(restart_dot)
+        x_old, x = x, trial.new
         if k % check_every == 0 or k == max_iter:
-            primal = as_float(datafit.value(x, xb, Sx) + penalty.value(x))
-            objective = primal
-            if use_gap:
-                gap = duality_gap(datafit, penalty, x, xb, Sx)
-                criterion = gap
-                threshold = gap_threshold(tol, primal, scale, eps)
-            else:
-                gm = as_float(xp.sum(step_x * step_x))
-                if has_b:
-                    gm += as_float(xp.sum(step_b * step_b))
-                criterion = L * math.sqrt(gm)
-                threshold = tol * grad_scale
-            history.append((k, objective, criterion))
-            if use_gap and adapt and gap <= 1e-8 * abs(primal):
-                # near the rounding level of f the decrease test turns noisy:
-                # keep the step fixed for the last digits
-                adapt = False
-            if criterion <= threshold:
+            check = stop.check(trial, step.L)
+            history.append((k, check.objective, check.criterion))
+            if check.near_rounding:
+                step.stop_adapting()
+            if check.converged:
                 converged = True
                 break
 
+    objective, criterion, gap = ((math.nan, math.inf, None) if check is None else
+                                 (check.objective, check.criterion, check.gap))
     if math.isnan(objective):
-        objective = as_float(datafit.value(x, xb, Sx) + penalty.value(x))
-    return SolverResult(coef=x, intercept=xb, n_iter=k, converged=converged,
-                        objective=objective, criterion=criterion,
-                        dual_gap=gap if use_gap else None, history=history,
-                        lipschitz=L, scale=scale, n_backtracks=n_backtracks,
-                        criterion_name="duality gap" if use_gap else "gradient mapping")
+        objective = objective_at(datafit, penalty, x)
+    return SolverResult(coef=x.coef, intercept=x.intercept, n_iter=k, converged=converged,
+                        objective=objective, criterion=criterion, dual_gap=gap, history=history,
+                        lipschitz=step.L, scale=scale, n_backtracks=step.n_backtracks,
+                        criterion_name=stop.name)

@@ -1,0 +1,131 @@
+"""FISTA's stopping rule, and the certificate helpers every solver shares.
+
+A stopping rule's ``check(trial, L)`` evaluates the accepted trial's new
+point (the step constant ``L`` produced it) and returns a :class:`Check`:
+
+* :class:`DualityGapStop` -- a certified duality gap ``<= gap_threshold``,
+  for a penalty with a conjugate and a data fit with a dual point;
+* :class:`GradientMappingStop` -- otherwise the gradient mapping
+  ``L ||x_new - y|| <= tol * ||grad F(0, b0)||``.
+"""
+
+import math
+from typing import NamedTuple
+
+from .._backend import as_float
+
+__all__ = ["objective_scale", "effective_tol", "duality_gap", "gap_threshold",
+           "objective_at", "Check", "DualityGapStop", "GradientMappingStop"]
+
+
+def objective_scale(datafit, intercept0, coef0):
+    """``F(0, b0)``: the objective at ``W = 0`` (scale of the stopping rule);
+    ``coef0`` gives the shape of the solver's variable."""
+    zero = datafit.xp.zeros_like(coef0)
+    return as_float(datafit.value(zero, intercept0, datafit.state(zero, intercept0)))
+
+
+def effective_tol(tol, dtype, xp):
+    """``tol`` floored at a multiple of the dtype's eps (float32 cannot reach 1e-10)."""
+    return max(float(tol), 100.0 * float(xp.finfo(dtype).eps))
+
+
+def duality_gap(datafit, penalty, coef, intercept, state, dual_point=None):
+    """Certified gap ``P(W, b) - D(s theta)`` with theta built from the residuals.
+
+    Written as a sum of two Fenchel-Young terms, each non-negative in exact
+    arithmetic, instead of the difference of two large numbers:
+
+        [F(Z) + F*(s theta) - s <Z, theta>] + [h(W) + h*(-s V) + s <W, V>]
+
+    with ``V = X^T theta`` (``<Z, theta> = <W, V>`` since theta sums to zero in
+    every task that has a free intercept) and ``s`` the dual scaling that makes
+    ``h*`` finite.  ``dual_point`` is ``datafit.dual(coef, intercept, state)``
+    when the caller has it already.
+    """
+    V, fenchel_young = dual_point if dual_point is not None else \
+        datafit.dual(coef, intercept, state)
+    s = penalty.dual_scale(-V)
+    loss_part = fenchel_young(s)
+    penalty_part = (as_float(penalty.value(coef)) + penalty.conjugate(-s * V)
+                    + s * as_float(datafit.xp.sum(coef * V)))
+    return max(loss_part, 0.0) + max(penalty_part, 0.0)
+
+
+def gap_threshold(tol, primal, scale, eps):
+    """Stop when ``gap <= tol * objective`` (a relative duality gap), or when
+    ``gap <= min(tol, 1e-8) * F(0, b0)`` if that is larger.
+
+    The second term matters only when ``F(0, b0)`` is much larger than the
+    optimum (a near-exact fit, or uncentred targets without intercept).  A
+    dual point built from the residuals converges like the square root of
+    the primal accuracy, so once the objective is exact to rounding its gap
+    can stall above ``tol * P``; ``1e-8 * F(0, b0)`` is then the resolution
+    of the certificate (the scale scikit-learn uses for its ``tol``).
+    ``100 * eps * F(0, b0)`` is the rounding level of the loss sums.
+    """
+    return max(tol * primal, min(tol, 1e-8) * scale, 100.0 * eps * scale)
+
+
+class Check(NamedTuple):
+    """One convergence check: the objective ``P`` at the new point, the
+    stopping quantity and its threshold, and the certified gap (or None)."""
+
+    objective: float
+    criterion: float
+    threshold: float
+    gap: object = None
+
+    @property
+    def converged(self):
+        return self.criterion <= self.threshold
+
+    @property
+    def near_rounding(self):
+        """The gap is at the rounding level of the objective (``1e-8 |P|``)."""
+        return self.gap is not None and self.gap <= 1e-8 * abs(self.objective)
+
+
+def objective_at(datafit, penalty, x):
+    """``P(W, b)`` at the iterate ``x`` (a host float)."""
+    return as_float(datafit.value(x.coef, x.intercept, x.state) + penalty.value(x.coef))
+
+
+class DualityGapStop:
+    """``gap <= gap_threshold(tol, P, scale, eps)``: the certified relative gap."""
+
+    name = "duality gap"
+
+    def __init__(self, datafit, penalty, tol, scale, eps):
+        self.datafit, self.penalty = datafit, penalty
+        self.tol, self.scale, self.eps = tol, scale, eps
+
+    def check(self, trial, L):
+        x = trial.new
+        primal = objective_at(self.datafit, self.penalty, x)
+        gap = duality_gap(self.datafit, self.penalty, x.coef, x.intercept, x.state)
+        return Check(primal, gap, gap_threshold(self.tol, primal, self.scale, self.eps), gap)
+
+
+class GradientMappingStop:
+    """``L ||(x_new, b_new) - (y, b_y)|| <= tol * ||grad F(0, b0)||`` (the
+    gradient norm floored at ``sqrt(eps)``), for problems without a certificate."""
+
+    name = "gradient mapping"
+
+    def __init__(self, datafit, penalty, start, has_b, tol, eps):
+        self.datafit, self.penalty = datafit, penalty
+        xp = datafit.xp
+        x, xb = start.coef, start.intercept
+        _, g0, g0b = datafit.value_and_grad(x * 0, xb, datafit.state(x * 0, xb))
+        grad_scale = math.sqrt(as_float(xp.sum(g0 * g0))
+                               + (as_float(xp.sum(g0b * g0b)) if has_b else 0.0))
+        self.threshold = tol * max(grad_scale, math.sqrt(eps))
+
+    def check(self, trial, L):
+        xp = self.datafit.xp
+        primal = objective_at(self.datafit, self.penalty, trial.new)
+        squared = as_float(xp.sum(trial.step * trial.step))
+        if trial.step_b is not None:
+            squared += as_float(xp.sum(trial.step_b * trial.step_b))
+        return Check(primal, L * math.sqrt(squared), self.threshold)
