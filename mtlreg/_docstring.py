@@ -48,7 +48,7 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
         Maximum number of iterations (outer iterations for MTFL's
         ``solver="alternating"``).
     warm_start : bool, default=False
-        Start from the previous solution when the shapes match.
+        Start from the previous solution (``solution_``) when the shapes match.
     device : {None, "cpu", "cuda", "cuda:N"}, default=None
         Where to compute.  None: where the input arrays live (NumPy on the
         host; CuPy arrays, with scikit-learn's ``array_api_dispatch`` on,
@@ -73,5 +73,10 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
         Objective value at the solution.
     dual_gap_ : float or None
         Certified duality gap at the solution (``None`` without a certificate).
-    converged_ : bool{class_attrs}{extra_attrs}
+    converged_ : bool
+        Whether the solver's stopping rule was met before ``max_iter``.
+    solution_ : mtlreg.problem.Solution
+        The result of the last solve (:func:`mtlreg.problem.solve`): the
+        parts of ``W``, intercepts, objective, certified gap, iterations and
+        the history of the convergence checks; a warm start begins there.{class_attrs}{extra_attrs}
     """

@@ -17,9 +17,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import (as_float, check_same_namespace, device, get_namespace,
-                       input_namespace, is_numpy_namespace, to_numpy)
+                       is_numpy_namespace, to_numpy)
 from ._data import lookup_tasks
-from .problem import as_numpy_labels, prepare, solve
+from .problem import as_numpy_labels, float_dtypes, prepare, solve
 
 __all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase", "TwoPartRegressorBase",
            "TwoPartClassifierBase", "numerical_rank", "outlier_tasks", "follow_namespace", "check_structure_size",
@@ -199,7 +199,7 @@ class _MultiTaskLinearModel(BaseEstimator):
     def _linear_predictor(self, X, tasks, method="predict"):
         check_is_fitted(self)
         check_same_namespace(X, self, attribute="coef_", method=method)
-        X = validate_data(self, X, reset=False, dtype=_float_dtypes(X))
+        X = validate_data(self, X, reset=False, dtype=float_dtypes(X))
         xp = get_namespace(X)
         coef = self.coef_
         intercept = self.intercept_
@@ -432,14 +432,6 @@ class TwoPartClassifierBase(MultiTaskClassifierBase):
     def __init__(self, alpha=0.01, beta=0.01, *, ridge=0.0, loss_scaling="mean",
                  fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())
-
-
-def _float_dtypes(X):
-    """float64 then float32, in the namespace scikit-learn will validate X with."""
-    xp = input_namespace(X)
-    if is_numpy_namespace(xp):
-        return (np.float64, np.float32)
-    return (xp.float64, xp.float32)
 
 
 def follow_namespace(xp, labels, X):

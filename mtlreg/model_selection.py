@@ -85,7 +85,7 @@ def _grid(estimator, problem, n_alphas, eps, param):
         # (both parameters at or above their alpha_max: W = 0); otherwise only
         # the ceiling is proved
         other = [p for p in objective.parts if p.param != param][0]
-        other_zero = other.penalty.alpha >= problem_alpha_max(problem, other.threshold_norm)
+        other_zero = other.penalty.alpha >= problem_alpha_max(problem, other.threshold)
         top = min(top, ceiling) if other_zero else ceiling
     if not top > 0:
         raise ValueError(

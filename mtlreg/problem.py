@@ -153,7 +153,7 @@ def prepare(X, y, tasks=None, *, loss="squared", loss_scaling="mean", fit_interc
         y = xp.reshape(y, (-1,))
     classes = None
     if loss == "squared":
-        Y = xp.astype(xp.asarray(y, device=_device(X)), X.dtype)
+        Y = xp.astype(xp.asarray(y, device=_device_of(X)), X.dtype)
     else:
         classes, Y = _class_signs(xp, X, y, name)
     task_index = None
@@ -197,7 +197,7 @@ def prepare(X, y, tasks=None, *, loss="squared", loss_scaling="mean", fit_interc
                    one_class_sign=one_class_sign, feature_names=feature_names)
 
 
-def _device(X):
+def _device_of(X):  # prepare's parameter ``device`` hides the function
     return device(X)
 
 
@@ -207,7 +207,7 @@ def _feature_names(X):
     return _get_feature_names(X)
 
 
-def _float_dtypes(X):
+def float_dtypes(X):
     """float64 then float32, in the namespace scikit-learn will validate X with."""
     xp = input_namespace(X)
     if is_numpy_namespace(xp):
@@ -243,10 +243,10 @@ def _validate_X_y(X, y, loss, name):
                     f"{y_arr.reshape(-1)[0]!r}). For class labels use the matching "
                     f"Classifier."
                 ) from None
-        X, y = check_X_y(X, y, multi_output=True, y_numeric=True, dtype=_float_dtypes(X),
+        X, y = check_X_y(X, y, multi_output=True, y_numeric=True, dtype=float_dtypes(X),
                          estimator=name)
     else:
-        X, y = check_X_y(X, y, multi_output=True, dtype=_float_dtypes(X), estimator=name)
+        X, y = check_X_y(X, y, multi_output=True, dtype=float_dtypes(X), estimator=name)
         check_classification_targets(as_numpy_labels(y))
     return get_namespace(X), X, y
 
@@ -333,6 +333,14 @@ class Part:
     norm: Optional[str] = None
     name: Optional[str] = None
     ceiling: Optional[tuple] = None
+
+    @property
+    def threshold(self):
+        """What :func:`alpha_max` needs for ``param``: the penalty itself when it
+        is a norm (with its own settings), else the ``NORMS`` key, else None."""
+        if isinstance(self.penalty, NormPenalty):
+            return self.penalty
+        return self.norm
 
     @property
     def threshold_norm(self):
@@ -677,11 +685,11 @@ def alpha_max(X, y=None, tasks=None, *, penalty="l21", loss="squared", loss_scal
 
 
 def threshold_norm(estimator, objective, param):
-    """The ``NORMS`` key of the norm that ``param`` multiplies, or a clear error."""
+    """The norm that ``param`` multiplies (:attr:`Part.threshold`), or a clear error."""
     part = objective.part(param)
-    norm = None if part is None else part.threshold_norm
+    norm = None if part is None else part.threshold
     if norm is None:
-        has = sorted(p.param for p in objective.parts if p.threshold_norm is not None)
+        has = sorted(p.param for p in objective.parts if p.threshold is not None)
         has = f"; it has one for {has}" if has else ""
         raise ValueError(
             f"{type(estimator).__name__} has no closed-form threshold for {param!r}: "
