@@ -23,6 +23,7 @@ from mtlreg.penalties import L1, L21, NuclearNorm, SquaredTraceNorm
 from mtlreg.problem import Objective, Part, prepare, solve
 from mtlreg.solvers.fista import duality_gap
 from conftest import import_array_api_strict
+from problems import random_tasks as _problem
 from certificates import (Point, assert_same_optimum, assert_same_solution, assert_within,
                           distance_bound, objective_at_zero, prediction_curvature, split_tasks,
                           sum_rounding, weighted_distance)
@@ -33,14 +34,6 @@ DEVICES = [
     pytest.param("CPU_DEVICE", "float64", id="cpu-float64"),
     pytest.param("device1", "float32", id="device1-float32"),
 ]
-
-
-def _problem(seed=0, n=60, d=5, n_tasks=3):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    tasks = rng.integers(0, n_tasks, n)
-    y = X @ rng.standard_normal(d) + 0.1 * rng.standard_normal(n)
-    return X, y, tasks
 
 
 def _representable(dtype_name, *arrays):

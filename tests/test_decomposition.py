@@ -11,7 +11,6 @@ generators.
 
 import copy
 import dataclasses
-import warnings
 
 import array_api_compat.numpy as xp
 import numpy as np
@@ -28,6 +27,7 @@ from mtlreg.penalties.linf import l1_ball_threshold
 
 from certificates import (EPS, Point, as_point, assert_converged, assert_same_solution,
                           objective_at_zero, rounding, sum_rounding, task_weights)
+from problems import two_part_tasks as _tasks
 from cvxpy_reference import assert_matches_reference, solve_reference
 from conftest import import_array_api_strict
 
@@ -361,23 +361,6 @@ MODELS = {
 
 def _fitted_parts(est, model):
     return [np.asarray(getattr(est, name)) for name in MODELS[model][5]]
-
-
-def _tasks(seed, logistic, sizes=(12, 20, 9, 16), d=5):
-    """Tasks of unequal sizes with different intercepts; two features shared by
-    all tasks, one task-specific entry and one outlier task, so that both parts
-    of every model are active at the strengths used below."""
-    rng = np.random.default_rng(seed)
-    T = len(sizes)
-    Xs = [rng.standard_normal((n, d)) + 0.3 for n in sizes]
-    W = np.zeros((d, T))
-    W[:2] = rng.choice([-1.0, 1.0], size=(2, 1)) * (1.0 + 0.2 * rng.standard_normal((2, T)))
-    W[3, 1] = 1.5
-    W[:, 2] += rng.standard_normal(d)
-    zs = [X @ W[:, t] + 0.3 * rng.standard_normal(len(X)) + 0.5 * (t - 1)
-          for t, X in enumerate(Xs)]
-    ys = [np.where(z > 0, 1.0, -1.0) for z in zs] if logistic else zs
-    return Xs, ys
 
 
 def np_objective(Xs, ys, parts, intercept, model, alpha, beta, ridge, loss_scaling, logistic):

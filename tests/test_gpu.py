@@ -35,6 +35,7 @@ from mtlreg._data import build_task_data, encode_tasks
 from mtlreg.losses import SquaredLoss, make_datafit
 from mtlreg.penalties import L21, NuclearNorm
 from conftest import import_array_api_strict
+from problems import equal_tasks as _problem
 from certificates import (as_point, assert_same_optimum, assert_same_solution,
                           objective_at_zero, split_tasks, strong_convexity, sum_rounding)
 
@@ -49,14 +50,6 @@ ESTIMATORS = [getattr(mtlreg, name) for name in mtlreg.__all__
 def _estimator(Est, **params):
     extra = {"n_clusters": 1} if "Clustered" in Est.__name__ else {}
     return Est(tol=1e-10, **extra, **params)
-
-
-def _problem(classifier, seed=0, n=90, d=5):
-    rng = np.random.RandomState(seed)
-    X = rng.standard_normal((n, d))
-    tasks = np.repeat(["a", "b", "c"], n // 3)
-    y = X @ rng.standard_normal(d) + rng.standard_normal(n)
-    return X, ((y > 0).astype(int) if classifier else y), tasks
 
 
 def _graph_suboptimality(est, X, y, index):

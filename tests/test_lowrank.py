@@ -16,6 +16,7 @@ from mtlreg.penalties import NuclearNorm
 
 from certificates import (EPS, Point, assert_converged, assert_same_solution, objective_at_zero,
                           rounding, svd_rounding, task_weights)
+from problems import low_rank_tasks as _tasks
 from cvxpy_reference import TOLERANCES, assert_matches_reference, solve_reference
 
 
@@ -123,17 +124,6 @@ def test_planted_rank_is_recovered():
 # -- sparse + low rank ------------------------------------------------------------------------
 
 cp = pytest.importorskip("cvxpy")
-
-
-def _tasks(seed, logistic):
-    rng = np.random.default_rng(seed)
-    sizes, d = (15, 25, 10), 6
-    Xs = [rng.standard_normal((n, d)) for n in sizes]
-    W = rng.standard_normal((d, 1)) @ rng.standard_normal((1, 3))
-    W[0, 1] += 3.0  # one entry-wise exception
-    zs = [X @ W[:, t] + 0.3 * rng.standard_normal(len(X)) + 0.5 for t, X in enumerate(Xs)]
-    ys = [np.where(z > 0, 1.0, -1.0) for z in zs] if logistic else zs
-    return Xs, ys
 
 
 def _cvxpy_sparse_trace(Xs, ys, alpha, beta, ridge, loss_scaling, logistic):

@@ -34,6 +34,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mtlreg import L21Classifier, L21Regressor
+from problems import three_tasks as _problem
 from mtlreg.metrics import (
     TaskScorer,
     default_scorer,
@@ -380,17 +381,6 @@ def test_bad_input_classification_metrics():
 
 
 # ------------------------------------------------------------------ scorers
-def _problem(classifier=False, seed=0):
-    """3 tasks x 30 samples x 4 features, long format, string task labels."""
-    rng = np.random.default_rng(seed)
-    T, n, d = 3, 30, 4
-    X = rng.standard_normal((T * n, d))
-    W = rng.standard_normal((T, d))
-    index = np.repeat(np.arange(T), n)
-    z = np.sum(X * W[index], axis=1) + 0.5 * rng.standard_normal(T * n)
-    tasks = np.array(["c", "a", "b"])[index]
-    y = np.where(z > 0, "pos", "neg") if classifier else z
-    return X, y, tasks
 
 
 REGRESSION_SCORERS = {

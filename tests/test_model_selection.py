@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 
 from certificates import (EPS, assert_same_solution, assert_stopping_rule, estimator_problem,
                           objective_at_zero, rounding)
+from problems import TASK_LABELS, interleaved_tasks as _problem
 
 import mtlreg
 from mtlreg import (
@@ -69,24 +70,10 @@ from mtlreg.model_selection import (
     regularization_path,
 )
 
-LABELS = np.array(["c", "a", "b", "d"])  # unsorted on purpose: tasks_ is sorted
+LABELS = TASK_LABELS  # unsorted on purpose: tasks_ is sorted
 
 
 # --------------------------------------------------------------------------- data
-def _problem(seed=0, sizes=(40, 40, 40), d=6, classifier=False):
-    """Long format, rows of the tasks interleaved, string task labels, three
-    relevant features, task intercepts; binary labels "neg" / "pos"."""
-    rng = np.random.default_rng(seed)
-    T = len(sizes)
-    index = rng.permutation(np.repeat(np.arange(T), sizes))
-    X = rng.standard_normal((index.shape[0], d))
-    W = np.zeros((T, d))
-    W[:, :3] = rng.standard_normal((T, 3))
-    z = np.sum(X * W[index], axis=1) + 0.5 * rng.standard_normal(index.shape[0])
-    tasks = LABELS[index]
-    if classifier:
-        return X, np.where(z > 0, "pos", "neg"), tasks
-    return X, z + index, tasks
 
 
 def _shared_problem(seed=3, n=60, d=5, T=3):

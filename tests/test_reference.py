@@ -41,9 +41,10 @@ from mtlreg import (L21Classifier, L21Regressor, LassoClassifier, LassoRegressor
 from certificates import (EPS, assert_converged, assert_same_solution, assert_stopping_rule,
                           minimizer_radius, objective_at_zero, rounding, split_tasks,
                           task_weights)
+from problems import CLASS_LABELS, classification_tasks, regression_tasks
 from cvxpy_reference import Reference, assert_matches_reference, solve_reference
 
-LABELS = ("no", "yes")  # string class labels; "yes" = classes_[1] is the positive class
+LABELS = CLASS_LABELS  # string class labels; "yes" = classes_[1] is the positive class
 
 
 # -- the independent ruler ------------------------------------------------------------------
@@ -152,28 +153,6 @@ def sklearn_reference(value, sk):
 
 
 # -- data ------------------------------------------------------------------------------------
-
-def regression_tasks(seed, sizes, d, noise=0.3):
-    rng = np.random.default_rng(seed)
-    Xs = [rng.standard_normal((n, d)) + rng.uniform(-1, 1, d) for n in sizes]
-    W = rng.standard_normal((len(sizes), d))
-    W[:, d // 2:] = 0.0
-    ys = [X @ W[t] + noise * rng.standard_normal(n) + 2.0 * t
-          for t, (X, n) in enumerate(zip(Xs, sizes))]
-    return Xs, ys
-
-
-def classification_tasks(seed, sizes, d):
-    """String labels; both classes in each task, in task-dependent proportions."""
-    rng = np.random.default_rng(seed)
-    Xs = [rng.standard_normal((n, d)) + rng.uniform(-1, 1, d) for n in sizes]
-    W = rng.standard_normal((len(sizes), d))
-    W[:, d // 2 + 1:] = 0.0
-    ys = []
-    for t, X in enumerate(Xs):
-        z = X @ W[t] + 0.8 * rng.standard_normal(len(X))
-        ys.append(np.where(z > np.quantile(z, 0.3 + 0.1 * t), LABELS[1], LABELS[0]))
-    return Xs, ys
 
 
 SIZES = (12, 25, 8)  # unequal task sizes, long format
