@@ -105,12 +105,15 @@ def section_alpha_max(Xtr, ytr, ttr):
     for name in ["LassoRegressor", "L21Regressor", "TraceRegressor", "SparseTraceRegressor",
                  "DirtyRegressor", "RobustRegressor", "RMTFLRegressor", "GraphRegressor"]:
         est = getattr(mtlreg, name)()
-        for param, norm in est._zero_norms().items():
-            value = mtlreg.alpha_max(Xtr, ytr, ttr, estimator=est, param=param)
+        problem = est.prepare(Xtr, ytr, ttr)  # once per estimator: alpha_max reuses it
+        for param, norm in est.get_objective(problem).thresholds().items():
+            value = mtlreg.alpha_max(problem, estimator=est, param=param)
             print(f"| {name} | {param} | {norm} | {value:.4f} |")
     dirty_l2 = mtlreg.DirtyRegressor(group_norm="l2")
-    print(f"| DirtyRegressor(group_norm='l2') | alpha | {dirty_l2._zero_norms()['alpha']} | "
-          f"{mtlreg.alpha_max(Xtr, ytr, ttr, estimator=dirty_l2):.4f} |")
+    problem = dirty_l2.prepare(Xtr, ytr, ttr)
+    print(f"| DirtyRegressor(group_norm='l2') | alpha | "
+          f"{dirty_l2.get_objective(problem).thresholds()['alpha']} | "
+          f"{mtlreg.alpha_max(problem, estimator=dirty_l2):.4f} |")
 
     amax = mtlreg.alpha_max(Xtr, ytr, ttr, estimator=mtlreg.L21Regressor())
     for f in (1.001, 0.99):

@@ -54,11 +54,14 @@ IMG = pathlib.Path(__file__).resolve().parent.parent / "docs" / "img"
 
 
 class _RecordingRelation(mtlreg.RelationRegressor):
-    """RelationRegressor that keeps the solver's history (to check the descent) and
-    the ``eps`` of every Omega-step with ``sigma_max(W)^2`` at that step."""
+    """RelationRegressor that records the ``eps`` of every Omega-step with
+    ``sigma_max(W)^2`` at that step (``eps_``): its objective's penalty, from
+    the public ``get_objective``, has its ``auxiliary_step`` wrapped.  The
+    solver's history (to check the descent) is the public ``solution_.history``."""
 
-    def _make_penalty(self, xp):
-        penalty = super()._make_penalty(xp)
+    def get_objective(self, problem):
+        objective = super().get_objective(problem)
+        penalty = objective.parts[0].penalty
         step, self.eps_ = penalty.auxiliary_step, []
 
         def recording_step(coef, eps):
@@ -67,12 +70,7 @@ class _RecordingRelation(mtlreg.RelationRegressor):
             return step(coef, eps)
 
         penalty.auxiliary_step = recording_step
-        return penalty
-
-    def _solve(self, *args):
-        result = super()._solve(*args)
-        self.history_ = result.history
-        return result
+        return objective
 
 
 def synthetic_data():
@@ -111,7 +109,7 @@ def solver_table(X, y, tasks, alphas):
             excess = (model.objective_ - best) / best
             rises = eps_rises = final_eps = "—"
             if solver == "alternating":  # 4th history entry: the perturbed objective
-                perturbed = np.array([h[3] for h in model.history_])
+                perturbed = np.array([h[3] for h in model.solution_.history])
                 rises = str(int(np.sum(np.diff(perturbed) > 0)))
                 eps = np.array(model.eps_[:-1])  # the last entry is task_covariance_'s
                 eps_rises = str(int(np.sum(np.diff(eps[:, 0]) > 0)))

@@ -39,8 +39,8 @@ from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
 from .solvers import SolverResult, alternating_minimization, fista, use_working_set, \
     working_set_fista
 
-__all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "alpha_max",
-           "objective_at_zero", "part_ceiling", "SOLVERS"]
+__all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "solver_inputs",
+           "alpha_max", "objective_at_zero", "part_ceiling", "SOLVERS"]
 
 LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss}
 
@@ -515,9 +515,7 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
     Solution
     """
     xp, data = problem.xp, problem.data
-    datafit = objective.datafit(problem)
-    penalty = objective.penalty()
-    coef0, intercept0 = _initial_point(problem, objective.n_parts, start)
+    datafit, penalty, coef0, intercept0 = solver_inputs(problem, objective, start)
     if objective.solver == "alternating":
         if objective.n_parts != 1:
             raise ValueError("the alternating solver takes a single part.")
@@ -554,6 +552,17 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
                     converged=bool(result.converged), n_iter=int(result.n_iter),
                     criterion=result.criterion, criterion_name=result.criterion_name,
                     history=result.history, raw=result)
+
+
+def solver_inputs(problem, objective, start=None):
+    """``(datafit, penalty, coef0, intercept0)``: what :func:`solve` hands its
+    solver -- the data fit on the stacked parts plus the smooth term, the
+    parts' prox penalty, and the starting point (``W = 0`` and the optimal
+    intercepts there when ``start`` is None; intercepts for the centred data,
+    None when they are not solver variables).  For callers that drive a
+    solver themselves (the benchmark suites time FISTA's iterations on it)."""
+    coef0, intercept0 = _initial_point(problem, objective.n_parts, start)
+    return objective.datafit(problem), objective.penalty(), coef0, intercept0
 
 
 def _initial_point(problem, n_parts, start):

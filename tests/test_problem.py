@@ -204,3 +204,17 @@ def test_sparse_l21_threshold_and_working_sets():
     assert_stopping_rule(below.converged, below.dual_gap, below.objective, 1e-8,
                          below.raw.scale)
     assert len(below.history) >= 1 and below.raw.n_iter == below.n_iter
+
+
+def test_solver_inputs_are_what_solve_hands_its_solver():
+    """The benchmark suites time FISTA on ``solver_inputs``: the same run as solve's."""
+    from mtlreg.problem import solver_inputs
+    from mtlreg.solvers import fista
+
+    X, y, tasks = _long()
+    for loss, target in (("squared", y), ("logistic", y > np.median(y))):
+        problem = prepare(X, target, tasks, loss=loss)
+        objective = Objective(parts=(Part(L21(problem.xp, 0.01)), Part(L1(problem.xp, 0.02))))
+        raw = fista(*solver_inputs(problem, objective), tol=1e-8, max_iter=500)
+        solution = solve(problem, objective, tol=1e-8, max_iter=500)
+        assert np.array_equal(raw.coef, solution.raw.coef) and raw.n_iter == solution.n_iter

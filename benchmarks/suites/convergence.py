@@ -29,8 +29,8 @@ lands on School), ``(0.01, 1/2)`` (weaker, harder) and ``(0.1, 1/6)``
 (second part heavier).
 
 Reference ``f*``: mtlreg at ``tol=1e-12`` (certified relative gap), whose
-objective history (every 10 iterations) also gives mtlreg's first iteration
-within ``1e-6``.  Rows and metrics:
+objective history (``solution_.history``, every 10 iterations) also gives
+mtlreg's first iteration within ``1e-6``.  Rows and metrics:
 
 * ``mtlreg``: ``iters_oracle`` (first checked iteration, a multiple of 10,
   with suboptimality ``<= 1e-6``) and ``seconds_oracle`` (a fit with
@@ -147,27 +147,11 @@ def malsar_objective(model, P, Q, lam1, lam2):
 
 
 # -- mtlreg ----------------------------------------------------------------------------------------
-def _traced(name):
-    """The estimator class, keeping the solver's objective history (``history_``)."""
-    import mtlreg
-
-    base = getattr(mtlreg, name)
-
-    class Traced(base):
-        def _store_extra(self, result, penalty, xp):
-            super()._store_extra(result, penalty, xp)
-            self.history_ = list(result.history)
-
-    Traced.__name__ = name
-    return Traced
-
-
-def _fit(model, alpha, beta, tol, max_iter, traced=False):
+def _fit(model, alpha, beta, tol, max_iter):
     import mtlreg
     from sklearn.exceptions import ConvergenceWarning
 
-    name = MODELS[model][0]
-    cls = _traced(name) if traced else getattr(mtlreg, name)
+    cls = getattr(mtlreg, MODELS[model][0])
     X, y, tasks = school()
     est = cls(alpha=alpha, beta=beta, loss_scaling="sum", fit_intercept=False, tol=tol,
               max_iter=max_iter)
@@ -190,14 +174,16 @@ def _best_time(model, alpha, beta, tol, max_iter):
 def reference(model, a, s):
     """``(f*, mtlreg's oracle iteration, reference gap / objective)``."""
     alpha, beta = problem(model, a, s)
-    est, P, Q, _ = _fit(model, alpha, beta, REFERENCE_TOL, 100000, traced=True)
+    est, P, Q, _ = _fit(model, alpha, beta, REFERENCE_TOL, 100000)
     f_star = malsar_objective(model, P, Q, 2 * alpha, 2 * beta)
-    # the solver's objective is MALSAR's halved (its Gram form; fine at 1e-6)
-    oracle = next((k for k, obj, _ in est.history_ if (2 * obj - f_star) / f_star <= TARGET),
+    # the solver's (iteration, objective, criterion) at each convergence check; its
+    # objective is MALSAR's halved (its Gram form; fine at 1e-6)
+    history = est.solution_.history
+    oracle = next((k for k, obj, _ in history if (2 * obj - f_star) / f_star <= TARGET),
                   est.n_iter_)
     _CURVES.setdefault((model, a, s), {})["mtlreg"] = (
-        np.array([k for k, _, _ in est.history_]),
-        np.array([(2 * obj - f_star) / f_star for _, obj, _ in est.history_]))
+        np.array([k for k, _, _ in history]),
+        np.array([(2 * obj - f_star) / f_star for _, obj, _ in history]))
     return f_star, oracle, est.dual_gap_ / est.objective_, est.converged_
 
 

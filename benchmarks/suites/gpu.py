@@ -62,7 +62,8 @@ H100.
 Metrics of one row (each a single run; ``--repeat`` repeats it):
 
 ``prep_s``, ``prep_first_s``
-    ``est._problem(X, y, tasks)``: validation, the padded ``(T, n_t, d)``
+    ``est.prepare(X, y, tasks)`` (what ``fit`` runs first, see
+    :mod:`mtlreg.problem`): validation, the padded ``(T, n_t, d)``
     batch, centring, the Gram batch (Gram path), on the compute device; the
     second call, and the first (which also pays for fresh memory: on the
     development VM the first ``medium`` float64 call took 11 s, the next
@@ -70,10 +71,13 @@ Metrics of one row (each a single run; ``--repeat`` repeats it):
     the first ``cudaMalloc`` of CuPy's pool).
 ``seconds_per_iter``
     Slope of the time of :func:`mtlreg.solvers.fista` on the problem exactly
-    as ``fit`` builds it (``_problem``, ``_wrap_datafit``, ``_make_penalty``,
-    ``_initial_point``) against its iteration count: runs of ``K1 = 10`` and
-    ``K2 = 60`` iterations at ``tol=0`` with no convergence check before the
-    last iteration, ``(t(K2) - t(K1)) / 50``; the device is synchronized
+    as ``fit`` builds it -- the prepared problem, ``est.get_objective(problem)``
+    and the data fit, penalty, options and cold start that
+    :func:`mtlreg.problem.solve` hands its solver
+    (:func:`benchmarks._seam.solver_pieces`) -- against its iteration count:
+    runs of ``K1 = 10`` and ``K2 = 60`` iterations at ``tol=0`` with no
+    convergence check before the last iteration, ``(t(K2) - t(K1)) / 50``
+    (``solve`` itself cannot switch the checks off); the device is synchronized
     (``cupy.cuda.Device().synchronize()``) before each timer starts and stops;
     best of 2 runs each when a ``K2`` run takes < 5 s.  One untimed ``K1`` run
     first (Lipschitz constant, kernel compilation).  Everything done once per
@@ -97,15 +101,15 @@ Metrics of one row (each a single run; ``--repeat`` repeats it):
 ``bytes_per_iter``
     Model of the memory traffic of one iteration, from the sizes, not from
     the estimator: the Gram path (squared loss, ``T d <=`` padded samples,
-    float64: the rule of ``mtlreg.base``, cross-checked against the prepared
-    problem, an error if they disagree) reads the ``T x d x d`` Gram batch
-    once (``G_t w_t`` for the new point; the gradient at the extrapolated
-    point is extrapolated from the cached ``G w``); the data path reads the
-    padded ``(T, n_max, d)`` batch twice (``X_t^T r_t`` for the gradient,
-    ``X_t w_t`` for the new point's state) plus once per rejected line-search
-    step.  The O(T d) and O(n) vectors, the SVD (``trace``) and the
-    ``T x T`` eigh (``clustered``) are not counted: a lower bound on the
-    traffic.
+    float64: the rule of :func:`mtlreg.problem.prepare`, cross-checked against
+    the prepared problem's ``use_gram``, an error if they disagree) reads the
+    ``T x d x d`` Gram batch once (``G_t w_t`` for the new point; the
+    gradient at the extrapolated point is extrapolated from the cached
+    ``G w``); the data path reads the padded ``(T, n_max, d)`` batch twice
+    (``X_t^T r_t`` for the gradient, ``X_t w_t`` for the new point's state)
+    plus once per rejected line-search step.  The O(T d) and O(n) vectors,
+    the SVD (``trace``) and the ``T x T`` eigh (``clustered``) are not
+    counted: a lower bound on the traffic.
 ``achieved_GBps``, ``copy_GBps``, ``bandwidth_fraction``
     ``bytes_per_iter / seconds_per_iter / 1e9``; the bandwidth of a copy of a
     buffer of the stored design's size (capped at 4 GiB on the device, 2 GiB
@@ -181,8 +185,9 @@ FALLBACK_GBPS, FALLBACK_ITERS = 1.0, 300  # CPU estimate without a measured smal
 def _layout(size, dtype):
     """``(gram_path, x_bytes, gram_bytes, input_bytes)`` from the sizes alone.
 
-    Same rule as ``mtlreg.base``: Gram when the loss is squared, ``T d <=``
-    the padded samples of the task batch, and the data float64.
+    Same rule as :func:`mtlreg.problem.prepare`: Gram when the loss is
+    squared, ``T d <=`` the padded samples of the task batch, and the data
+    float64.
     """
     from mtlreg._data import chunk_length
 
@@ -427,18 +432,19 @@ def _check_device(cupy, size, dtype):
 
 
 # -- one row ----------------------------------------------------------------------------------
-def _slope(est, problem, sync):
-    """``(seconds_per_iter, backtracks_per_iter)`` of fista on the prepared problem."""
+def _slope(problem, objective, sync):
+    """``(seconds_per_iter, backtracks_per_iter)`` of fista on the prepared problem
+    and the estimator's objective (what ``solve`` hands its solver)."""
     from mtlreg.solvers import fista
 
-    xp = problem.xp
-    datafit = est._wrap_datafit(problem.datafit, xp)
-    penalty = est._make_penalty(xp)
-    coef0, intercept0 = est._initial_point(xp, problem.data, problem.loss, problem.squared)
+    from .._seam import solver_pieces
+
+    datafit, penalty, coef0, intercept0 = solver_pieces(problem, objective)
+    options = dict(objective.solver_options)
 
     def run(k):
-        return fista(datafit, penalty, coef0, intercept0, tol=0.0, max_iter=k,
-                     check_every=NO_CHECK)
+        return fista(datafit, penalty, coef0, intercept0,
+                     **{**options, "tol": 0.0, "max_iter": k, "check_every": NO_CHECK})
 
     _timed(lambda: run(K1), sync)  # Lipschitz constant (cached), kernel compilation
     t1, r1 = _timed(lambda: run(K1), sync)
@@ -489,16 +495,17 @@ def _measure(model, size, dtype, seed, solver, ctx):
                     Xa[:w], ya[:w], tasks=tasks[:w])
 
             est = _estimator(model, alpha, tol=0.0, max_iter=K2)
-            m["prep_first_s"], problem = _timed(lambda: est._problem(Xa, ya, tasks), sync)
+            m["prep_first_s"], problem = _timed(lambda: est.prepare(Xa, ya, tasks), sync)
             del problem
             gc.collect()
-            m["prep_s"], problem = _timed(lambda: est._problem(Xa, ya, tasks), sync)
+            m["prep_s"], problem = _timed(lambda: est.prepare(Xa, ya, tasks), sync)
             if bool(problem.use_gram) != gram:
                 raise RuntimeError(
                     f"the bytes model assumed the {'Gram' if gram else 'data'} path, the "
                     f"estimator took the {'Gram' if problem.use_gram else 'data'} path: "
-                    "update _layout to mtlreg.base's rule")
-            m["seconds_per_iter"], m["backtracks_per_iter"] = _slope(est, problem, sync)
+                    "update _layout to mtlreg.problem.prepare's rule")
+            m["seconds_per_iter"], m["backtracks_per_iter"] = _slope(
+                problem, est.get_objective(problem), sync)
             del est, problem
             gc.collect()
             if cupy is not None:

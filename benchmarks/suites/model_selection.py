@@ -70,7 +70,7 @@ side by side in one process:
   ``iter_ratio = iters_cold / iters_warm``; ``fit_s_warm`` (the sum of
   ``MultiTaskCV``'s fit times) and ``fit_s_cold`` (the loop's) give the
   solve time per iteration, ``ms_per_iter_warm`` / ``ms_per_iter_cold``;
-  ``prep_ms`` is the time of one data preparation (``est._problem`` on the
+  ``prep_ms`` is the time of one data preparation (``est.prepare`` on the
   first training fold, best of 3): what every cold fit pays again and a path
   pays once; ``score_s_warm``: ``MultiTaskCV``'s scoring time;
 * agreement: ``max_rel_score_diff``, the largest ``|m - g| / |g|`` over the
@@ -287,17 +287,15 @@ def _compare(problem, name, seed, repeats):
     out["ms_per_iter_cold"] = 1e3 * cold_fit_s / out["iters_cold"]
     out["not_converged_warm"] = float(mtcv.n_not_converged_)
     out["not_converged_cold"] = float(cold_bad)
-    try:  # one data preparation, what every cold fit repeats (private API: diagnostic only)
-        prep = []
-        for _ in range(3):
-            model = clone(est).set_params(alpha=grid[0])
-            model._validate_params()
-            t0 = time.perf_counter()
-            model._problem(X[tr0], y[tr0], tasks[tr0])
-            prep.append(time.perf_counter() - t0)
-        out["prep_ms"] = 1e3 * min(prep)
-    except AttributeError:
-        out["prep_ms"] = float("nan")
+    # one data preparation (est.prepare, what fit runs before the solver): what every
+    # cold fit repeats and a path does once
+    prep = []
+    for _ in range(3):
+        model = clone(est).set_params(alpha=grid[0])
+        t0 = time.perf_counter()
+        model.prepare(X[tr0], y[tr0], tasks[tr0])
+        prep.append(time.perf_counter() - t0)
+    out["prep_ms"] = 1e3 * min(prep)
 
     # -- the path alone on all the data, against cold fits ---------------------------------------
     t0 = time.perf_counter()

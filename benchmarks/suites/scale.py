@@ -21,20 +21,23 @@ What is measured, for each size (``run()`` of one case):
     until the span ``t(k2) - t(k1)`` is >= 0.3 s (at most 2,000 iterations,
     then the best of up to 8 runs; every time is the best of 2 runs), so
     small problems are not timer noise.
-    The datafit, penalty and starting point are built exactly as ``fit``
-    builds them, including its choice between the Gram and the data path
-    (``path`` param, cross-checked by the ``gram`` metric).  For ``d >= 200``
-    the estimator's ``fit`` runs FISTA on working sets of features; the
-    number here is one iteration on all features (what a working-set
-    subproblem saves on).
+    The problem and objective are what ``fit`` runs: ``est.prepare(X, y,
+    tasks)`` (with its choice between the Gram and the data path: ``path``
+    param, cross-checked by the ``gram`` metric) and ``est.get_objective``;
+    FISTA gets the data fit, penalty, options and cold start that
+    :func:`mtlreg.problem.solve` hands its solver
+    (:func:`benchmarks._seam.solver_pieces`).  For ``d >= 200`` ``solve``
+    runs FISTA on working sets of features; the number here is one
+    iteration on all features (what a working-set subproblem saves on).
 ``check_s``, ``time_per_iter_with_checks_s``
     One convergence check (objective + certified duality gap), timed at the
     point reached, and the per-iteration cost with one check every
     ``check_every`` (fista's default, 10) iterations: what a real solve pays.
 ``setup_s``
-    Input validation, task layout (``build_task_data``), centring, Gram
-    matrices (Gram path), plus the solver's once-per-solve work (Lipschitz
-    estimate, initial objective): ``prep + t(k1) - k1 * slope - check_s``
+    ``est.prepare`` (input validation, task layout, centring, Gram matrices
+    on the Gram path) and ``est.get_objective`` (``prep_s``), plus the
+    solver's once-per-solve work (Lipschitz estimate, initial objective):
+    ``prep + t(k1) - k1 * slope - check_s``
     (on the data path the Lipschitz estimate is timed once and passed to
     the timed runs, which then follow the same iterates).
 ``peak_mb``
@@ -118,8 +121,9 @@ def _dims(axis, size, rng):
 def _gram_path(counts, n_features):
     """Whether ``fit`` of the squared loss takes the Gram path (float64 data).
 
-    Same rule as ``MultiTaskRegressorBase.fit``: ``T * d <= padded samples``
-    of the chunked layout.
+    Same rule as :func:`mtlreg.problem.prepare`: ``T * d <= padded samples``
+    of the chunked layout (a param, from the sizes alone; the ``gram`` metric
+    is the prepared problem's ``use_gram``).
     """
     from mtlreg._data import chunk_length
 
@@ -221,39 +225,25 @@ class _PeakMemory:
         return False
 
 
-# -- the pieces ``fit`` builds -------------------------------------------------------
+# -- what ``fit`` runs -----------------------------------------------------------------
 
 def _prepare(est, X, y, tasks):
-    """Datafit, penalty and starting point exactly as ``fit`` builds them.
+    """The problem and objective of ``est.fit(X, y, tasks)`` and FISTA's arguments.
 
-    Mirrors ``mtlreg.base._MultiTaskLinearModel.fit`` (long format), up to the
-    call of the solver.
+    ``est.prepare`` and ``est.get_objective``, then the data fit, penalty,
+    options and cold start that :func:`mtlreg.problem.solve` hands its solver
+    (see :mod:`benchmarks._seam`).  Returns ``(pieces, use_gram, stored_bytes)``
+    with ``pieces = (datafit, penalty, coef0, intercept0, options)``.
     """
-    from mtlreg._data import build_task_data, encode_tasks
-    from mtlreg.losses import make_datafit
+    from benchmarks._seam import prepare_objective, solver_pieces
 
-    xp, X, y = est._validate_X_y(X, y)
-    Y = est._prepare_targets(xp, X, y)
-    labels, task_index = encode_tasks(tasks, X.shape[0])
-    data = build_task_data(xp, X, Y, task_index, labels.shape[0],
-                           loss_scaling=est.loss_scaling)
-    loss = est._loss()
-    squared = loss.name == "squared"
-    if squared and est.fit_intercept:
-        data.center()
-    if not squared and est.fit_intercept:
-        data.center(center_y=False)
-        est._drop_one_class_tasks(xp, data)
-    padded = data.Y.shape[0] * data.Y.shape[1]
-    use_gram = squared and data.n_tasks * X.shape[1] <= padded and X.dtype == xp.float64
-    if use_gram:
-        data.compute_gram()
-    datafit = make_datafit(loss, data, est.fit_intercept and not squared, use_gram)
-    penalty = est._make_penalty(xp)
-    coef0, intercept0 = est._initial_point(xp, data, loss, squared)
-    stored = data.gram if use_gram else data.X
+    problem, objective = prepare_objective(est, X, y, tasks)
+    datafit, penalty, coef0, intercept0 = solver_pieces(problem, objective)
+    data = problem.data
+    stored = data.gram if problem.use_gram else data.X
     stored_bytes = int(math.prod(stored.shape)) * stored.dtype.itemsize
-    return datafit, penalty, coef0, intercept0, use_gram, stored_bytes
+    pieces = (datafit, penalty, coef0, intercept0, dict(objective.solver_options))
+    return pieces, bool(problem.use_gram), stored_bytes
 
 
 NO_CHECK = 10 ** 9  # check_every that never checks before max_iter
@@ -263,11 +253,12 @@ def _timed_fista(pieces, k, sync):
     """Wall time of ``k`` FISTA iterations without intermediate convergence checks."""
     from mtlreg.solvers import fista
 
-    datafit, penalty, coef0, intercept0, lipschitz = pieces
+    datafit, penalty, coef0, intercept0, options, lipschitz = pieces
     sync()
     t0 = time.perf_counter()
-    res = fista(datafit, penalty, coef0, intercept0, tol=0.0, max_iter=k,
-                check_every=NO_CHECK, lipschitz=lipschitz)
+    res = fista(datafit, penalty, coef0, intercept0, **{
+        **options, "tol": 0.0, "max_iter": k, "check_every": NO_CHECK,
+        "lipschitz": lipschitz})
     sync()
     return time.perf_counter() - t0, int(res.n_iter), int(res.n_backtracks), res
 
@@ -305,7 +296,7 @@ def _check_cost(datafit, penalty, res, sync):
 
     x, xb = res.coef, res.intercept
     state = datafit.state(x, xb)
-    use_gap = getattr(penalty, "has_conjugate", False) and hasattr(datafit, "dual")
+    use_gap = penalty.has_conjugate and datafit.has_dual  # fista's rule
 
     def check():
         as_float(datafit.value(x, xb, state) + penalty.value(x))
@@ -389,11 +380,11 @@ def _measure(axis, size, estimator, seed, device, blas_threads="default"):
         del est
         gc.collect()
 
-        # setup as fit does it
+        # setup as fit does it: prepare, get_objective
         sync()
         t0 = time.perf_counter()
         est = cls(alpha=alpha, tol=0.0)
-        datafit, penalty, coef0, intercept0, use_gram, stored_bytes = _prepare(
+        (datafit, penalty, coef0, intercept0, options), use_gram, stored_bytes = _prepare(
             est, X, y, tasks)
         sync()
         prep_s = time.perf_counter() - t0
@@ -407,7 +398,7 @@ def _measure(axis, size, estimator, seed, device, blas_threads="default"):
         lipschitz_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         slope, (t1, n1), bt_per_iter, timed, repeats, res = _slope(
-            (datafit, penalty, coef0, intercept0, lipschitz), sync)
+            (datafit, penalty, coef0, intercept0, options, lipschitz), sync)
         loop_s = time.perf_counter() - t0
         check_s = _check_cost(datafit, penalty, res, sync)
 
