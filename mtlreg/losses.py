@@ -244,10 +244,12 @@ class DataFit(BaseDataFit):
 
     @_computed_once
     def lipschitz(self, n_iter=30, rtol=1e-3):
-        """Upper estimate of the Lipschitz constant of the gradient.
+        """Estimate of the Lipschitz constant of the gradient, from below.
 
         Batched power iteration on ``c_t [X_t, 1]^T [X_t, 1]``, times the loss'
-        curvature bound; the solver's backtracking corrects an underestimate.
+        curvature bound: ``||A v||`` for a unit ``v`` never exceeds ``||A||``, so
+        the estimate is at most the constant, and the solver's backtracking
+        corrects the underestimate.
         """
         xp, data = self.xp, self.data
         if self.lipschitz_is_exact:

@@ -23,10 +23,12 @@ from .nuclear import NuclearNorm
 from .aso import ASOPenalty, ClusteredPenalty
 from .graph import GraphQuadratic
 from .quadratic import MetricQuadratic, Zero
+from .sparse_group import SparseL21
 from .trace import SquaredTraceNorm, TaskSquaredTraceNorm
 
-NORMS = {"l1": L1, "l21": L21, "l1inf": L1Inf, "task_l2": TaskL2, "trace": NuclearNorm}
+NORMS = {"l1": L1, "l21": L21, "l1inf": L1Inf, "task_l2": TaskL2, "trace": NuclearNorm,
+         "sparse_l21": SparseL21}
 
 __all__ = ["Penalty", "SmoothTerm", "NormPenalty", "NORMS", "L1", "L21", "TaskL2", "L1Inf",
-           "NuclearNorm", "MetricQuadratic", "SquaredTraceNorm", "TaskSquaredTraceNorm", "Zero",
+           "NuclearNorm", "SparseL21", "MetricQuadratic", "SquaredTraceNorm", "TaskSquaredTraceNorm", "Zero",
            "ASOPenalty", "ClusteredPenalty", "GraphQuadratic"]

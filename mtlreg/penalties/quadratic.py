@@ -70,5 +70,9 @@ class Zero(Penalty):
     def prox(self, coef, step):
         return coef
 
+    def dual_scale(self, V):
+        """``conjugate(s V)`` is finite only at ``s V = 0``."""
+        return 1.0 if as_float(self.xp.max(self.xp.abs(V))) == 0.0 else 0.0
+
     def conjugate(self, V):
         return 0.0 if as_float(self.xp.max(self.xp.abs(V))) == 0.0 else float("inf")
