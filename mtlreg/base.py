@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._backend import (as_float, check_same_namespace, device, get_namespace,
                        is_numpy_namespace, to_numpy)
 from ._data import lookup_tasks
-from .problem import as_numpy_labels, float_dtypes, prepare, solve
+from .problem import as_numpy_labels, check_settings, float_dtypes, prepare, solve
 
 __all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase", "TwoPartRegressorBase",
            "TwoPartClassifierBase", "numerical_rank", "outlier_tasks", "follow_namespace", "check_structure_size",
@@ -79,6 +79,7 @@ class _MultiTaskLinearModel(BaseEstimator):
         -------
         mtlreg.problem.Problem
         """
+        self._validate_params()
         return prepare(X, y, tasks, loss=self._loss, loss_scaling=self.loss_scaling,
                        fit_intercept=self.fit_intercept, device=self.device,
                        estimator_name=type(self).__name__)
@@ -122,12 +123,8 @@ class _MultiTaskLinearModel(BaseEstimator):
         -------
         self
         """
-        settings = (self._loss, self.fit_intercept, self.loss_scaling)
-        if (problem.loss.name, problem.fit_intercept, problem.loss_scaling) != settings:
-            raise ValueError(
-                f"the problem was prepared with loss={problem.loss.name!r}, fit_intercept="
-                f"{problem.fit_intercept}, loss_scaling={problem.loss_scaling!r}; "
-                f"{type(self).__name__} has {settings}: prepare it again.")
+        check_settings(problem, self._loss, self.fit_intercept, self.loss_scaling,
+                       type(self).__name__)
         objective = self.get_objective(problem)
         solution = solve(problem, objective, start=start, tol=self.tol, max_iter=self.max_iter)
         self._set_fitted(problem, objective, solution)
@@ -138,8 +135,8 @@ class _MultiTaskLinearModel(BaseEstimator):
         previous = getattr(self, "solution_", None) if self.warm_start else None
         if previous is None:
             return None
-        k = previous.parts.shape[0]
-        if tuple(previous.parts.shape) != (k, problem.n_tasks, problem.n_features):
+        if tuple(previous.parts.shape[1:]) != (problem.n_tasks, problem.n_features) or \
+                previous.parts.shape[0] != self.get_objective(problem).n_parts:
             return None
         return previous
 

@@ -126,3 +126,18 @@ class MTFLClassifier(_MTFL, MultiTaskClassifierBase):
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False, device=None):
         set_params_from_init(self, locals())
+
+
+def __getattr__(name):
+    # mtlreg.feature.alpha_max moved with the seam (issue 15); the old import keeps
+    # working for a release, with a warning
+    if name == "alpha_max":
+        import warnings
+
+        from .problem import alpha_max
+
+        warnings.warn("mtlreg.feature.alpha_max moved: use mtlreg.alpha_max (defined in "
+                      "mtlreg.problem); the old name will be removed.", FutureWarning,
+                      stacklevel=2)
+        return alpha_max
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ._backend import as_float
+from ._capabilities import check_declared
 
 __all__ = ["SquaredLoss", "LogisticLoss", "BaseDataFit", "DataFit", "GramDataFit",
            "SmoothlyPenalizedDataFit", "make_datafit"]
@@ -166,6 +167,12 @@ class BaseDataFit(ABC):
     curvature_varies = False
     can_restrict_features = False
     smooth = None
+    CAPABILITIES = ("has_dual", "lipschitz_is_exact", "curvature_varies",
+                    "can_restrict_features")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_declared(cls, cls.CAPABILITIES)
 
     @abstractmethod
     def state(self, coef, intercept):

@@ -33,7 +33,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._backend import get_namespace, to_numpy
 from ._data import encode_tasks
-from .problem import objective_at_zero, part_ceiling, problem_alpha_max, threshold_norm
+from .problem import (is_seam_estimator, objective_at_zero, param_threshold, part_ceiling,
+                      problem_alpha_max)
 
 __all__ = [
     "regularization_path", "alpha_grid", "TaskStratifiedKFold", "TaskStratifiedShuffleSplit",
@@ -74,7 +75,7 @@ def _check_grid_size(n_alphas, eps):
 def _grid(estimator, problem, n_alphas, eps, param):
     """:func:`alpha_grid` on a prepared problem."""
     objective = estimator.get_objective(problem)
-    top = problem_alpha_max(problem, threshold_norm(estimator, objective, param))
+    top = problem_alpha_max(problem, param_threshold(estimator, objective, param))
     # One part in 1e10 above the threshold: exactly at it, the solver's first
     # prox compares quantities that differ from alpha_max by rounding and can
     # leave coefficients of 1e-16 (a rank-1 "low-rank part") at the top point.
@@ -97,12 +98,10 @@ def _grid(estimator, problem, n_alphas, eps, param):
 
 
 def _check_path_estimator(estimator, param):
-    from .base import _MultiTaskLinearModel
-
-    if not isinstance(estimator, _MultiTaskLinearModel):
+    if not is_seam_estimator(estimator):
         raise TypeError(
             f"a regularization path needs an mtlreg estimator, which prepares the data once "
-            f"and starts each fit from the previous solution (warm_start); got "
+            f"and starts each fit from the previous solution (prepare / fit_problem); got "
             f"{type(estimator).__name__}. For a "
             f"scikit-learn model use scikit-learn's own search (GridSearchCV with "
             f"mtlreg.model_selection.TaskStratifiedKFold) or its *CV estimators."
@@ -161,7 +160,7 @@ def _walk_path(model, problem, grid, param, on_point):
         start = last[-1] if last else None
         if len(last) == 2:
             s0, s1 = last
-            r = (grid[i] - grid[i - 1]) / (grid[i - 1] - grid[i - 2]) \
+            r = float((grid[i] - grid[i - 1]) / (grid[i - 1] - grid[i - 2])) \
                 if grid[i - 1] != grid[i - 2] else 0.0
             start = (s1.parts + r * (s1.parts - s0.parts),
                      s1.intercept + r * (s1.intercept - s0.intercept))
@@ -906,11 +905,12 @@ class MultiTaskCV(MetaEstimatorMixin, BaseEstimator):
         labels = [to_numpy(res["tasks"]) for res in fold_results]
         same_tasks = all(lab.shape == labels[0].shape and np.array_equal(lab, labels[0])
                          for lab in labels)
+        problem = model.prepare(X, y, tasks)
         mean = None
-        if same_tasks:
+        if same_tasks and np.array_equal(labels[0], to_numpy(problem.labels)):
             mean = (sum(s.parts for s in solutions) / len(solutions),
                     sum(s.intercept for s in solutions) / len(solutions))
-        model.fit_problem(model.prepare(X, y, tasks), start=mean)
+        model.fit_problem(problem, start=mean)
         self.refit_time_ = time.perf_counter() - start
         self.best_estimator_ = model
 

@@ -40,7 +40,8 @@ from .solvers import SolverResult, alternating_minimization, fista, use_working_
     working_set_fista
 
 __all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "solver_inputs",
-           "alpha_max", "objective_at_zero", "part_ceiling", "SOLVERS"]
+           "alpha_max", "objective_at_zero", "part_ceiling", "check_settings",
+           "is_seam_estimator", "SOLVERS"]
 
 LOSSES = {"squared": SquaredLoss, "logistic": LogisticLoss}
 
@@ -376,7 +377,9 @@ class Objective:
         many).  ``"alternating"``: alternating minimization over an
         auxiliary matrix (a single part whose penalty ``has_auxiliary``).
     solver_options : mapping
-        Extra keyword arguments of the solver.
+        Extra keyword arguments of the solver.  With ``solver="fista"`` they
+        go to :func:`mtlreg.solvers.fista` itself: working sets are used only
+        when no option is given.
     readouts : callable or None
         ``readouts(solution) -> {attribute: value}``: the family's fitted
         attributes beyond the shared ones.
@@ -413,8 +416,10 @@ class Objective:
         return None
 
     def thresholds(self):
-        """``{parameter: NORMS key}`` for the parameters with a closed-form
-        threshold ``alpha_max`` (above it, that parameter's part is zero)."""
+        """``{parameter: NORMS key}`` naming the norm of each parameter with a
+        closed-form threshold (above it, that parameter's part is zero).  For
+        display: :func:`alpha_max` with ``estimator=`` and ``param=`` uses the
+        part's own penalty, settings included (:attr:`Part.threshold`)."""
         return {p.param: p.threshold_norm for p in self.parts
                 if p.param is not None and p.threshold_norm is not None}
 
@@ -426,13 +431,13 @@ class Objective:
         return PartsPenalty(xp, [p.penalty for p in self.parts])
 
     def datafit(self, problem):
-        """The problem's data fit on the stacked parts, plus the smooth term."""
+        """The smooth part ``F(W, b) + g(W)`` at ``W = sum_i P_i``, on the stacked parts."""
         datafit = problem.datafit
-        if self.n_parts > 1:
-            datafit = SumOfParts(datafit, self.n_parts)
         if self.smooth is not None:
             certify = all(p.penalty.is_zero for p in self.parts)
             datafit = SmoothlyPenalizedDataFit(datafit, self.smooth, certify=certify)
+        if self.n_parts > 1:
+            datafit = SumOfParts(datafit, self.n_parts)
         return datafit
 
     def structure_value(self, stacked_coef):
@@ -522,7 +527,8 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
         result = alternating_minimization(datafit, penalty, coef0, intercept0, tol=tol,
                                           max_iter=max_iter, **objective.solver_options)
     else:
-        solver = working_set_fista if use_working_set(datafit, penalty) else fista
+        solver = working_set_fista if not objective.solver_options and \
+            use_working_set(datafit, penalty) else fista
         result = solver(datafit, penalty, coef0, intercept0, tol=tol, max_iter=max_iter,
                         **objective.solver_options)
 
@@ -628,8 +634,8 @@ def objective_at_zero(problem):
     return _at_zero(problem)[0]
 
 
-def alpha_max(X, y=None, tasks=None, *, penalty="l21", loss="squared", loss_scaling="mean",
-              fit_intercept=True, estimator=None, param="alpha"):
+def alpha_max(X, y=None, tasks=None, *, penalty="l21", loss=None, loss_scaling=None,
+              fit_intercept=None, estimator=None, param="alpha"):
     """Smallest ``alpha`` for which the solution is ``W = 0``.
 
     ``W = 0`` is optimal iff ``-grad_W F(0, b*)`` lies in ``alpha`` times the
@@ -660,12 +666,15 @@ def alpha_max(X, y=None, tasks=None, *, penalty="l21", loss="squared", loss_scal
         (then ``y``, ``tasks``, ``loss``, ``loss_scaling`` and
         ``fit_intercept`` are not given).
     y, tasks : as in ``fit`` (long format or shared design).
-    penalty : {"l1", "l21", "l1inf", "task_l2", "trace"} or NormPenalty
-        A key of :data:`mtlreg.penalties.NORMS`.
-    loss : {"squared", "logistic"}
+    penalty : {"l1", "l21", "l1inf", "task_l2", "trace", "sparse_l21"} or NormPenalty
+        A key of :data:`mtlreg.penalties.NORMS` (their default settings), or a
+        norm penalty (its own settings).
+    loss : {"squared", "logistic"}, default="squared"
         For ``"logistic"``, ``y`` holds two class labels.
-    loss_scaling : {"mean", "sum"}
-    fit_intercept : bool
+    loss_scaling : {"mean", "sum"}, default="mean"
+    fit_intercept : bool, default=True
+        With a prepared ``Problem``, these three are the problem's; giving
+        other values is an error.
     estimator : mtlreg estimator, default=None
         Read the penalty, loss and settings from this (unfitted) estimator.
     param : str, default="alpha"
@@ -676,24 +685,49 @@ def alpha_max(X, y=None, tasks=None, *, penalty="l21", loss="squared", loss_scal
     -------
     float
     """
-    if estimator is not None and not callable(getattr(estimator, "get_objective", None)):
+    if estimator is not None and not is_seam_estimator(estimator):
         raise TypeError(f"estimator must be an mtlreg estimator, got "
                         f"{type(estimator).__name__}.")
     if isinstance(X, Problem):
         if y is not None or tasks is not None:
             raise TypeError("alpha_max of a prepared Problem takes no y or tasks.")
         problem = X
+        check_settings(problem, loss, fit_intercept, loss_scaling, "alpha_max")
+        if estimator is not None:
+            check_settings(problem, estimator._loss, estimator.fit_intercept,
+                           estimator.loss_scaling, type(estimator).__name__)
     elif estimator is not None:
         problem = estimator.prepare(X, y, tasks)
     else:
-        problem = prepare(X, y, tasks, loss=loss, loss_scaling=loss_scaling,
-                          fit_intercept=fit_intercept)
+        problem = prepare(X, y, tasks, loss=loss or "squared",
+                          loss_scaling=loss_scaling or "mean",
+                          fit_intercept=True if fit_intercept is None else fit_intercept)
     if estimator is not None:
-        penalty = threshold_norm(estimator, estimator.get_objective(problem), param)
+        penalty = param_threshold(estimator, estimator.get_objective(problem), param)
     return problem_alpha_max(problem, penalty)
 
 
-def threshold_norm(estimator, objective, param):
+def is_seam_estimator(estimator):
+    """Whether ``estimator`` offers the seam: ``prepare``, ``get_objective``, ``fit_problem``."""
+    return all(callable(getattr(estimator, name, None))
+               for name in ("prepare", "get_objective", "fit_problem"))
+
+
+def check_settings(problem, loss, fit_intercept, loss_scaling, who):
+    """A clear error when ``problem`` was prepared with other settings than
+    ``who`` uses (None: not given)."""
+    given = {"loss": loss, "fit_intercept": fit_intercept, "loss_scaling": loss_scaling}
+    prepared = {"loss": problem.loss.name, "fit_intercept": problem.fit_intercept,
+                "loss_scaling": problem.loss_scaling}
+    wrong = {k: v for k, v in given.items() if v is not None and v != prepared[k]}
+    if wrong:
+        raise ValueError(
+            f"the problem was prepared with loss={prepared['loss']!r}, fit_intercept="
+            f"{prepared['fit_intercept']}, loss_scaling={prepared['loss_scaling']!r}; "
+            f"{who} has {', '.join(f'{k}={v!r}' for k, v in wrong.items())}: prepare it again.")
+
+
+def param_threshold(estimator, objective, param):
     """The norm that ``param`` multiplies (:attr:`Part.threshold`), or a clear error."""
     part = objective.part(param)
     norm = None if part is None else part.threshold

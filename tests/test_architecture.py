@@ -19,7 +19,7 @@ PACKAGE = ROOT / "mtlreg"
 # the layers of docs/architecture.md, lowest first; a module may import its own
 # layer and the ones below
 LAYERS = [
-    {"_backend", "_docstring"},
+    {"_backend", "_docstring", "_capabilities"},
     {"_data"},
     {"losses"},
     {"penalties"},

@@ -488,7 +488,7 @@ def test_path_shared_design():
     (dict(eps=1.0), ValueError, r"eps must be in \(0, 1\)"),
     (dict(eps=-0.1), ValueError, r"eps must be in \(0, 1\)"),
     (dict(eps=np.nan), ValueError, r"eps must be in \(0, 1\)"),
-    (dict(estimator=Ridge()), TypeError, "warm_start"),
+    (dict(estimator=Ridge()), TypeError, "needs an mtlreg estimator"),
 ])
 def test_path_errors(kwargs, error, match):
     X, y, tasks = _problem()
@@ -1342,7 +1342,7 @@ def test_shared_design_classifier_with_int_cv():
 
 
 @pytest.mark.parametrize("kwargs, error, match", [
-    (dict(estimator=Ridge()), TypeError, "warm_start"),
+    (dict(estimator=Ridge()), TypeError, "needs an mtlreg estimator"),
     (dict(estimator=MTFLRegressor(), alphas=None), ValueError, "threshold for 'alpha'"),
     (dict(selection="best"), ValueError, "selection"),
     (dict(scoring=5), ValueError, "scoring"),
@@ -1609,3 +1609,37 @@ def test_scorer_look_alikes_get_a_pointer_to_mtlreg_scorers():
     with pytest.raises(ValueError, match="is a scikit-learn scorer"):
         MultiTaskCV(L21Regressor(), scoring={"r2": sk_get_scorer("r2")}, cv=2).fit(
             X, y, tasks=tasks)
+
+
+# -- issue 15: paths and CV through the seam ------------------------------------------------------
+
+def test_refit_starts_cold_when_the_folds_did_not_see_every_task():
+    """A split whose training part lacks a task: the folds' mean solution has one
+    task too few, so the refit on all the data starts from zero instead (and
+    gives the same certified optimum as a plain fit)."""
+    X, y, tasks = _problem()
+    codes = np.searchsorted(np.unique(tasks), tasks)
+    train = np.flatnonzero(codes != 2)[::2]
+    test = np.flatnonzero(codes != 2)[1::2]
+    cv = MultiTaskCV(L21Regressor(tol=1e-10), alphas=[0.1, 0.05], cv=[(train, test)]).fit(
+        X, y, tasks=tasks)
+    best = cv.best_estimator_
+    assert best.coef_.shape == (3, X.shape[1])
+    plain = L21Regressor(alpha=best.alpha, tol=1e-10).fit(X, y, tasks=tasks)
+    assert abs(best.objective_ - plain.objective_) <= best.dual_gap_ + plain.dual_gap_ \
+        + rounding(plain.objective_)
+
+
+@pytest.mark.parametrize("run", ["path", "cv", "alpha_max"])
+def test_paths_validate_the_parameters_before_preparing(run):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y, tasks = _problem()
+    est = L21Regressor(device=3)
+    with pytest.raises(InvalidParameterError, match="'device' parameter"):
+        if run == "path":
+            regularization_path(est, X, y, tasks, n_alphas=2)
+        elif run == "cv":
+            MultiTaskCV(est, n_alphas=2, cv=2).fit(X, y, tasks=tasks)
+        else:
+            mtlreg.alpha_max(X, y, tasks, estimator=est)

@@ -218,3 +218,66 @@ def test_solver_inputs_are_what_solve_hands_its_solver():
         raw = fista(*solver_inputs(problem, objective), tol=1e-8, max_iter=500)
         solution = solve(problem, objective, tol=1e-8, max_iter=500)
         assert np.array_equal(raw.coef, solution.raw.coef) and raw.n_iter == solution.n_iter
+
+
+def test_a_misspelt_capability_is_an_error_when_the_class_is_defined():
+    with pytest.raises(TypeError, match="seperable_over_features, which is not a capability"):
+        class Typo(L21):
+            seperable_over_features = True
+    from mtlreg.losses import BaseDataFit
+    with pytest.raises(TypeError, match="has_duals, which is not a capability"):
+        class TypoFit(BaseDataFit):
+            has_duals = True
+
+
+def test_smooth_term_of_a_decomposed_objective_acts_on_the_sum_of_the_parts():
+    """F(P + Q) + g(P + Q) with zero part penalties: the reported objective is the
+    formula at the returned sum, and it is the one-part optimum of F + g (both
+    certified: the zero penalties hand the whole dual point to g)."""
+    from mtlreg.penalties import ASOPenalty, Zero
+
+    X, y, tasks = _long()
+    problem = prepare(X, y, tasks)
+    xp = problem.xp
+    term = ASOPenalty(xp, 0.1, 0.1, 2)
+    one = solve(problem, Objective(parts=(Part(Zero(xp)),), smooth=term), tol=1e-10)
+    two = solve(problem, Objective(parts=(Part(Zero(xp)), Part(Zero(xp))), smooth=term),
+                tol=1e-10)
+    assert one.converged and two.converged
+    W = two.coef
+    formula = float(problem.datafit.value(W, None, problem.datafit.state(W, None))) \
+        + float(term.value(W))
+    assert abs(two.objective - formula) <= rounding(formula)
+    assert_same_optimum(two.objective, two.dual_gap, one.objective, one.dual_gap,
+                        rounding(one.objective))
+
+
+def test_solver_options_go_to_plain_fista_even_with_many_features():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((60, 220))
+    tasks = np.repeat([0, 1], 30)
+    y = X[:, 0] + 0.1 * rng.standard_normal(60)
+    problem = prepare(X, y, tasks)
+    penalty = L21(problem.xp, 0.5 * mtlreg.alpha_max(problem, penalty="l21"))
+    fit = solve(problem, Objective(parts=(Part(penalty),), solver_options={"check_every": 5}),
+                tol=1e-6)
+    assert fit.converged and fit.n_iter % 5 == 0 and fit.raw.lipschitz == fit.raw.lipschitz
+
+
+def test_alpha_max_of_a_problem_refuses_other_settings():
+    X, y, tasks = _long()
+    problem = prepare(X, y > 0, tasks, loss="logistic")
+    assert mtlreg.alpha_max(problem, penalty="l1") == mtlreg.alpha_max(
+        problem, penalty="l1", loss="logistic")
+    with pytest.raises(ValueError, match="prepared with loss='logistic'.*fit_intercept=False"):
+        mtlreg.alpha_max(problem, penalty="l1", fit_intercept=False)
+    with pytest.raises(ValueError, match="L21Classifier has loss_scaling='sum'"):
+        mtlreg.alpha_max(problem, estimator=mtlreg.L21Classifier(loss_scaling="sum"))
+
+
+def test_old_alpha_max_import_still_works_with_a_warning():
+    import mtlreg.feature
+
+    with pytest.warns(FutureWarning, match="use mtlreg.alpha_max"):
+        old = mtlreg.feature.alpha_max
+    assert old is mtlreg.alpha_max

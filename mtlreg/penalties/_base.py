@@ -21,6 +21,7 @@ all smooth).  A solver checks the capabilities it needs with
 from abc import ABC, abstractmethod
 
 from .._backend import as_float
+from .._capabilities import check_declared
 
 __all__ = ["Penalty", "SmoothTerm", "ScaledPenalty", "NormPenalty"]
 
@@ -32,6 +33,11 @@ class Penalty(ABC):
     separable_over_features = False
     has_auxiliary = False
     is_zero = False
+    CAPABILITIES = ("has_conjugate", "separable_over_features", "has_auxiliary", "is_zero")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_declared(cls, cls.CAPABILITIES)
 
     @abstractmethod
     def value(self, coef):
@@ -58,6 +64,11 @@ class SmoothTerm(ABC):
     """A differentiable structural term ``g(W)`` with a Lipschitz gradient."""
 
     has_conjugate = False
+    CAPABILITIES = ("has_conjugate",)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_declared(cls, cls.CAPABILITIES)
 
     @abstractmethod
     def value_and_grad(self, coef):

@@ -61,7 +61,7 @@ class SparseL21(NormPenalty):
         U = xp.cumulative_sum(u, axis=0)
         Q = xp.cumulative_sum(u * u, axis=0)
         # at s = u_i / tau the equation's left side squared is
-        # sum_{l < i} (u_l - u_i)^2; the root lies at or beyond u_i / tau
+        # sum_{l < i} (u_l - u_i)^2; the root lies at or below u_i / tau
         # exactly when that is at most ((1 - tau) u_i / tau)^2
         ratio = ((1.0 - tau) / tau) ** 2
         below = (Q - u * u) - 2.0 * u * (U - u) + (k - 1.0) * u * u - ratio * u * u <= 0

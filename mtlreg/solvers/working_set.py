@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .._backend import as_float, to_numpy
+from ._requirements import require
 from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
 
 __all__ = ["working_set_fista", "use_working_set"]
@@ -40,6 +41,10 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     """
     from ._result import SolverResult
 
+    require("working_set_fista", penalty, "penalty", ("feature_scores",),
+            ("separable_over_features", "has_conjugate"))
+    require("working_set_fista", datafit, "data fit", ("restrict_features", "dual"),
+            ("can_restrict_features", "has_dual"))
     xp = datafit.xp
     data = datafit.data
     dev = data.device
