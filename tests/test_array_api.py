@@ -188,3 +188,19 @@ def test_float32_numpy_stays_float32():
     est = mtlreg.L21Regressor(alpha=0.05).fit(X.astype(np.float32), y.astype(np.float32), tasks=tasks)
     assert est.coef_.dtype == np.float32 and est.intercept_.dtype == np.float32
     assert est.predict(X.astype(np.float32), tasks=tasks).dtype == np.float32
+
+
+def test_regularization_path_on_array_api_inputs():
+    """The path's secant warm start mixes the NumPy grid with device arrays: it
+    must stay on the device, and every point reach the NumPy path's optimum."""
+    from mtlreg.model_selection import regularization_path
+
+    X, y, tasks = _problem()
+    ref = regularization_path(mtlreg.L21Regressor(tol=1e-10), X, y, tasks, n_alphas=4)
+    with sklearn.config_context(array_api_dispatch=True):
+        path = regularization_path(mtlreg.L21Regressor(tol=1e-10), xps.asarray(X),
+                                   xps.asarray(y), tasks, alphas=ref.alphas)
+    assert isinstance(path.coefs, type(xps.asarray(X))) and np.all(path.converged)
+    r = sum_rounding(sum(X.shape), objective_at_zero(split_tasks(y, tasks), loss="squared"))
+    for args in zip(path.objectives, path.dual_gaps, ref.objectives, ref.dual_gaps):
+        assert_same_optimum(*args, 4 * r)
