@@ -161,7 +161,7 @@ def _label_kind(v):
 
 def _labels_to_numpy(tasks):
     if isinstance(tasks, (list, tuple)) or (isinstance(tasks, np.ndarray) and tasks.dtype == object):
-        kinds = {_label_kind(v) for v in tasks if v is not None}
+        kinds = {_label_kind(v) for v in tasks if v is not None and not _is_missing(v)}
         if len(kinds) > 1:
             # np.asarray would turn 1 and "1" into the same string label
             raise ValueError(
@@ -193,11 +193,21 @@ def _labels_to_numpy(tasks):
 def _check_no_missing_labels(tasks):
     if tasks.dtype.kind == "f" and np.isnan(tasks).any():
         raise ValueError("tasks contains NaN; every sample needs a task label.")
+    if tasks.dtype.kind in "mM" and np.isnat(tasks).any():
+        raise ValueError("tasks contains NaT; every sample needs a task label.")
     if tasks.dtype.kind == "O":
         for v in tasks:
-            if v is None or (isinstance(v, float) and v != v):
-                raise ValueError("tasks contains a missing label (None or NaN); "
+            if v is None or _is_missing(v):
+                raise ValueError("tasks contains a missing label (None, NaN or NaT); "
                                  "every sample needs a task label.")
+
+
+def _is_missing(v):
+    """NaN-like scalars (float NaN, NaT of NumPy or pandas) are not equal to themselves."""
+    try:
+        return bool(v != v)
+    except (TypeError, ValueError):  # an object without a scalar comparison
+        return False
 
 
 class TaskData:

@@ -608,6 +608,20 @@ def test_missing_task_label_raises(Est):
         Est().fit(X, y, tasks=_object_array([None] + ["a"] * (len(idx) - 1)))
 
 
+@pytest.mark.parametrize("kind", ["datetime64", "pandas", "object"])
+def test_nat_task_label_raises(kind):
+    """NaT is a missing label, as NaN and None are (it used to become a task)."""
+    import pandas as pd
+
+    X, y, idx = _bad_problem(L21Regressor)
+    days = np.datetime64("2020-01-01") + idx.astype("timedelta64[D]")
+    days[0] = np.datetime64("NaT")
+    tasks = {"datetime64": days, "pandas": pd.Series(days),
+             "object": _object_array([pd.NaT] + ["a"] * (len(idx) - 1))}[kind]
+    with pytest.raises(ValueError, match="NaT"):
+        L21Regressor().fit(X, y, tasks=tasks)
+
+
 @pytest.mark.parametrize("Est", REGRESSORS, ids=lambda c: c.__name__)
 def test_regressor_non_numeric_y_raises(Est):
     X, _, idx = _bad_problem(Est)

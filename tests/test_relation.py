@@ -570,6 +570,8 @@ def _three_tasks():
     (dict(graph=np.ones((2, 3)), graph_format="incidence"), r"one row per task.*\(2, 3\)"),
     (dict(graph=[("x", "y", 1.0, 5)]), "each edge must be"),
     (dict(graph_format="matrix"), "graph_format"),
+    (dict(graph=np.zeros((3, 3, 3))), r"2-D matrix or a list of edges.*\(3, 3, 3\)"),
+    (dict(graph=np.zeros(3)), r"2-D matrix or a list of edges.*\(3,\)"),
 ])
 def test_bad_graph_input_raises_a_clear_error(kwargs, match):
     X, y, tasks = _three_tasks()

@@ -136,6 +136,8 @@ def _guess_format(graph, T):
     M = np.asarray(graph)
     if M.ndim == 2 and M.dtype.kind in "biuf":
         return "adjacency" if M.shape == (T, T) else "incidence"
+    if M.dtype.kind in "biuf" and M.ndim != 2:
+        return "adjacency"  # a numeric array of another shape: the matrix check says so
     return "edges"
 
 
