@@ -167,7 +167,10 @@ class _MultiTaskLinearModel(BaseEstimator):
             for name, value in objective.readouts(solution).items():
                 setattr(self, name, value)
         self._fitted_to_host()
-        if not solution.converged:
+        if not solution.converged and solution.raw.note:
+            warnings.warn(f"{type(self).__name__} did not converge: {solution.raw.note}. "
+                          f"Use solver='fista' for a fit certified to tol.", ConvergenceWarning)
+        elif not solution.converged:
             if solution.criterion_name == "duality gap":
                 detail = (f"duality gap {solution.dual_gap:.3g} > tol * objective = "
                           f"{self.tol:g} * {solution.raw.objective:.6g}")

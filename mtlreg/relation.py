@@ -48,8 +48,10 @@ _RELATION_DETAIL = """Multi-task relationship learning (Zhang & Yeung 2010): the
       ``F + alpha tr(Omega^-1 (W^T W + eps I)) + ridge ||W||_F^2`` (a W-step
       that would raise it is rejected).  Stops when the relative changes of
       the objective and of ``Omega`` (Frobenius) are both at most ``tol``,
-      with ``eps`` at its floor; ``dual_gap_`` still reports the certified
-      gap of the unperturbed problem, so a stall is visible.  Like every
+      with ``eps`` at its floor; ``converged_`` is True only if the certified
+      gap of the unperturbed problem (``dual_gap_``) then also meets ``tol``,
+      otherwise a ConvergenceWarning says that the fit is not certified
+      to ``tol``.  Like every
       eps-perturbed scheme it is slow where the optimal ``W`` is rank
       deficient (the small singular values shrink a little per outer
       iteration): offered for comparison with published results; see

@@ -33,6 +33,8 @@ class SolverResult:
         Rejected FISTA trial steps (each costs one more iteration's passes).
     criterion_name : str
         What ``criterion`` measures, for messages.
+    note : str
+        Why a solver stopped unconverged before ``max_iter`` (empty otherwise).
     """
 
     coef: object
@@ -48,3 +50,4 @@ class SolverResult:
     auxiliary: object = None
     n_backtracks: int = 0
     criterion_name: str = "stopping criterion"
+    note: str = ""
