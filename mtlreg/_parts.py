@@ -68,6 +68,7 @@ class PartsPenalty(Penalty):
         self.xp = xp
         self.parts = parts
         self.has_conjugate = all(p.has_conjugate for p in parts)
+        self.zero_task_is_free = all(p.zero_task_is_free for p in parts)
 
     def _blocks(self, coef):
         return split_parts(self.xp, coef, len(self.parts))

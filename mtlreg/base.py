@@ -310,9 +310,15 @@ class MultiTaskClassifierBase(ClassifierMixin, _MultiTaskLinearModel):
 
     A task whose training labels are all one class has no finite minimizer
     when intercepts are fitted: its loss vanishes only in the limit
-    ``w_t = 0``, ``b_t -> +-inf``.  That limit does not change the other
-    tasks' problem, so such a task is left out of the joint solve and gets
-    ``coef_[t] = 0`` and ``intercept_[t] = +-log(1 / eps)`` (probability
+    ``b_t -> +-inf``, where it is zero whatever ``w_t`` is.  The joint solve
+    gives it zero loss weight and keeps its ``w_t`` in the penalty:
+    ``coef_[t] = 0`` where zeroing a task never raises the penalty (every
+    family but the task graph; under task clustering the zero direction can
+    still take some of ``M``'s trace, so the other tasks' problem is not
+    quite the one without the task), and under a task graph whatever the
+    graph makes it (it is pulled towards its neighbours); ``objective_``
+    describes the returned coefficients, and
+    ``intercept_[t] = +-log(1 / eps)`` stands for the limit (probability
     ``1 - eps`` for its class).
     """
 

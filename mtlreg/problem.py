@@ -290,9 +290,9 @@ def drop_one_class_tasks(xp, data):
     """Give zero loss weight to tasks whose labels are all one class.
 
     With fitted intercepts such a task's loss vanishes only in the limit
-    ``b_t -> +-inf`` with ``w_t = 0``, which leaves the other tasks' problem
-    unchanged.  Returns the sign of each dropped task's class (0 if kept), or
-    None when no task is dropped.
+    ``b_t -> +-inf``, where it is zero whatever ``w_t`` is: the task keeps its
+    ``w_t`` in the penalty and loses its loss.  Returns the sign of each
+    dropped task's class (0 if kept), or None when no task is dropped.
     """
     pos = to_numpy(data.sample_sum(xp.astype(data.Y > 0, data.dtype)))
     neg = to_numpy(data.sample_sum(xp.astype(data.Y < 0, data.dtype)))
@@ -414,6 +414,12 @@ class Objective:
             if p.param == param:
                 return p
         return None
+
+    @property
+    def zero_task_is_free(self):
+        """Whether setting a task's ``w_t`` to zero never raises the structural terms."""
+        return all(p.penalty.zero_task_is_free for p in self.parts) and (
+            self.smooth is None or self.smooth.zero_task_is_free)
 
     def thresholds(self):
         """``{parameter: NORMS key}`` naming the norm of each parameter with a
@@ -543,10 +549,15 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
         intercept = result.intercept - xp.sum(data.X_offset * coef, axis=1) \
             if problem.fit_intercept else zeros
         if problem.one_class_sign is not None:
-            coef, intercept = _set_one_class_tasks(xp, coef, intercept, problem.one_class_sign)
-            parts = xp.stack([_set_one_class_tasks(xp, parts[i, ...], intercept,
-                                                   problem.one_class_sign)[0]
-                              for i in range(k)])
+            # a task without loss (one class, b_t -> +-inf): its w_t is what the
+            # penalty alone makes it; when a zero w_t is free (the penalty does not
+            # couple the tasks) the solver's rounding-level values are set to 0,
+            # which cannot raise the objective, so the certificate still holds
+            sign = problem.one_class_sign
+            if objective.zero_task_is_free:
+                coef = _zero_tasks(xp, coef, sign)
+                parts = xp.stack([_zero_tasks(xp, parts[i, ...], sign) for i in range(k)])
+            intercept = _one_class_intercepts(xp, intercept, sign)
     value = float(result.objective)
     if problem.use_gram:
         # The Gram form of F cancels on near-exact fits; report the objective
@@ -594,15 +605,17 @@ def _initial_point(problem, n_parts, start):
     return coef0, intercept0
 
 
-def _set_one_class_tasks(xp, coef, intercept, sign):
-    """Tasks of one class: ``w_t = 0``, ``b_t = +-log(1 / eps)``."""
-    dev = device(coef)
-    eps = float(xp.finfo(coef.dtype).eps)
-    s = xp.asarray(sign, dtype=coef.dtype, device=dev)
-    drop = s != 0
-    coef = xp.where(drop[:, None], xp.zeros_like(coef), coef)
-    intercept = xp.where(drop, s * math.log(1.0 / eps), intercept)
-    return coef, intercept
+def _zero_tasks(xp, coef, sign):
+    """``w_t = 0`` for the tasks of one class (``sign != 0``)."""
+    drop = xp.asarray(sign, dtype=coef.dtype, device=device(coef)) != 0
+    return xp.where(drop[:, None], xp.zeros_like(coef), coef)
+
+
+def _one_class_intercepts(xp, intercept, sign):
+    """``b_t = +-log(1 / eps)`` for the tasks of one class: the limit ``b_t -> +-inf``."""
+    eps = float(xp.finfo(intercept.dtype).eps)
+    s = xp.asarray(sign, dtype=intercept.dtype, device=device(intercept))
+    return xp.where(s != 0, s * math.log(1.0 / eps), intercept)
 
 
 def _squared_objective(problem, coef, intercept, penalty_value):

@@ -405,10 +405,13 @@ def _clustered_tasks(seed, logistic):
     return Xs, zs
 
 
-def _data_fit(Xs, ys, W, b, loss_scaling, logistic):
-    """``sum_t c_t loss_t`` at ``W`` (d x T) and ``b``, in NumPy."""
+def _data_fit(Xs, ys, W, b, loss_scaling, logistic, skip=()):
+    """``sum_t c_t loss_t`` at ``W`` (d x T) and ``b``, in NumPy (tasks in ``skip``
+    have no loss)."""
     total = 0.0
     for t, (X, y) in enumerate(zip(Xs, ys)):
+        if t in skip:
+            continue
         weight = 1.0 / len(y) if loss_scaling == "mean" else 1.0
         z = X @ W[:, t] + b[t]
         total += weight * (np.sum(np.logaddexp(0.0, -y * z)) if logistic
@@ -416,7 +419,7 @@ def _data_fit(Xs, ys, W, b, loss_scaling, logistic):
     return total
 
 
-def _cvxpy_clustered(Xs, ys, alpha, beta, k, ridge, loss_scaling, logistic):
+def _cvxpy_clustered(Xs, ys, alpha, beta, k, ridge, loss_scaling, logistic, skip=()):
     """The joint problem over ``(W, b, M)`` by Clarabel: a :class:`Reference` whose
     ``upper`` is the objective at Clarabel's ``(W, b)`` with the minimum over ``M``
     in closed form (``_water_filling``: a feasible ``M``, so an upper bound), and
@@ -428,6 +431,8 @@ def _cvxpy_clustered(Xs, ys, alpha, beta, k, ridge, loss_scaling, logistic):
     eta, c = _constants(alpha, beta)
     terms = []
     for t, (X, y) in enumerate(zip(Xs, ys)):
+        if t in skip:
+            continue
         weight = 1.0 / len(y) if loss_scaling == "mean" else 1.0
         z = X @ W[:, t] + b[t]
         terms.append(weight * (cp.sum(cp.logistic(-cp.multiply(y, z))) if logistic
@@ -437,7 +442,7 @@ def _cvxpy_clustered(Xs, ys, alpha, beta, k, ridge, loss_scaling, logistic):
 
     def exact():
         V, m, _ = _water_filling(W.value, eta, k)
-        return (_data_fit(Xs, ys, W.value, b.value, loss_scaling, logistic)
+        return (_data_fit(Xs, ys, W.value, b.value, loss_scaling, logistic, skip)
                 + _term_eig(W.value, V, m, eta, c) + ridge * np.sum(W.value ** 2))
 
     ref = solve_reference(cp.Problem(cp.Minimize(objective), _feasible_set(cp, M, T, k)),
@@ -483,6 +488,30 @@ def test_estimators_match_cvxpy_and_certify_their_gap(logistic, loss_scaling, ri
     assert not rough.converged_
     assert rough.objective_ - ref.upper > ref.accuracy + rounding(ref.upper)
     assert_matches_reference(rough.objective_, rough.dual_gap_, ref)
+
+
+def test_one_class_task_stays_in_the_clustering_term():
+    """Task 2 has one class: its loss vanishes as b_2 -> +-inf whatever w_2 is.
+    Zeroing a task never raises the clustering term, so w_2 = 0; the term still
+    sees the zero direction (M may give it some of its trace, which changes the
+    other tasks' problem).  objective_ is that problem's objective at the
+    returned coefficients, certified against CVXPY."""
+    Xs, ys = _clustered_tasks(0, True)
+    ys[2] = np.ones_like(ys[2])
+    X, y, tasks = stack_tasks(Xs, ys)
+    alpha, beta, k = 0.1, 0.05, 2
+    ref, _, _ = _cvxpy_clustered(Xs, ys, alpha, beta, k, 0.0, "mean", True, skip=(2,))
+    est = ClusteredClassifier(alpha=alpha, beta=beta, n_clusters=k, tol=1e-10).fit(
+        X, y, tasks=tasks)
+    assert est.converged_ and est.intercept_[2] == pytest.approx(np.log(1 / np.finfo(float).eps))
+    assert np.all(est.coef_[2] == 0)
+    W = est.coef_.T
+    eta, c = _constants(alpha, beta)
+    V, m, _ = _water_filling(W, eta, k)  # the minimum over M, written in this module
+    formula = (_data_fit(Xs, ys, W, est.intercept_, "mean", True, skip=(2,))
+               + _term_eig(W, V, m, eta, c))
+    assert abs(est.objective_ - formula) <= rounding(formula)
+    assert_matches_reference(est.objective_, est.dual_gap_, ref)
 
 
 # -- optimality conditions at the fitted solution -----------------------------------------------

@@ -1668,3 +1668,29 @@ def test_constant_curvature_means_quadratic(name):
     tol = 4 * sum(case.value_rounding(np.abs(X) + np.abs(D), None if x is None else
                                       np.abs(x) + np.abs(db)) for X, x in ((A, a), (B, bb)))
     assert abs(second(A, a) - second(B, bb)) <= tol
+
+
+# =============================================================================================
+# The declared zero_task_is_free: zeroing a task's coefficients never raises the term
+# =============================================================================================
+
+@pytest.mark.parametrize("name, shape, ridge", _params())
+def test_zero_task_is_free_as_declared(name, shape, ridge):
+    """Where declared, the independent value at ``W`` with one task's row zeroed is at
+    most the value at ``W`` (to the rounding of the two values): the solver then
+    sets a task without loss to ``w_t = 0`` without raising the objective.  Where
+    not declared (a task graph, task clustering), some random ``W`` shows why."""
+    case = build(name, shape, ridge)
+    rng = rng_for("zero-task", name, shape, ridge)
+    rises = []
+    for _ in range(30):
+        W = rng.standard_normal(shape) * rng.uniform(0.3, 2.0)
+        t = rng.integers(shape[0])
+        Z = W.copy()
+        Z[t] = 0.0
+        before, after = case.value(W), case.value(Z)
+        rises.append(after - before - rounding(before, after))
+    if case.term.zero_task_is_free:
+        assert max(rises) <= 0.0
+    elif shape[0] > 1 and not isinstance(case.term, MetricQuadratic):
+        assert max(rises) > 0.0, "declare zero_task_is_free: no raise was found"

@@ -682,3 +682,44 @@ def test_a_change_rule_stop_above_the_certified_tol_is_not_convergence():
             data.X, data.y, tasks=data.tasks)
     assert not alt.converged_ and alt.n_iter_ < alt.max_iter
     assert alt.dual_gap_ > alt.tol * alt.objective_
+
+
+# -- a task of one class under the graph: it keeps its w_t in the graph term -----------------------
+
+def test_one_class_task_keeps_its_coefficients_in_the_graph_term():
+    """Task "b" has one class: its loss vanishes as b_b -> +inf, whatever w_b is, so
+    the problem is the others' losses plus the graph term over all four w_t.  The
+    graph pulls w_b towards its neighbours (it is not 0), objective_ is that
+    problem's objective at the returned coefficients, and it is certified
+    against CVXPY (ridge > 0: the quadratic's conjugate gives the gap)."""
+    Xs, ys, X, y, tasks = _string_tasks(9, True)
+    y = np.where(tasks == "b", 1.0, y)
+    ys[1] = np.ones_like(ys[1])  # "b" is the second task in sorted order
+    alpha, ridge = 0.1, 0.05
+
+    def term(W):
+        return sum(w * cp.sum_squares(W[:, "abcd".index(a)] - W[:, "abcd".index(b)])
+                   for a, b, w in _EDGES)
+
+    others = [0, 2, 3]
+    reference = _solve_one_class_graph(Xs, ys, others, term, alpha, ridge)
+    est = GraphClassifier(alpha=alpha, ridge=ridge, graph=list(_EDGES), tol=1e-10).fit(
+        X, y, tasks=tasks)
+    assert est.converged_ and est.dual_gap_ is not None
+    assert np.abs(est.coef_[1]).max() > 0.01  # pulled towards its neighbours
+    assert est.intercept_[1] == pytest.approx(np.log(1 / np.finfo(float).eps))
+    W = est.coef_.T
+    formula = sum(np.mean(np.logaddexp(0.0, -ys[t] * (Xs[t] @ W[:, t] + est.intercept_[t])))
+                  for t in others)
+    formula += alpha * sum(w * np.sum((W[:, "abcd".index(a)] - W[:, "abcd".index(b)]) ** 2)
+                           for a, b, w in _EDGES) + ridge * np.sum(W ** 2)
+    assert abs(est.objective_ - formula) <= rounding(formula)
+    assert_matches_reference(est.objective_, est.dual_gap_, reference)
+
+
+def _solve_one_class_graph(Xs, ys, others, term, alpha, ridge):
+    d, T = Xs[0].shape[1], len(Xs)
+    W, b = cp.Variable((d, T)), cp.Variable(T)
+    loss = sum(cp.sum(cp.logistic(-cp.multiply(ys[t], Xs[t] @ W[:, t] + b[t]))) / len(ys[t])
+               for t in others)
+    return _solve(loss + alpha * term(W) + ridge * cp.sum_squares(W))

@@ -11,7 +11,10 @@ penalty, ``dual_scale`` certify a duality gap), ``separable_over_features``
 (``feature_scores``: working sets of features), ``has_auxiliary``
 (``auxiliary_step``, ``step_penalty``, ``perturbation``: alternating
 minimization), ``is_zero`` (the zero penalty of models whose structure is
-all smooth).  A solver checks the capabilities it needs with
+all smooth), ``zero_task_is_free`` (setting one task's ``w_t`` to zero never
+raises the term: true of the norms, the squared trace norms, cASO and task
+clustering, false of a task graph; a task without loss -- one class with a
+free intercept -- then gets ``w_t = 0``).  A solver checks the capabilities it needs with
 :func:`mtlreg.solvers.require` and raises a readable error otherwise.
 
 :class:`NormPenalty` derives everything from three methods of a norm:
@@ -33,7 +36,9 @@ class Penalty(ABC):
     separable_over_features = False
     has_auxiliary = False
     is_zero = False
-    CAPABILITIES = ("has_conjugate", "separable_over_features", "has_auxiliary", "is_zero")
+    zero_task_is_free = False
+    CAPABILITIES = ("has_conjugate", "separable_over_features", "has_auxiliary", "is_zero",
+                    "zero_task_is_free")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -64,7 +69,8 @@ class SmoothTerm(ABC):
     """A differentiable structural term ``g(W)`` with a Lipschitz gradient."""
 
     has_conjugate = False
-    CAPABILITIES = ("has_conjugate",)
+    zero_task_is_free = False
+    CAPABILITIES = ("has_conjugate", "zero_task_is_free")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -103,6 +109,9 @@ class ScaledPenalty(Penalty):
 class NormPenalty(ScaledPenalty):
     """``h(W) = alpha * Omega(W) + ridge * ||W||_F^2`` for a norm ``Omega``.
 
+    ``zero_task_is_free``: every norm here is monotone under zeroing a task's
+    coefficients (entrywise, group and spectral norms alike).
+
     Subclasses give ``norm``, ``norm_prox`` (prox of ``tau * Omega``) and
     ``dual_norm``.  Everything else follows:
 
@@ -115,6 +124,8 @@ class NormPenalty(ScaledPenalty):
     * ``alpha_max(grad) = dual_norm(grad)``: ``W = 0`` is optimal iff
       ``-grad F(0)`` lies in ``alpha`` times the dual-norm ball.
     """
+
+    zero_task_is_free = True
 
     def value(self, coef):
         xp = self.xp

@@ -114,6 +114,10 @@ class ASOPenalty(SmoothTerm):
 
     over_tasks = False  # M acts on the features (cASO) or on the tasks (clustered MTL)
     has_conjugate = True
+    # over the features a zero task column adds w_t^T (eta I + M)^-1 w_t = 0; over the
+    # tasks it adds a zero singular value, where M may put trace for free (the other
+    # tasks' term can only fall)
+    zero_task_is_free = True
 
     def __init__(self, xp, alpha, beta, n_components, ridge=0.0):
         self.xp = xp

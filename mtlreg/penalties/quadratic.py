@@ -60,6 +60,7 @@ class Zero(Penalty):
 
     has_conjugate = True
     is_zero = True
+    zero_task_is_free = True
 
     def __init__(self, xp):
         self.xp = xp

@@ -20,6 +20,7 @@ class SquaredTraceNorm(ScaledPenalty):
     """
 
     has_auxiliary = True
+    zero_task_is_free = True  # a zero column leaves the singular values but adds a zero one
     over_tasks = False  # auxiliary matrix over the features (MTFL's D) or the tasks (MTRL's Omega)
 
     def singular_values(self, coef):
