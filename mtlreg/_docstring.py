@@ -41,9 +41,14 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
         Fit one unpenalized intercept per task.
     tol : float, default=1e-6
         Stop when the certified duality gap is at most ``tol`` times the
-        objective (a relative gap; ``tol`` is floored at ``100 * eps`` of the
-        data's dtype), or at most ``min(tol, 1e-8)`` times the objective at
-        ``W = 0`` if that is larger.
+        objective: ``converged_`` then means the objective is within ``tol``
+        of the optimum, relatively (``tol`` is floored at ``100 * eps`` of the
+        data's dtype, the rounding level of the loss sums).  A fit whose
+        certificate cannot resolve that (an objective near the rounding level
+        of the data, or a ``tol`` near ``sqrt(eps)`` on a fit exact to
+        rounding) stops at ``max_iter`` with a ConvergenceWarning.  Where no
+        certificate exists (``GraphRegressor`` with ``beta = ridge = 0``), the
+        norm of the gradient mapping, relative to the gradient at ``W = 0``.
     max_iter : int, default=5000
         Maximum number of iterations (outer iterations for MTFL's
         ``solver="alternating"``).

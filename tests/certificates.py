@@ -145,33 +145,31 @@ def least_eigenvalue(H):
 
 # -- the stopping rule ----------------------------------------------------------------------
 
-def gap_threshold(tol, objective, scale):
+def gap_threshold(tol, objective):
     """FISTA's stopping rule (``mtlreg.solvers.fista.gap_threshold``): it stops when
-    ``gap <= max(tol * P, min(tol, 1e-8) * F(0, b0), 100 eps F(0, b0))``, ``P`` the
-    objective, ``F(0, b0) = scale`` the objective at ``W = 0`` with the intercepts
-    optimal there (``tol`` as the solver used it: floored at ``100 eps`` of the dtype)."""
-    return max(tol * objective, min(tol, 1e-8) * scale, 100.0 * EPS * scale)
+    ``gap <= tol * P``, ``P`` the objective (``tol`` as the solver used it: floored at
+    ``100 eps`` of the dtype)."""
+    return tol * objective
 
 
-def stopping_band(tol, objective, scale, *, objective_rounding=0.0):
+def stopping_band(tol, objective, *, objective_rounding=0.0):
     """``(lower, upper)``: the thresholds mtlreg may have compared its gap with.
 
-    ``scale`` here is ``F(0, b0)`` in closed form and mtlreg's is its own sum,
-    both sums of terms of one sign: they agree to ``4096 eps`` relative
-    (:func:`rounding`), and so do ``objective`` and the solver's value of it
-    when ``objective`` is that value.  ``objective_rounding``: a further
+    ``objective`` and the solver's value of it, both sums of terms of one sign
+    when ``objective`` is that value, agree to ``4096 eps`` relative
+    (:func:`rounding`).  ``objective_rounding``: a further
     absolute difference, where the reported objective was re-evaluated after
     the last check (the squared loss's Gram path reports it recomputed on the
     data).  The threshold is increasing in both: evaluated at the ends."""
-    upper = gap_threshold(tol, objective + objective_rounding, scale) * (1 + 4096 * EPS)
-    lower = gap_threshold(tol, objective - objective_rounding, scale) * (1 - 4096 * EPS)
+    upper = gap_threshold(tol, objective + objective_rounding) * (1 + 4096 * EPS)
+    lower = gap_threshold(tol, objective - objective_rounding) * (1 - 4096 * EPS)
     return lower, upper
 
 
-def assert_stopping_rule(converged, gap, objective, tol, scale, *, objective_rounding=0.0):
+def assert_stopping_rule(converged, gap, objective, tol, *, objective_rounding=0.0):
     """``converged`` follows the stopping rule: a certified gap ``0 <= gap`` within
     the threshold when converged, above it when not (:func:`stopping_band`)."""
-    lower, upper = stopping_band(tol, objective, scale, objective_rounding=objective_rounding)
+    lower, upper = stopping_band(tol, objective, objective_rounding=objective_rounding)
     assert gap is not None, "no certified gap"
     if converged:
         assert 0 <= gap <= upper, f"converged with gap {gap:.3g} > threshold {upper:.3g}"
@@ -179,11 +177,10 @@ def assert_stopping_rule(converged, gap, objective, tol, scale, *, objective_rou
         assert gap > lower, f"not converged with gap {gap:.3g} <= threshold {lower:.3g}"
 
 
-def assert_converged(est, tol, scale, *, objective_rounding=0.0):
-    """``est.converged_``, with its certified gap within the stopping rule at ``tol``
-    (``scale``: :func:`objective_at_zero`)."""
+def assert_converged(est, tol, *, objective_rounding=0.0):
+    """``est.converged_``, with its certified gap within the stopping rule at ``tol``."""
     assert est.converged_, "not converged"
-    assert_stopping_rule(True, est.dual_gap_, est.objective_, tol, scale,
+    assert_stopping_rule(True, est.dual_gap_, est.objective_, tol,
                          objective_rounding=objective_rounding)
 
 

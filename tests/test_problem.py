@@ -201,8 +201,7 @@ def test_sparse_l21_threshold_and_working_sets():
     below = solve(problem, Objective(parts=(Part(SparseL21(problem.xp, 0.3 * top)),)),
                   tol=1e-8)
     assert below.converged and np.abs(below.coef).max() > 0
-    assert_stopping_rule(below.converged, below.dual_gap, below.objective, 1e-8,
-                         below.raw.scale)
+    assert_stopping_rule(below.converged, below.dual_gap, below.objective, 1e-8)
     assert len(below.history) >= 1 and below.raw.n_iter == below.n_iter
 
 

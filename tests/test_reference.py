@@ -243,8 +243,7 @@ def test_l21_shared_design_matches_multitask_lasso(shape, fit_intercept, fractio
     obj_sk = objective(Xs, ys, *sk_point, **kw)
     obj_ours = objective(Xs, ys, ours.coef_, ours.intercept_, **kw)
     assert abs(ours.objective_ - obj_ours) <= rounding(obj_ours)
-    assert_converged(ours, tol, objective_at_zero(ys, loss="squared",
-                                                  fit_intercept=fit_intercept))
+    assert_converged(ours, tol)
     assert_matches_reference(obj_ours, ours.dual_gap_, sklearn_reference(obj_sk, sk))
     # F(ours) - p* <= gap, F(sk) - p* <= obj_sk - (obj_ours - gap), plus their rounding
     r = rounding(obj_ours, obj_sk)
@@ -284,8 +283,7 @@ def test_lasso_long_format_matches_sklearn_lasso(sizes, fit_intercept, fraction,
                                       max_iter=100_000), X, y, tasks=tasks)
     assert ours.coef_.shape == (len(sizes), 10)
     assert datafit_paths == [max(sizes) >= 10]
-    assert_converged(ours, tol, objective_at_zero(ys, loss="squared",
-                                                  fit_intercept=fit_intercept))
+    assert_converged(ours, tol)
     gap = ours.dual_gap_
     kw = dict(loss="squared", penalty="l1", alpha=alpha)
     total_sk, total_sk_gap = 0.0, 0.0
@@ -327,7 +325,7 @@ def test_matches_cvxpy(name, loss_scaling, ridge):
                       X, y, tasks=tasks)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling=loss_scaling)
     reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
-    assert_converged(est, tol, objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling))
+    assert_converged(est, tol)
     assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
     assert np.any(est.coef_ != 0)
     if loss == "logistic":
@@ -356,7 +354,7 @@ def test_matches_cvxpy_without_intercept(name):
     kw = dict(loss=loss, penalty=penalty, alpha=alpha)
     reference, coef, intercept = cvxpy_solve(Xs, ys, fit_intercept=False, **kw)
     assert np.all(np.asarray(est.intercept_) == 0)
-    assert_converged(est, tol, objective_at_zero(ys, loss=loss, fit_intercept=False))
+    assert_converged(est, tol)
     assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
 
 
@@ -374,7 +372,7 @@ def test_l21_long_format_gram_and_data_paths_match_cvxpy(datafit_paths):
         est = fit_quietly(L21Regressor(alpha=alpha, tol=tol), X[sel], y[sel], tasks=tasks[sel])
         kw = dict(loss="squared", penalty="l21", alpha=alpha)
         reference, coef, intercept = cvxpy_solve(Xs_k, ys_k, **kw)
-        assert_converged(est, tol, objective_at_zero(ys_k, loss="squared"))
+        assert_converged(est, tol)
         assert_matches_cvxpy(est, Xs_k, ys_k, reference, coef, intercept, **kw)
     assert datafit_paths == [False, True]
 
@@ -403,7 +401,7 @@ def test_dual_gap_at_convergence(name, loss_scaling, ridge):
     tol = 1e-8
     est = fit_quietly(cls(alpha=kw["alpha"], ridge=ridge, loss_scaling=loss_scaling, tol=tol),
                       X, y, tasks=tasks)
-    assert_converged(est, tol, scale)
+    assert_converged(est, tol)
     assert_matches_reference(est.objective_, est.dual_gap_, reference)
     ours = objective(split_tasks(X, tasks), split_tasks(y, tasks), est.coef_, est.intercept_,
                      **kw)
@@ -420,7 +418,7 @@ def test_dual_gap_is_an_upper_bound_far_from_optimum(name, loss_scaling):
     unresolved = reference.accuracy + rounding(reference.upper, scale)
     loose = fit_quietly(cls(alpha=kw["alpha"], loss_scaling=loss_scaling, tol=1e-2),
                         X, y, tasks=tasks)
-    assert_converged(loose, 1e-2, scale)
+    assert_converged(loose, 1e-2)
     assert loose.dual_gap_ > 1e3 * unresolved  # a large gap: the bound below has bite
     assert_matches_reference(loose.objective_, loose.dual_gap_, reference)
 
@@ -430,7 +428,7 @@ def test_dual_gap_is_an_upper_bound_far_from_optimum(name, loss_scaling):
                       max_iter=3).fit(X, y, tasks=tasks)
     assert not stopped.converged_
     # not converged: the gap is above the stopping rule's threshold
-    assert_stopping_rule(stopped.converged_, stopped.dual_gap_, stopped.objective_, tol, scale)
+    assert_stopping_rule(stopped.converged_, stopped.dual_gap_, stopped.objective_, tol)
     # objective - upper <= objective - optimum: certifiably far from the optimum
     assert stopped.objective_ - reference.upper > 100 * unresolved
     assert_matches_reference(stopped.objective_, stopped.dual_gap_, reference)
@@ -457,8 +455,8 @@ def test_sum_scaling_equals_mean_scaling_with_alpha_over_n(name):
                         max_iter=100_000), X, y, tasks=tasks)
     m = fit_quietly(cls(alpha=alpha / n, ridge=ridge / n, loss_scaling="mean", tol=tol,
                         max_iter=100_000), X, y, tasks=tasks)
-    assert_converged(s, tol, objective_at_zero(ys, loss=loss, loss_scaling="sum"))
-    assert_converged(m, tol, objective_at_zero(ys, loss=loss, loss_scaling="mean"))
+    assert_converged(s, tol)
+    assert_converged(m, tol)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, ridge=ridge, loss_scaling="sum")
     ours = objective(Xs, ys, s.coef_, s.intercept_, **kw)
     assert abs(ours - s.objective_) <= rounding(ours)
@@ -486,7 +484,7 @@ def test_sum_scaling_differs_from_mean_scaling_with_unequal_sizes(name):
     s = fit_quietly(cls(alpha=alpha, loss_scaling="sum", tol=tol), X, y, tasks=tasks)
     kw = dict(loss=loss, penalty=penalty, alpha=alpha, loss_scaling="sum")
     reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
-    assert_converged(s, tol, objective_at_zero(ys, loss=loss, loss_scaling="sum"))
+    assert_converged(s, tol)
     assert_matches_cvxpy(s, Xs, ys, reference, coef, intercept, **kw)
     s_point = (s.coef_, s.intercept_)
     s_radius = minimizer_radius(s_point, s.dual_gap_ + rounding(s.objective_),
@@ -494,7 +492,7 @@ def test_sum_scaling_differs_from_mean_scaling_with_unequal_sizes(name):
     for n in sorted(set(SIZES)) + [np.mean(SIZES)]:
         m = fit_quietly(cls(alpha=alpha / n, loss_scaling="mean", tol=tol),
                         X, y, tasks=tasks)
-        assert_converged(m, tol, objective_at_zero(ys, loss=loss, loss_scaling="mean"))
+        assert_converged(m, tol)
         m_radius = minimizer_radius((m.coef_, m.intercept_), m.dual_gap_ + rounding(m.objective_),
                                     **certificate_problem(Xs, ys, **dict(kw, alpha=alpha / n,
                                                                           loss_scaling="mean")))
@@ -563,7 +561,7 @@ def test_mtfl_alternating(name, loss_scaling, monkeypatch):
     assert_matches_reference(ours, est.dual_gap_, reference)
     # converged_ follows the stopping rule (up to the rounding of F(0, b0)), and a
     # ConvergenceWarning says when it did not converge
-    assert_stopping_rule(est.converged_, est.dual_gap_, est.objective_, tol, scale)
+    assert_stopping_rule(est.converged_, est.dual_gap_, est.objective_, tol)
     assert warned == (not est.converged_)
     # J_eps: the A-step minimizes it exactly, the W-step is kept only if it does not
     # raise it, eps never increases; J_eps >= F (min over D of the W-term is
@@ -592,10 +590,14 @@ def test_mtfl_alternating_reaches_the_optimum_when_full_rank(name, loss_scaling)
     reference, coef, intercept = cvxpy_solve(Xs, ys, **kw)
     s = np.linalg.svd(coef, compute_uv=False)
     assert s[-1] > 0.01 * s[0]  # full rank (measured: s_2 / s_1 >= 0.057)
-    tol = 1e-8
+    # tol = 1e-7: the gap of a dual point built from the residuals shrinks like the square
+    # root of the primal accuracy, so once the objective is exact to rounding it rests
+    # near sqrt(eps) ~ 1e-8 relative; the stopping rule has no floor (issue 17), so a
+    # tol below that cannot be certified (the sum-scaled regressor measured 1.2e-8)
+    tol = 1e-7
     est = fit_quietly(cls(alpha=alpha, solver="alternating", loss_scaling=loss_scaling,
                           tol=tol, max_iter=200), X, y, tasks=tasks)
-    assert_converged(est, tol, objective_at_zero(ys, loss=loss, loss_scaling=loss_scaling))
+    assert_converged(est, tol)
     assert_matches_cvxpy(est, Xs, ys, reference, coef, intercept, **kw)
     _check_feature_covariance(est)
 

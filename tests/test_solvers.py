@@ -15,8 +15,9 @@ from mtlreg.losses import DataFit, LogisticLoss, SquaredLoss, make_datafit, opti
 from mtlreg.penalties import L21
 from mtlreg.solvers import fista
 
-from certificates import (assert_same_optimum, assert_same_solution, estimator_problem,
-                          gap_threshold, objective_at_zero, split_tasks, sum_rounding)
+from certificates import (assert_same_optimum, assert_same_solution, assert_stopping_rule,
+                          estimator_problem, gap_threshold, objective_at_zero, rounding,
+                          split_tasks, sum_rounding)
 
 
 def _long_problem(n_tasks, n_per_task=25, d=8, seed=0, logistic=False):
@@ -108,7 +109,7 @@ def test_with_and_without_restart_reach_the_same_certified_optimum(restart):
     res = fista(datafit, L21(xp, 0.05), xp.zeros((T, X.shape[1])), None, tol=1e-12,
                 max_iter=20000, restart=restart)
     # the stopping rule, at the solver's own objective and scale
-    assert res.converged and 0 <= res.dual_gap <= gap_threshold(1e-12, res.objective, res.scale)
+    assert res.converged and 0 <= res.dual_gap <= gap_threshold(1e-12, res.objective)
 
 
 def test_gram_and_data_paths_agree():
@@ -190,3 +191,42 @@ def test_working_set_reaches_the_plain_fista_optimum(penalty, logistic, monkeypa
     assert_same_solution(ws, plain, **estimator_problem(plain, X, tasks=tasks),
                          excess=(ws.dual_gap_ + 2 * r, plain.dual_gap_ + 2 * r), slack=4 * r,
                          coefficients=False)
+
+
+# -- issue 17: no stop floor relative to F(0) -------------------------------------------------------
+
+@pytest.mark.parametrize("name, penalty", [
+    ("L21Regressor", lambda W: np.linalg.norm(W, axis=1).sum()),  # W: n_features x T
+    ("LassoRegressor", lambda W: np.abs(W).sum()),
+    ("TraceRegressor", lambda W: np.linalg.svd(W, compute_uv=False).sum())])
+def test_huge_objective_at_zero_does_not_buy_convergence(name, penalty):
+    """MALSAR's layout: a bias column, no intercept, targets near 1e9, so F(0) is
+    about 1e18 while the optimum is about 1e6.  The old rule stopped once the gap
+    was below 1e-8 F(0) (L21 "converged" at 1.9e10, measured on another machine).
+    Now converged_ means gap <= tol * objective, and otherwise a ConvergenceWarning
+    says so.  Either way the certificate is sound: objective_ - dual_gap_ (a lower
+    bound on the optimum) lies below the objective at a feasible point written
+    here (per-task least squares)."""
+    import warnings as _warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    import mtlreg
+
+    r = np.random.default_rng(0)
+    X = np.c_[np.ones(120), r.standard_normal((120, 5))]
+    t = np.repeat(np.arange(4), 30)
+    y = 1e9 + np.einsum("ij,ji->i", X[:, 1:], r.standard_normal((5, 4))[:, t]) \
+        + 0.1 * r.standard_normal(120)
+    alpha, tol = 1e-3, 1e-6
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always", ConvergenceWarning)
+        est = getattr(mtlreg, name)(alpha=alpha, tol=tol, fit_intercept=False).fit(
+            X, y, tasks=t)
+    warned = any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    assert warned == (not est.converged_)
+    assert_stopping_rule(est.converged_, est.dual_gap_, est.objective_, tol)
+    W = np.stack([np.linalg.lstsq(X[t == k], y[t == k], rcond=None)[0] for k in range(4)])
+    feasible = sum(np.sum((y[t == k] - X[t == k] @ W[k]) ** 2) / 60 for k in range(4)) \
+        + alpha * penalty(W.T)
+    assert est.objective_ - est.dual_gap_ <= feasible + rounding(feasible, est.objective_)

@@ -52,19 +52,16 @@ def duality_gap(datafit, penalty, coef, intercept, state, dual_point=None):
     return max(loss_part, 0.0) + max(penalty_part, 0.0)
 
 
-def gap_threshold(tol, primal, scale, eps):
-    """Stop when ``gap <= tol * objective`` (a relative duality gap), or when
-    ``gap <= min(tol, 1e-8) * F(0, b0)`` if that is larger.
-
-    The second term matters only when ``F(0, b0)`` is much larger than the
-    optimum (a near-exact fit, or uncentred targets without intercept).  A
-    dual point built from the residuals converges like the square root of
-    the primal accuracy, so once the objective is exact to rounding its gap
-    can stall above ``tol * P``; ``1e-8 * F(0, b0)`` is then the resolution
-    of the certificate (the scale scikit-learn uses for its ``tol``).
-    ``100 * eps * F(0, b0)`` is the rounding level of the loss sums.
+def gap_threshold(tol, primal):
+    """Stop when ``gap <= tol * objective``: a relative duality gap, so that
+    ``converged`` means the objective is within ``tol`` of the optimum,
+    relatively.  ``tol`` is already floored at ``100 eps`` of the dtype
+    (:func:`effective_tol`), the rounding level of the loss sums relative to
+    the objective; there is no floor relative to ``F(0, b0)``.  A fit whose dual point
+    cannot certify ``tol`` (a near-exact fit, uncentred targets without
+    intercept) stops at ``max_iter`` with a ConvergenceWarning instead.
     """
-    return max(tol * primal, min(tol, 1e-8) * scale, 100.0 * eps * scale)
+    return tol * primal
 
 
 class Check(NamedTuple):
@@ -92,19 +89,18 @@ def objective_at(datafit, penalty, x):
 
 
 class DualityGapStop:
-    """``gap <= gap_threshold(tol, P, scale, eps)``: the certified relative gap."""
+    """``gap <= gap_threshold(tol, P) = tol * P``: the certified relative gap."""
 
     name = "duality gap"
 
-    def __init__(self, datafit, penalty, tol, scale, eps):
-        self.datafit, self.penalty = datafit, penalty
-        self.tol, self.scale, self.eps = tol, scale, eps
+    def __init__(self, datafit, penalty, tol):
+        self.datafit, self.penalty, self.tol = datafit, penalty, tol
 
     def check(self, trial, L):
         x = trial.new
         primal = objective_at(self.datafit, self.penalty, x)
         gap = duality_gap(self.datafit, self.penalty, x.coef, x.intercept, x.state)
-        return Check(primal, gap, gap_threshold(self.tol, primal, self.scale, self.eps), gap)
+        return Check(primal, gap, gap_threshold(self.tol, primal), gap)
 
 
 class GradientMappingStop:

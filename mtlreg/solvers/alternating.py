@@ -50,7 +50,6 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     xp = datafit.xp
     dtype = coef0.dtype
     tol = effective_tol(tol, dtype, xp)
-    eps_dtype = float(xp.finfo(dtype).eps)
     scale = objective_scale(datafit, intercept0, coef0)
     lipschitz = datafit.lipschitz()
     require("alternating_minimization", penalty, "penalty", capabilities=("has_auxiliary",))
@@ -98,7 +97,7 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
         A = (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
         if use_gap:
             criterion = gap / max(objective, 1e-300)
-            settled = gap <= gap_threshold(tol, objective, scale, eps_dtype)
+            settled = gap <= gap_threshold(tol, objective)
         else:
             change_A = math.inf if A_old is None else as_float(
                 xp.sqrt(xp.sum((A - A_old) ** 2) / xp.sum(A * A)))
@@ -109,7 +108,7 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
         if settled:
             # a change-rule stop is convergence only where the gap certifies it
             converged = use_gap or not has_gap or \
-                gap <= gap_threshold(tol, objective, scale, eps_dtype)
+                gap <= gap_threshold(tol, objective)
             if not converged:
                 note = (f"the relative change of the objective and the auxiliary matrix "
                         f"settled ({criterion:.3g} <= tol) after {outer} outer iterations, "

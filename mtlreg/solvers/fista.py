@@ -97,7 +97,8 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     Stopping, checked every ``check_every`` iterations: a certified duality
     gap ``<= tol * P(W, b)`` when the penalty has a conjugate (``use_gap``),
     else the gradient mapping ``L ||x_{k+1} - y_k|| <= tol * ||grad F(0, b0)||``.
-    ``scale``, ``F(0, b0)`` by default, only floors the relative gap.
+    ``scale``, ``F(0, b0)`` by default, is reported in the result (the
+    objective at ``W = 0``); it plays no part in the stopping rule.
 
     Parameters
     ----------
@@ -122,7 +123,7 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     if scale is None:
         scale = objective_scale(datafit, intercept0, coef0)
     x = x_old = _Point(coef0, intercept0, datafit.state(coef0, intercept0))
-    stop = (DualityGapStop(datafit, penalty, tol, scale, eps) if use_gap else
+    stop = (DualityGapStop(datafit, penalty, tol) if use_gap else
             GradientMappingStop(datafit, penalty, x, has_b, tol, eps))
     momentum = momentum_for(xp, step, restart, coef0)
 

@@ -58,14 +58,13 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     converged = False
     gap = math.inf
     objective = math.nan
-    eps = float(xp.finfo(coef0.dtype).eps)
     for outer in range(1, max_outer + 1):
         state = datafit.state(coef, intercept)
         objective = as_float(datafit.value(coef, intercept, state) + penalty.value(coef))
         V, conj = datafit.dual(coef, intercept, state)
         gap = duality_gap(datafit, penalty, coef, intercept, state, (V, conj))
         history.append((total_iter, objective, gap))
-        converged = gap <= gap_threshold(tol, objective, scale, eps)
+        converged = gap <= gap_threshold(tol, objective)
         if converged or total_iter >= max_iter or outer == max_outer:
             break
         # keep the features in use, then the largest optimality violations
