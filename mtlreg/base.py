@@ -22,7 +22,7 @@ from ._data import lookup_tasks
 from .problem import as_numpy_labels, check_settings, float_dtypes, prepare, solve
 
 __all__ = ["MultiTaskRegressorBase", "MultiTaskClassifierBase", "TwoPartRegressorBase",
-           "TwoPartClassifierBase", "numerical_rank", "outlier_tasks", "follow_namespace", "check_structure_size",
+           "TwoPartClassifierBase", "numerical_rank", "outlier_tasks", "follow_namespace",
            "SQUARED_TRACE_CONSTRAINTS", "MATRIX_STRUCTURE_CONSTRAINTS"]
 
 
@@ -254,17 +254,6 @@ def outlier_tasks(xp, part, labels):
     flagged = np.flatnonzero(to_numpy(xp.any(part != 0, axis=1)))
     return labels[flagged] if isinstance(labels, np.ndarray) else \
         xp.take(labels, xp.asarray(flagged, device=device(labels)), axis=0)
-
-
-def check_structure_size(name, value, problem, over_tasks):
-    """``tr M = value`` needs ``0 <= M <= I`` of size n_tasks (or n_features)."""
-    space = "n_tasks" if over_tasks else "n_features"
-    size = problem.n_tasks if over_tasks else problem.n_features
-    if value > size:
-        raise ValueError(
-            f"{name}={value} exceeds {space}={size}: tr M = {name} needs 0 <= M <= I "
-            f"with M of size {space}."
-        )
 
 
 class MultiTaskRegressorBase(RegressorMixin, _MultiTaskLinearModel):

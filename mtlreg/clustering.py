@@ -15,7 +15,6 @@ from .base import (
     MATRIX_STRUCTURE_CONSTRAINTS,
     MultiTaskClassifierBase,
     MultiTaskRegressorBase,
-    check_structure_size,
     set_params_from_init,
 )
 from .penalties import ClusteredPenalty, Zero
@@ -59,8 +58,11 @@ _PARAMS = """
     beta : float, default=alpha's default
         Second strength (MALSAR's ``rho2``, RMTL's ``Lam2``); ``eta = beta / alpha``.
     n_clusters : int, default=2
-        ``tr M``: the number of task clusters (MALSAR's and RMTL's ``k``); at
-        most ``n_tasks``."""
+        ``tr M``: the number of task clusters (MALSAR's and RMTL's ``k``).
+        ``tr M = k`` with ``0 <= M <= I`` needs ``k <= n_tasks``; a larger
+        value means one cluster per task (``M = I``: the term is then
+        ``c / (eta + 1) * ||W||_F^2``, a ridge on every task), and
+        ``n_clusters_`` says how many were used."""
 
 _ATTRS = """
     cluster_matrix_ : ndarray of shape (n_tasks, n_tasks)
@@ -74,7 +76,9 @@ _ATTRS = """
         first appearance: spectral clustering of ``cluster_matrix_`` (see
         :func:`cluster_tasks`).  k-means always returns ``n_clusters`` groups,
         also when ``M`` has no block structure: check the eigenvalues of
-        ``cluster_matrix_`` (or plot it) before reading them as clusters."""
+        ``cluster_matrix_`` (or plot it) before reading them as clusters.
+    n_clusters_ : int
+        ``min(n_clusters, n_tasks)``: the ``tr M`` the fit used."""
 
 
 def cluster_tasks(M, n_clusters, random_state=0):
@@ -118,14 +122,14 @@ class _Clustered:
     }
 
     def get_objective(self, problem):
-        check_structure_size("n_clusters", self.n_clusters, problem, over_tasks=True)
         xp = problem.xp
-        term = ClusteredPenalty(xp, self.alpha, self.beta, self.n_clusters, ridge=self.ridge)
+        k = min(self.n_clusters, problem.n_tasks)  # more clusters than tasks: one per task
+        term = ClusteredPenalty(xp, self.alpha, self.beta, k, ridge=self.ridge)
 
         def readouts(solution):
             M = term.optimal_M(solution.coef)
-            labels = cluster_tasks(M, self.n_clusters)
-            return {"cluster_matrix_": M,
+            labels = cluster_tasks(M, k)
+            return {"cluster_matrix_": M, "n_clusters_": k,
                     "clusters_": labels if is_numpy_namespace(xp) else
                     xp.asarray(labels, device=device(solution.coef))}
 

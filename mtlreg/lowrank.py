@@ -15,7 +15,6 @@ from .base import (
     MultiTaskRegressorBase,
     TwoPartClassifierBase,
     TwoPartRegressorBase,
-    check_structure_size,
     numerical_rank,
     set_params_from_init,
 )
@@ -127,12 +126,17 @@ _CASO_PARAMS = """
         Second cASO strength (MALSAR's ``rho2``); ``eta = beta / alpha``.
     n_components : int, default=2
         ``tr M``: the dimension of the shared predictive structure (MALSAR's
-        ``k``); at most ``n_features``."""
+        ``k``).  ``tr M = k`` with ``0 <= M <= I`` needs ``k <= n_features``;
+        a larger value means ``M = I`` (the term is then a ridge,
+        ``c / (eta + 1) * ||W||_F^2``), and ``n_components_`` says what was
+        used."""
 
 _CASO_ATTRS = """
     structure_matrix_ : ndarray of shape (n_features, n_features)
         The optimal ``M`` at the solution (its leading eigenvectors span the
-        shared feature subspace)."""
+        shared feature subspace).
+    n_components_ : int
+        ``min(n_components, n_features)``: the ``tr M`` the fit used."""
 
 
 class _CASO:
@@ -142,12 +146,12 @@ class _CASO:
     }
 
     def get_objective(self, problem):
-        check_structure_size("n_components", self.n_components, problem, over_tasks=False)
-        term = ASOPenalty(problem.xp, self.alpha, self.beta, self.n_components,
-                          ridge=self.ridge)
+        k = min(self.n_components, problem.n_features)  # more than n_features: M = I
+        term = ASOPenalty(problem.xp, self.alpha, self.beta, k, ridge=self.ridge)
         return Objective(parts=(Part(Zero(problem.xp)),), smooth=term,
                          readouts=lambda solution: {
-                             "structure_matrix_": term.optimal_M(solution.coef)})
+                             "structure_matrix_": term.optimal_M(solution.coef),
+                             "n_components_": k})
 
 
 class CASORegressor(_CASO, MultiTaskRegressorBase):

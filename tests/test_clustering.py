@@ -685,15 +685,20 @@ def test_cluster_tasks_on_an_exact_projection():
 # -- bad input ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("Est", [ClusteredRegressor, ClusteredClassifier])
-def test_more_clusters_than_tasks_raises(Est):
+def test_more_clusters_than_tasks_is_one_cluster_per_task(Est):
+    """tr M = k needs k <= n_tasks; a larger n_clusters means one cluster per task
+    (M = I), the same fit as n_clusters = n_tasks, reported in n_clusters_; the
+    default n_clusters=2 on a single task fits (scikit-learn's checks use one)."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 3))
     y = (X[:, 0] > 0).astype(float)
-    with pytest.raises(ValueError, match=r"n_clusters=2 exceeds n_tasks=1"):
-        Est().fit(X, y)  # the default n_clusters=2 on a single task
+    single = Est().fit(X, y)
+    assert single.n_clusters_ == 1 and single.clusters_.tolist() == [0]
     tasks = np.repeat(np.arange(3), 10)
-    with pytest.raises(ValueError, match=r"n_clusters=4 exceeds n_tasks=3"):
-        Est(n_clusters=4).fit(X, y, tasks=tasks)
+    many = Est(n_clusters=4, tol=1e-12).fit(X, y, tasks=tasks)
+    each = Est(n_clusters=3, tol=1e-12).fit(X, y, tasks=tasks)
+    assert many.n_clusters_ == 3 and np.array_equal(many.coef_, each.coef_)
+    assert many.clusters_.tolist() == [0, 1, 2]
 
 
 @pytest.mark.parametrize("Est", [ClusteredRegressor, ClusteredClassifier])

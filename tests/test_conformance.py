@@ -19,14 +19,9 @@ PUBLIC = [getattr(mtlreg, name) for name in mtlreg.__all__
           if isinstance(getattr(mtlreg, name), type)
           and issubclass(getattr(mtlreg, name), BaseEstimator)]
 
-# scikit-learn's checks fit single-task data (a 1-D y); a clustered model needs
-# n_clusters <= n_tasks (tr M = n_clusters with 0 <= M <= I), and its default
-# n_clusters=2 raises a clear ValueError there by design (tested in
-# test_clustering.py), so the checks run it with one cluster.
-CHECK_PARAMS = {"ClusteredRegressor": {"n_clusters": 1},
-                "ClusteredClassifier": {"n_clusters": 1}}
-
-ESTIMATORS = [cls(**CHECK_PARAMS.get(cls.__name__, {})) for cls in PUBLIC] + [
+# every public estimator with its defaults (ClusteredRegressor's n_clusters=2 on the
+# checks' single-task data means one cluster per task)
+ESTIMATORS = [cls() for cls in PUBLIC] + [
     MTFLRegressor(solver="alternating", max_iter=50),
     MTFLClassifier(solver="alternating", max_iter=50),
 ]
@@ -35,15 +30,8 @@ ESTIMATORS = [cls(**CHECK_PARAMS.get(cls.__name__, {})) for cls in PUBLIC] + [
 def test_every_public_estimator_is_checked():
     assert len(PUBLIC) >= 8 and {"TraceRegressor", "L21Classifier"} <= {c.__name__ for c in PUBLIC}
 
-# Checks that fail for a documented reason, per estimator.
-_SAMPLE_ORDER_REASON = (
-    "the check sets n_clusters=2 on single-task data (a 1-D y): tr M = 2 is infeasible "
-    "for a 1 x 1 M, and the model raises a ValueError naming n_clusters and n_tasks "
-    "(tested in test_clustering.py)")
-EXPECTED_FAILED_CHECKS = {
-    "ClusteredRegressor": {"check_methods_sample_order_invariance": _SAMPLE_ORDER_REASON},
-    "ClusteredClassifier": {"check_methods_sample_order_invariance": _SAMPLE_ORDER_REASON},
-}
+# Checks that fail for a documented reason, per estimator (none today).
+EXPECTED_FAILED_CHECKS = {}
 
 
 def _expected_failed_checks(estimator):

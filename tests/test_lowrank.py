@@ -325,13 +325,26 @@ def test_caso_matches_an_sdp_solution_by_cvxpy(logistic, alpha, beta, k):
                                atol=16 * d * EPS * (k + 1 + eta))
 
 
-def test_caso_rejects_more_components_than_features():
+def test_caso_with_more_components_than_features_is_m_equal_identity():
+    """tr M = k needs k <= n_features; a larger n_components means M = I, where the
+    term is c / (eta + 1) ||W||_F^2: the same fit as n_components = n_features, and
+    a ridge of that strength (closed form per task, with the intercept)."""
     from mtlreg import CASORegressor, stack_tasks
 
     Xs, ys = _tasks(6, False)
     X, y, tasks = stack_tasks(Xs, ys)
-    with pytest.raises(ValueError, match="n_components=7 exceeds n_features=6"):
-        CASORegressor(n_components=7).fit(X, y, tasks=tasks)
+    alpha, beta, d = 0.1, 0.2, X.shape[1]
+    many = CASORegressor(alpha=alpha, beta=beta, n_components=7, tol=1e-12).fit(
+        X, y, tasks=tasks)
+    full = CASORegressor(alpha=alpha, beta=beta, n_components=d, tol=1e-12).fit(
+        X, y, tasks=tasks)
+    assert many.n_components_ == d and np.array_equal(many.coef_, full.coef_)
+    eta = beta / alpha
+    lam = alpha * eta * (1 + eta) / (eta + 1)  # c / (eta + 1)
+    for t, (Xt, yt) in enumerate(zip(Xs, ys)):  # ridge: (Xc^T Xc / n + 2 lam I) w = Xc^T yc / n
+        Xc, yc = Xt - Xt.mean(axis=0), yt - yt.mean()
+        w = np.linalg.solve(Xc.T @ Xc / len(yt) + 2 * lam * np.eye(d), Xc.T @ yc / len(yt))
+        assert np.abs(many.coef_[t] - w).max() <= 1e-6 * np.abs(w).max()
 
 
 def test_trace_norm_with_many_features_does_not_use_feature_working_sets():
