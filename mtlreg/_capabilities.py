@@ -9,7 +9,7 @@ working sets); :func:`check_declared` runs when the subclass is created.
 
 import re
 
-__all__ = ["check_declared"]
+__all__ = ["check_declared", "DeclaresCapabilities"]
 
 # names that look like a capability flag
 _FLAG = re.compile(r"^(has|can|is)_|_over_|_is_|_varies$")
@@ -23,3 +23,14 @@ def check_declared(cls, known):
         raise TypeError(
             f"{cls.__name__} declares {', '.join(unknown)}, which is not a capability of "
             f"its protocol; the capabilities are {', '.join(sorted(known))}.")
+
+
+class DeclaresCapabilities:
+    """Base of the protocols: a subclass's flag-like class attributes must be
+    among ``CAPABILITIES``, checked when the subclass is created."""
+
+    CAPABILITIES = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_declared(cls, cls.CAPABILITIES)

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from ._backend import as_float
-from ._capabilities import check_declared
+from ._capabilities import DeclaresCapabilities
 
 __all__ = ["SquaredLoss", "LogisticLoss", "BaseDataFit", "DataFit", "GramDataFit",
            "SmoothlyPenalizedDataFit", "make_datafit"]
@@ -149,7 +149,7 @@ def _computed_once(method):
     return cached
 
 
-class BaseDataFit(ABC):
+class BaseDataFit(DeclaresCapabilities, ABC):
     """What a solver sees of the smooth part ``F(W, b)``.
 
     A cached *state* (linear in ``(W, b)``, so the solver may extrapolate it),
@@ -169,10 +169,6 @@ class BaseDataFit(ABC):
     smooth = None
     CAPABILITIES = ("has_dual", "lipschitz_is_exact", "curvature_varies",
                     "can_restrict_features")
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        check_declared(cls, cls.CAPABILITIES)
 
     @abstractmethod
     def state(self, coef, intercept):

@@ -24,12 +24,12 @@ free intercept -- then gets ``w_t = 0``).  A solver checks the capabilities it n
 from abc import ABC, abstractmethod
 
 from .._backend import as_float
-from .._capabilities import check_declared
+from .._capabilities import DeclaresCapabilities
 
 __all__ = ["Penalty", "SmoothTerm", "ScaledPenalty", "NormPenalty"]
 
 
-class Penalty(ABC):
+class Penalty(DeclaresCapabilities, ABC):
     """A proximable term ``h(W)`` of the objective (``W = coef.T``)."""
 
     has_conjugate = False
@@ -39,10 +39,6 @@ class Penalty(ABC):
     zero_task_is_free = False
     CAPABILITIES = ("has_conjugate", "separable_over_features", "has_auxiliary", "is_zero",
                     "zero_task_is_free")
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        check_declared(cls, cls.CAPABILITIES)
 
     @abstractmethod
     def value(self, coef):
@@ -65,16 +61,12 @@ class Penalty(ABC):
         raise NotImplementedError(f"{type(self).__name__} is not separable over features")
 
 
-class SmoothTerm(ABC):
+class SmoothTerm(DeclaresCapabilities, ABC):
     """A differentiable structural term ``g(W)`` with a Lipschitz gradient."""
 
     has_conjugate = False
     zero_task_is_free = False
     CAPABILITIES = ("has_conjugate", "zero_task_is_free")
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        check_declared(cls, cls.CAPABILITIES)
 
     @abstractmethod
     def value_and_grad(self, coef):
