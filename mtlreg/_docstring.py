@@ -47,8 +47,9 @@ def estimator_doc(summary, penalty, detail, alpha_default, extra_params="", extr
         certificate cannot resolve that (an objective near the rounding level
         of the data, or a ``tol`` near ``sqrt(eps)`` on a fit exact to
         rounding) stops at ``max_iter`` with a ConvergenceWarning.  Where no
-        certificate exists (``GraphRegressor`` with ``beta = ridge = 0``), the
-        norm of the gradient mapping, relative to the gradient at ``W = 0``.
+        certificate exists (the graph models with ``beta > 0``, and
+        ``GraphClassifier`` with ``ridge = 0``), the norm of the gradient
+        mapping, relative to the gradient at ``W = 0``.
     max_iter : int, default=5000
         Maximum number of iterations (outer iterations for MTFL's
         ``solver="alternating"``).

@@ -156,19 +156,23 @@ class BaseDataFit(DeclaresCapabilities, ABC):
     ``value`` and a fused ``value_and_grad`` at a point and its state, and a
     Lipschitz constant of the gradient.  Capabilities are declared, never
     probed: ``has_dual`` (``dual``: a dual point for a certified gap),
-    ``lipschitz_is_exact`` (a fixed step needs no line search),
+    ``has_quadratic_dual`` (the squared loss without intercept variables: its
+    dual point ``theta = c (Z - y)`` moved by ``c_t X_t u_t`` costs exactly
+    ``sum_t c_t u_t^T X_t^T X_t u_t / 2`` in the gap, computable from the
+    per-task Gram matrices), ``lipschitz_is_exact`` (a fixed step needs no line search),
     ``curvature_varies`` (the step may follow the local curvature),
     ``can_restrict_features`` (``restrict_features``: working sets).
     ``smooth`` is the smooth structural term folded in, if any.
     """
 
     has_dual = False
+    has_quadratic_dual = False
     lipschitz_is_exact = False
     curvature_varies = False
     can_restrict_features = False
     smooth = None
-    CAPABILITIES = ("has_dual", "lipschitz_is_exact", "curvature_varies",
-                    "can_restrict_features")
+    CAPABILITIES = ("has_dual", "has_quadratic_dual", "lipschitz_is_exact",
+                    "curvature_varies", "can_restrict_features")
 
     @abstractmethod
     def state(self, coef, intercept):
@@ -213,6 +217,7 @@ class DataFit(BaseDataFit):
         self.xp = data.xp
         self.fit_intercept = fit_intercept
         self.curvature_varies = loss.curvature_varies
+        self.has_quadratic_dual = loss.name == "squared" and not fit_intercept
         self.lipschitz_is_exact = self._exact_bound_affordable()
 
     def _exact_bound_affordable(self):
@@ -299,6 +304,7 @@ class GramDataFit(BaseDataFit):
     """
 
     has_dual = True
+    has_quadratic_dual = True
     lipschitz_is_exact = True
     can_restrict_features = True
 
@@ -371,8 +377,13 @@ class SmoothlyPenalizedDataFit(BaseDataFit):
         self.inner = inner
         self.smooth = smooth
         # ``dual`` hands all of V to the smooth term: valid with the zero prox
-        # penalty only, which the caller vouches for with ``certify``.
-        self.has_dual = bool(certify) and inner.has_dual and smooth.has_conjugate
+        # penalty only, which the caller vouches for with ``certify``.  A term
+        # whose conjugate is finite only on a range (the graph quadratic without
+        # ridge) gets V moved into it, at a cost the squared loss can state.
+        self._to_range = (not smooth.has_conjugate and smooth.has_range_conjugate
+                          and inner.has_quadratic_dual)
+        self.has_dual = bool(certify) and inner.has_dual and (smooth.has_conjugate
+                                                               or self._to_range)
         self.xp = inner.xp
         self.data = inner.data
         self.fit_intercept = inner.fit_intercept
@@ -396,13 +407,58 @@ class SmoothlyPenalizedDataFit(BaseDataFit):
     def dual(self, coef, intercept, state):
         xp = self.xp
         V, fenchel_young = self.inner.dual(coef, intercept, state)
+        conjugate, moved = self.smooth.conjugate, 0.0
+        if self._to_range:
+            V, moved = self._into_range(V)
+            conjugate = self.smooth.range_conjugate
         g = as_float(self.smooth.value(coef))
         wv = as_float(xp.sum(coef * V))
 
         def total(s):
-            return fenchel_young(s) + g + self.smooth.conjugate(-s * V) + s * wv
+            if moved and s != 1.0:  # the moved point's cost is known at s = 1 only
+                return math.inf
+            return fenchel_young(s) + moved + g + conjugate(-s * V) + s * wv
 
         return xp.zeros_like(V), total
+
+    def _into_range(self, V):
+        """Move the squared loss's dual point ``theta_t = c_t (z_t - y_t)`` to
+        ``theta_t - c_t X_t u_t`` with ``u = N a`` (``N`` the smooth term's
+        null space over the tasks, ``a`` one vector per null direction) so that
+        ``N^T X^T theta = 0``: ``V_t -> V_t - c_t G_t u_t``, ``G_t = X_t^T X_t``,
+        with ``B a = N^T V`` for ``B_jk = sum_t N_tj N_tk c_t G_t`` (least
+        norm, through a pseudo-inverse: ``N^T V`` lies in B's range).  The
+        loss's Fenchel-Young term at the moved point is then
+        ``sum_t ||c_t X_t u_t||^2 / (2 c_t) = a . (N^T V) / 2``.
+        Returns ``(V moved, that term)``."""
+        xp, data = self.xp, self.data
+        N = self.smooth.null_space
+        k = N.shape[1]
+        if k == 0:
+            return V, 0.0
+        T, d = V.shape
+        G = self._gram()
+        cG = data.task_weight[:, None, None] * G  # (T, d, d)
+        NN = xp.reshape(N[:, :, None] * N[:, None, :], (T, k * k))
+        B = xp.reshape(xp.tensordot(NN, xp.reshape(cG, (T, d * d)), axes=([0], [0])),
+                       (k, k, d, d))
+        B = xp.reshape(xp.permute_dims(B, (0, 2, 1, 3)), (k * d, k * d))
+        m = xp.reshape(xp.permute_dims(N, (1, 0)) @ V, (k * d,))
+        a = xp.linalg.pinv(B) @ m
+        u = N @ xp.reshape(a, (k, d))  # (T, d)
+        moved = 0.5 * as_float(xp.sum(a * m))
+        return V - xp.matmul(cG, u[:, :, None])[:, :, 0], max(moved, 0.0)
+
+    def _gram(self):
+        """``G_t = X_t^T X_t`` per task, ``(T, d, d)``, computed once."""
+        cached = self.__dict__.get("_gram_cache")
+        if cached is None:
+            xp, data = self.xp, self.data
+            G = data.gram if data.gram is not None else data.gram_matrices()
+            if data.shared:
+                G = xp.broadcast_to(G[None, :, :], (data.n_tasks,) + tuple(G.shape))
+            cached = self.__dict__["_gram_cache"] = G
+        return cached
 
 
 def make_datafit(loss, data, fit_intercept, use_gram):

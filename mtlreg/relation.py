@@ -130,10 +130,15 @@ _GRAPH_DETAIL = """Graph-regularized multi-task learning with a known task graph
     and ``ridge = beta = 0`` leaves the tasks independent.
 
     The quadratic (with ``ridge``) is a smooth term of the objective; FISTA
-    takes its prox step on ``beta * ||W||_1`` only.  With ``beta = 0`` and
-    ``ridge > 0`` the quadratic's conjugate certifies a duality gap
-    (``dual_gap_``); otherwise the solver stops on the gradient mapping (the
-    norm of the optimality residual) and ``dual_gap_`` is None."""
+    takes its prox step on ``beta * ||W||_1`` only.  With ``beta = 0`` the
+    solver certifies a duality gap (``dual_gap_``): through the quadratic's
+    conjugate when ``ridge > 0``, and for the squared loss also when
+    ``ridge = 0``, where the conjugate is finite only on the range of ``L``
+    and the residuals' dual point is moved there (per-task Gram matrices,
+    one ``d x d`` solve per connected component of the graph).  Otherwise
+    (``beta > 0``, or the logistic loss without ridge) the solver stops on
+    the gradient mapping (the norm of the optimality residual) and
+    ``dual_gap_`` is None."""
 
 _GRAPH_PARAMS = """
     graph : array-like, sequence of tuples or None, default=None

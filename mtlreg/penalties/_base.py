@@ -65,8 +65,9 @@ class SmoothTerm(DeclaresCapabilities, ABC):
     """A differentiable structural term ``g(W)`` with a Lipschitz gradient."""
 
     has_conjugate = False
+    has_range_conjugate = False
     zero_task_is_free = False
-    CAPABILITIES = ("has_conjugate", "zero_task_is_free")
+    CAPABILITIES = ("has_conjugate", "has_range_conjugate", "zero_task_is_free")
 
     @abstractmethod
     def value_and_grad(self, coef):
@@ -82,6 +83,16 @@ class SmoothTerm(DeclaresCapabilities, ABC):
     def conjugate(self, V):
         """``g*(V)`` (when ``has_conjugate``)."""
         raise NotImplementedError(f"{type(self).__name__} has no conjugate")
+
+    # ``has_range_conjugate``: g* is finite only where ``null_space^T V = 0`` (a
+    # quadratic that is flat along ``null_space``, over the tasks); there it is
+    # ``range_conjugate(V)``.  A data fit with a quadratic dual can move its dual
+    # point into that range (:class:`mtlreg.losses.SmoothlyPenalizedDataFit`).
+    null_space = None
+
+    def range_conjugate(self, V):
+        """``g*(V)`` for ``V`` in the range (when ``has_range_conjugate``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no range conjugate")
 
 
 class ScaledPenalty(Penalty):

@@ -20,7 +20,9 @@ class GraphQuadratic(SmoothTerm):
     positive definite and its conjugate ``tr(V^T Q^-1 V) / 4``
     (``Q = alpha L + ridge I``, through the eigendecomposition of ``L``)
     certifies a duality gap; with ``ridge = 0`` it is finite only on the
-    range of ``L``, and the solver stops on the gradient mapping instead.
+    range of ``L`` (``has_range_conjugate``: ``null_space`` holds the
+    orthonormal null vectors of ``L``, one per connected component of the
+    graph), where it is ``sum_{lambda > 0} ||u_lambda^T V||^2 / (4 alpha lambda)``.
     """
 
     def __init__(self, xp, alpha, laplacian, ridge=0.0, like=None):
@@ -35,6 +37,13 @@ class GraphQuadratic(SmoothTerm):
         self._U = xp.asarray(U, dtype=dtype, device=dev)
         self._q = np.maximum(lam, 0.0) * self.alpha + self.ridge  # eigenvalues of Q
         self.has_conjugate = self.ridge > 0
+        # eigenvalues of L at its rounding level are its null space (eigh is backward
+        # stable: errors of a few n eps lambda_max)
+        T = lam.shape[0]
+        flat = lam <= 64 * max(T, 1) * np.finfo(np.float64).eps * max(self._lam_max, 1e-300)
+        self.has_range_conjugate = self.ridge == 0.0 and self.alpha > 0
+        self.null_space = xp.asarray(U[:, flat], dtype=dtype, device=dev)
+        self._range = ~flat
 
     def value_and_grad(self, coef):
         xp = self.xp
@@ -53,6 +62,12 @@ class GraphQuadratic(SmoothTerm):
         P = xp.permute_dims(self._U, (1, 0)) @ V  # eigen-coordinates of V's task side
         per_direction = to_numpy(xp.sum(P * P, axis=1))
         return float(np.sum(per_direction / self._q)) / 4.0
+
+    def range_conjugate(self, V):
+        xp = self.xp
+        P = xp.permute_dims(self._U, (1, 0)) @ V
+        per_direction = to_numpy(xp.sum(P * P, axis=1))[self._range]
+        return float(np.sum(per_direction / self._q[self._range])) / 4.0
 
 
 def graph_laplacian(graph, labels, graph_format="auto"):
