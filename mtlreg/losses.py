@@ -431,34 +431,33 @@ class SmoothlyPenalizedDataFit(BaseDataFit):
         loss's Fenchel-Young term at the moved point is then
         ``sum_t ||c_t X_t u_t||^2 / (2 c_t) = a . (N^T V) / 2``.
         Returns ``(V moved, that term)``."""
-        xp, data = self.xp, self.data
+        xp = self.xp
         N = self.smooth.null_space
         k = N.shape[1]
         if k == 0:
             return V, 0.0
-        T, d = V.shape
-        G = self._gram()
+        d = V.shape[1]
+        cG, B_pinv = self._range_system()
+        m = xp.reshape(xp.permute_dims(N, (1, 0)) @ V, (k * d,))
+        a = B_pinv @ m
+        u = N @ xp.reshape(a, (k, d))  # (T, d)
+        moved = 0.5 * as_float(xp.sum(a * m))
+        return V - xp.matmul(cG, u[:, :, None])[:, :, 0], max(moved, 0.0)
+
+    @_computed_once
+    def _range_system(self):
+        """``(c_t G_t, pinv(B))``: they depend on the data only, computed once."""
+        xp, data, N = self.xp, self.data, self.smooth.null_space
+        T, k, d = data.n_tasks, N.shape[1], data.n_features
+        G = data.gram if data.gram is not None else data.gram_matrices()
+        if data.shared:
+            G = xp.broadcast_to(G[None, :, :], (T, d, d))
         cG = data.task_weight[:, None, None] * G  # (T, d, d)
         NN = xp.reshape(N[:, :, None] * N[:, None, :], (T, k * k))
         B = xp.reshape(xp.tensordot(NN, xp.reshape(cG, (T, d * d)), axes=([0], [0])),
                        (k, k, d, d))
         B = xp.reshape(xp.permute_dims(B, (0, 2, 1, 3)), (k * d, k * d))
-        m = xp.reshape(xp.permute_dims(N, (1, 0)) @ V, (k * d,))
-        a = xp.linalg.pinv(B) @ m
-        u = N @ xp.reshape(a, (k, d))  # (T, d)
-        moved = 0.5 * as_float(xp.sum(a * m))
-        return V - xp.matmul(cG, u[:, :, None])[:, :, 0], max(moved, 0.0)
-
-    def _gram(self):
-        """``G_t = X_t^T X_t`` per task, ``(T, d, d)``, computed once."""
-        cached = self.__dict__.get("_gram_cache")
-        if cached is None:
-            xp, data = self.xp, self.data
-            G = data.gram if data.gram is not None else data.gram_matrices()
-            if data.shared:
-                G = xp.broadcast_to(G[None, :, :], (data.n_tasks,) + tuple(G.shape))
-            cached = self.__dict__["_gram_cache"] = G
-        return cached
+        return cG, xp.linalg.pinv(B)
 
 
 def make_datafit(loss, data, fit_intercept, use_gram):
