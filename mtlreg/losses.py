@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ._backend import as_float
+from ._backend import as_float, to_numpy
 from ._capabilities import DeclaresCapabilities
 
 __all__ = ["SquaredLoss", "LogisticLoss", "BaseDataFit", "DataFit", "GramDataFit",
@@ -56,6 +56,26 @@ class SquaredLoss:
         """
         F = as_float(self.value(data.xp, data.Y, Z, data.weight))
         return data.weight * (Z - data.Y), (lambda s: (1.0 - s) ** 2 * F)
+
+    def dual_metric(self, data, theta):
+        """Inverse curvature of ``F*`` per sample: ``c``."""
+        return data.weight
+
+    def fenchel_young_at(self, data, Z, theta):
+        """The Fenchel-Young term of any ``theta``:
+        ``s -> sum_i (c r_i - s theta_i)^2 / (2 c)`` with ``r = z - y`` (a sum of
+        squares: no cancellation; ``F*`` is finite everywhere)."""
+        xp, weight = data.xp, data.weight
+        real = weight > 0
+        inv = xp.where(real, 1.0 / xp.where(real, weight, xp.ones_like(weight)),
+                       xp.zeros_like(weight))
+        CR = weight * (Z - data.Y)
+
+        def fenchel_young(s):
+            D = CR - s * theta
+            return 0.5 * as_float(xp.sum(D * D * inv))
+
+        return fenchel_young
 
 
 class LogisticLoss:
@@ -103,8 +123,11 @@ class LogisticLoss:
         ``H(u) = u log u + (1 - u) log(1 - u)``: a sum of non-negative terms,
         so the gap has no cancellation between two large numbers.
         """
-        xp, Y, weight = data.xp, data.Y, data.weight
         V = self._dual_v(data, Z, intercept_free)
+        return -data.weight * data.Y * V, self._fenchel_young(data, Z, V)
+
+    def _fenchel_young(self, data, Z, V):
+        xp, Y, weight = data.xp, data.Y, data.weight
         loss = _log1pexp(xp, -Y * Z)
         YZ = Y * Z
 
@@ -113,7 +136,31 @@ class LogisticLoss:
             terms = loss + _xlogx(xp, sv) + _xlogx(xp, 1 - sv) + YZ * sv
             return as_float(xp.sum(weight * terms))
 
-        return -weight * Y * V, fenchel_young
+        return fenchel_young
+
+    def dual_metric(self, data, theta):
+        """Inverse curvature of ``F*`` per sample at a feasible ``theta``: ``c v (1 - v)``."""
+        xp = data.xp
+        V = xp.clip(self._v_of(data, theta), 0.0, 1.0)
+        return data.weight * V * (1.0 - V)
+
+    def _v_of(self, data, theta):
+        xp, weight = data.xp, data.weight
+        real = weight > 0
+        return xp.where(real, -theta * data.Y / xp.where(real, weight, xp.ones_like(weight)),
+                        xp.zeros_like(theta))
+
+    def fenchel_young_at(self, data, Z, theta):
+        """The Fenchel-Young term of any ``theta`` (``s -> F(Z) + F*(s theta) -
+        s <Z, theta>``), or None when ``theta`` is outside ``F*``'s domain:
+        ``v = -theta / (c y)`` must lie in [0, 1] (to the rounding of ``v``,
+        ``8 eps``; such a ``v`` is clipped into the box)."""
+        xp = data.xp
+        V = self._v_of(data, theta)
+        slack = 8.0 * float(xp.finfo(theta.dtype).eps)
+        if as_float(xp.min(V)) < -slack or as_float(xp.max(V)) > 1.0 + slack:
+            return None
+        return self._fenchel_young(data, Z, xp.clip(V, 0.0, 1.0))
 
 
 def _log1pexp(xp, M):
@@ -161,17 +208,21 @@ class BaseDataFit(DeclaresCapabilities, ABC):
     ``sum_t c_t u_t^T X_t^T X_t u_t / 2`` in the gap, computable from the
     per-task Gram matrices), ``lipschitz_is_exact`` (a fixed step needs no line search),
     ``curvature_varies`` (the step may follow the local curvature),
-    ``can_restrict_features`` (``restrict_features``: working sets).
+    ``can_restrict_features`` (``restrict_features``: working sets),
+    ``has_range_dual`` (``range_gram`` and ``range_dual``: the dual point moved
+    into the range of a term flat along some directions over the tasks, see
+    :class:`RangeMover`).
     ``smooth`` is the smooth structural term folded in, if any.
     """
 
     has_dual = False
     has_quadratic_dual = False
+    has_range_dual = False
     lipschitz_is_exact = False
     curvature_varies = False
     can_restrict_features = False
     smooth = None
-    CAPABILITIES = ("has_dual", "has_quadratic_dual", "lipschitz_is_exact",
+    CAPABILITIES = ("has_dual", "has_quadratic_dual", "has_range_dual", "lipschitz_is_exact",
                     "curvature_varies", "can_restrict_features")
 
     @abstractmethod
@@ -198,6 +249,16 @@ class BaseDataFit(DeclaresCapabilities, ABC):
         """The same data fit on a subset of the features (``can_restrict_features``)."""
         raise NotImplementedError(f"{type(self).__name__} cannot restrict its features")
 
+    def range_gram(self):
+        """``c_t Gc_t`` per task (``has_range_dual``; see :class:`RangeMover`)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot move its dual point")
+
+    def range_dual(self, coef, intercept, state, mover):
+        """``dual`` with ``theta`` moved by ``mover`` (``has_range_dual``): ``V``
+        has ``N^T V = 0``; the Fenchel-Young term is ``inf`` where the moved
+        point leaves the loss's conjugate domain (the logistic box)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot move its dual point")
+
 
 class DataFit(BaseDataFit):
     """Smooth part ``F(W, b)`` evaluated on the data (any loss).
@@ -209,6 +270,7 @@ class DataFit(BaseDataFit):
     """
 
     has_dual = True
+    has_range_dual = True
     can_restrict_features = True
 
     def __init__(self, loss, data, fit_intercept):
@@ -292,6 +354,72 @@ class DataFit(BaseDataFit):
         theta, fenchel_young = self.loss.dual_point(data, Z, self.fit_intercept)
         return data.rlinear(theta), fenchel_young
 
+    def range_gram(self):
+        """``c_t Gc_t``: the per-task Gram, centred on the task's samples when the
+        intercept is a variable (``Gc_t = G_t - s_t s_t^T / n_t``, ``s_t = X_t^T 1``)."""
+        return self._metric_gram(self.data.weight)[0]
+
+    def _metric_gram(self, D):
+        """``(sum_i D_i xc_i xc_i^T, S, n)`` per task for a per-sample metric ``D``
+        (0 on the padding), with ``xc_i = x_i - S_t / n_t`` centred on the
+        ``D``-weighted mean (``S_t = X_t^T D_t``, ``n_t = sum_i D_i``) when the
+        intercept is a variable; ``S, n`` are None otherwise."""
+        data, xp = self.data, self.xp
+        if data.shared:
+            XT = xp.permute_dims(data.X, (1, 0))
+            G = (XT[None, :, :] * D[:, None, :]) @ data.X
+        else:
+            G = data.task_sum(xp.matmul(xp.permute_dims(data.X, (0, 2, 1)) * D[:, None, :],
+                                        data.X))
+        if not self.fit_intercept:
+            return G, None, None
+        S, n = data.rlinear(D), data.sample_sum(D)
+        n = xp.where(n > 0, n, xp.ones_like(n))
+        return G - S[:, :, None] * S[:, None, :] / n[:, None, None], S, n
+
+    @_computed_once
+    def _range_sums(self):
+        return self._metric_gram(self.data.weight)[1:]
+
+    def range_dual(self, coef, intercept, Z, mover):
+        """The move of :class:`RangeMover` in the metric ``D = c`` (the squared
+        loss's: its exact Fenchel-Young cost, no pass over the data); for another
+        loss, the moved ``theta`` is checked against the loss's domain, and if
+        it left it (a logistic ``v`` moved out of [0, 1]), moved again in the
+        loss's own metric (``D_i = c v_i (1 - v_i)``, the inverse curvature of
+        ``F*``: samples with ``v`` near 0 or 1 barely move), at the price of a
+        weighted Gram, ``O(n d^2)``.  Infinite where both leave it."""
+        data, xp = self.data, self.xp
+        theta, _ = self.loss.dual_point(data, Z, self.fit_intercept)
+        V = data.rlinear(theta)
+        if self.has_quadratic_dual:
+            V, cost = mover.move_quadratic(V)
+            return V, _only_at_one(cost)
+        moved = self._move(Z, theta, V, mover, data.weight, *self._range_sums())
+        if moved is None:
+            D = self.loss.dual_metric(data, theta)
+            G, S, n = self._metric_gram(D)
+            moved = self._move(Z, theta, V, RangeMover(xp, mover.N, G), D, S, n)
+        if moved is None:
+            return V, (lambda s: math.inf)
+        return moved
+
+    def _move(self, Z, theta, V, mover, D, S, n):
+        """``theta - D (X u - 1 S.u / n)`` for ``mover``'s ``u``, with its ``V`` and
+        Fenchel-Young term; None if it leaves the loss's domain."""
+        data, xp = self.data, self.xp
+        u, _ = mover.solve(V)
+        if u is None:
+            return V, self.loss.fenchel_young_at(data, Z, theta)
+        XU = data.linear(u)
+        if S is not None:
+            XU = XU - xp.astype(data.weight > 0, data.dtype) * data.expand(
+                xp.sum(S * u, axis=1) / n)[:, None]
+        fenchel_young = self.loss.fenchel_young_at(data, Z, theta - D * XU)
+        if fenchel_young is None:
+            return None
+        return mover.moved(V, u), fenchel_young
+
 
 class GramDataFit(BaseDataFit):
     """Squared loss on per-task Gram matrices (centred data, no intercept).
@@ -305,6 +433,7 @@ class GramDataFit(BaseDataFit):
 
     has_dual = True
     has_quadratic_dual = True
+    has_range_dual = True
     lipschitz_is_exact = True
     can_restrict_features = True
 
@@ -343,6 +472,20 @@ class GramDataFit(BaseDataFit):
         grad = self.c[:, None] * (H - self.data.Xty)
         return grad, (lambda s: (1.0 - s) ** 2 * F)
 
+    def range_gram(self):
+        c = self.c
+        G = self.data.gram
+        return c[:, None, None] * (G[None, :, :] if self.data.shared else G)
+
+    def range_dual(self, coef, intercept, H, mover):
+        V, cost = mover.move_quadratic(self.dual(coef, intercept, H)[0])
+        return V, _only_at_one(cost)
+
+
+def _only_at_one(cost):
+    """The Fenchel-Young term of a moved squared-loss dual point: known at ``s = 1``."""
+    return lambda s: cost if s == 1.0 else math.inf
+
 
 # All-zero data has a zero Lipschitz constant; any positive step is then exact.
 _MIN_LIPSCHITZ = 1e-30
@@ -366,24 +509,48 @@ class SmoothlyPenalizedDataFit(BaseDataFit):
     """``F(W, b) + g(W)`` for a smooth structural term ``g`` (e.g. cASO).
 
     ``g`` needs ``value_and_grad(coef)`` and ``lipschitz()``; the cached state
-    is the data fit's.  With ``g.conjugate`` the duality gap of
-    ``F + g + h`` is certified for ``h`` the zero penalty
-    (:class:`~mtlreg.penalties.Zero`): the dual point ``V`` built from ``F``'s
-    residuals goes to ``g`` whole, and ``dual`` adds ``g``'s Fenchel-Young term
-    ``g(W) + g*(-s V) + s <W, V>`` to the loss's.
+    is the data fit's.  The dual point that certifies the gap of
+    ``F + g + h`` (``h`` the prox penalty) takes one of three routes
+    (``route``):
+
+    * ``"conjugate"`` -- ``h`` is the zero penalty (``prox_is_zero``) and ``g``
+      has a conjugate: the dual point ``V = X^T theta`` goes to ``g`` whole,
+      and ``dual`` adds ``g``'s Fenchel-Young term ``g(W) + g*(-s V) + s <W, V>``
+      to the loss's (``h`` gets ``V = 0``).
+    * ``"range"`` -- the same, for a ``g`` whose conjugate is finite only on a
+      range over the tasks (``has_range_conjugate``, the graph quadratic
+      without ridge): the data fit moves ``theta`` into that range first
+      (``range_dual``; :class:`RangeMover`).
+    * ``"homogeneous"`` -- ``h`` is not zero and ``g`` is convex and
+      positively homogeneous of degree two (``is_two_homogeneous``:
+      ``g(t W) = t^2 g(W)``, e.g. a positive semidefinite quadratic form).
+      Then so is ``g*``, and ``g(W) + g*(grad g(W)) = <W, grad g(W)> = 2 g(W)``
+      (Euler), so the dual point ``s grad g(W)`` for ``g`` has the
+      Fenchel-Young term ``g + s^2 g - 2 s g = (1 - s)^2 g(W)``, finite for
+      every ``s``: ``dual`` adds ``grad g(W)`` to ``V`` and ``(1 - s)^2 g(W)``
+      to the loss's term, and ``h`` receives the rest (``h*`` of
+      ``-s (X^T theta + grad g(W))``, scaled into ``h``'s dual ball as for any
+      penalty).  At the optimum ``-(X^T theta + grad g)`` is a subgradient of
+      ``h`` and the gap is 0.  (For ``g = <W, Q W>`` this is ``g`` read as a
+      squared loss of ``Q^1/2 W``.)
+
+    Otherwise ``has_dual`` is False and the solver stops on the gradient
+    mapping.
     """
 
-    def __init__(self, inner, smooth, certify=True):
+    def __init__(self, inner, smooth, prox_is_zero=True):
         self.inner = inner
         self.smooth = smooth
-        # ``dual`` hands all of V to the smooth term: valid with the zero prox
-        # penalty only, which the caller vouches for with ``certify``.  A term
-        # whose conjugate is finite only on a range (the graph quadratic without
-        # ridge) gets V moved into it, at a cost the squared loss can state.
-        self._to_range = (not smooth.has_conjugate and smooth.has_range_conjugate
-                          and inner.has_quadratic_dual)
-        self.has_dual = bool(certify) and inner.has_dual and (smooth.has_conjugate
-                                                               or self._to_range)
+        if prox_is_zero and smooth.has_conjugate:
+            route = "conjugate"
+        elif prox_is_zero and smooth.has_range_conjugate and inner.has_range_dual:
+            route = "range"
+        elif not prox_is_zero and smooth.is_two_homogeneous:
+            route = "homogeneous"
+        else:
+            route = None
+        self.route = route if inner.has_dual else None  # "conjugate", "range", "homogeneous"
+        self.has_dual = self.route is not None
         self.xp = inner.xp
         self.data = inner.data
         self.fit_intercept = inner.fit_intercept
@@ -406,58 +573,97 @@ class SmoothlyPenalizedDataFit(BaseDataFit):
 
     def dual(self, coef, intercept, state):
         xp = self.xp
-        V, fenchel_young = self.inner.dual(coef, intercept, state)
-        conjugate, moved = self.smooth.conjugate, 0.0
-        if self._to_range:
-            V, moved = self._into_range(V)
+        if self.route == "homogeneous":
+            V, fenchel_young = self.inner.dual(coef, intercept, state)
+            g, grad = self.smooth.value_and_grad(coef)
+            g = as_float(g)
+            return V + grad, (lambda s: fenchel_young(s) + (1.0 - s) ** 2 * g)
+        if self.route == "range":
+            V, fenchel_young = self.inner.range_dual(coef, intercept, state, self._mover())
             conjugate = self.smooth.range_conjugate
+        else:
+            V, fenchel_young = self.inner.dual(coef, intercept, state)
+            conjugate = self.smooth.conjugate
         g = as_float(self.smooth.value(coef))
         wv = as_float(xp.sum(coef * V))
 
         def total(s):
-            if moved and s != 1.0:  # the moved point's cost is known at s = 1 only
-                return math.inf
-            return fenchel_young(s) + moved + g + conjugate(-s * V) + s * wv
+            return fenchel_young(s) + g + conjugate(-s * V) + s * wv
 
         return xp.zeros_like(V), total
 
-    def _into_range(self, V):
-        """Move the squared loss's dual point ``theta_t = c_t (z_t - y_t)`` to
-        ``theta_t - c_t X_t u_t`` with ``u = N a`` (``N`` the smooth term's
-        null space over the tasks, ``a`` one vector per null direction) so that
-        ``N^T X^T theta = 0``: ``V_t -> V_t - c_t G_t u_t``, ``G_t = X_t^T X_t``,
-        with ``B a = N^T V`` for ``B_jk = sum_t N_tj N_tk c_t G_t`` (least
-        norm, through a pseudo-inverse: ``N^T V`` lies in B's range).  The
-        loss's Fenchel-Young term at the moved point is then
-        ``sum_t ||c_t X_t u_t||^2 / (2 c_t) = a . (N^T V) / 2``.
-        Returns ``(V moved, that term)``."""
-        xp = self.xp
-        N = self.smooth.null_space
-        k = N.shape[1]
-        if k == 0:
-            return V, 0.0
-        d = V.shape[1]
-        cG, B_pinv = self._range_system()
-        m = xp.reshape(xp.permute_dims(N, (1, 0)) @ V, (k * d,))
-        a = B_pinv @ m
-        u = N @ xp.reshape(a, (k, d))  # (T, d)
-        moved = 0.5 * as_float(xp.sum(a * m))
-        return V - xp.matmul(cG, u[:, :, None])[:, :, 0], max(moved, 0.0)
-
     @_computed_once
-    def _range_system(self):
-        """``(c_t G_t, pinv(B))``: they depend on the data only, computed once."""
-        xp, data, N = self.xp, self.data, self.smooth.null_space
-        T, k, d = data.n_tasks, N.shape[1], data.n_features
-        G = data.gram if data.gram is not None else data.gram_matrices()
-        if data.shared:
-            G = xp.broadcast_to(G[None, :, :], (T, d, d))
-        cG = data.task_weight[:, None, None] * G  # (T, d, d)
-        NN = xp.reshape(N[:, :, None] * N[:, None, :], (T, k * k))
-        B = xp.reshape(xp.tensordot(NN, xp.reshape(cG, (T, d * d)), axes=([0], [0])),
-                       (k, k, d, d))
-        B = xp.reshape(xp.permute_dims(B, (0, 2, 1, 3)), (k * d, k * d))
-        return cG, xp.linalg.pinv(B)
+    def _mover(self):
+        """The range system depends on the data only: built once."""
+        return RangeMover(self.xp, self.smooth.null_space, self.inner.range_gram())
+
+
+class RangeMover:
+    """Moves a dual point into the range of a term flat along ``N`` over the tasks.
+
+    ``N`` (``n_tasks x k``, orthonormal columns) spans the term's null space;
+    its conjugate is finite only where ``N^T V = 0``.  The data fit's dual
+    point ``theta_t`` moves to ``theta_t - c_t Xc_t u_t`` with ``u = N a``
+    (``a`` one ``d``-vector per null direction; ``Xc_t`` is ``X_t``, centred
+    on the task's samples when an intercept is free, so the intercept
+    constraint ``sum_i theta_ti = 0`` still holds), which moves
+    ``V_t = X_t^T theta_t`` to ``V_t - c_t Gc_t u_t`` (``Gc_t = Xc_t^T
+    Xc_t``).  ``N^T V = 0`` afterwards asks ``B a = N^T V`` with
+    ``B_jk = sum_t N_tj N_tk c_t Gc_t``, solved with least norm through a
+    pseudo-inverse (``N^T V`` lies in B's range: ``N^T X^T theta`` is a
+    combination of ``Xc_t^T`` columns).  When the columns of ``N`` have
+    disjoint supports (the connected components of a task graph), ``B`` is
+    block diagonal: ``k`` systems of size ``d``, not one of size ``k d``.
+    """
+
+    def __init__(self, xp, N, gram):
+        self.xp = xp
+        T, k = N.shape
+        self.N = N
+        self.k = k
+        if k == 0:
+            return
+        d = gram.shape[-1]
+        if gram.ndim == 2:
+            gram = xp.broadcast_to(gram[None, :, :], (T, d, d))
+        self.cG = gram  # c_t Gc_t, (T, d, d)
+        support = np.abs(to_numpy(N)) > 0
+        self.blocks = bool(np.all(np.sum(support, axis=1) <= 1))
+        if self.blocks:
+            B = xp.tensordot(N * N, xp.reshape(gram, (T, d * d)), axes=([0], [0]))
+            self.B_pinv = xp.linalg.pinv(xp.reshape(B, (k, d, d)))
+        else:
+            NN = xp.reshape(N[:, :, None] * N[:, None, :], (T, k * k))
+            B = xp.reshape(xp.tensordot(NN, xp.reshape(gram, (T, d * d)), axes=([0], [0])),
+                           (k, k, d, d))
+            B = xp.reshape(xp.permute_dims(B, (0, 2, 1, 3)), (k * d, k * d))
+            self.B_pinv = xp.linalg.pinv(B)
+
+    def solve(self, V):
+        """``(u, a . N^T V)`` for the dual point's ``V``; ``u`` is None without a null space."""
+        xp, N, k = self.xp, self.N, self.k
+        if k == 0:
+            return None, 0.0
+        d = V.shape[1]
+        m = xp.permute_dims(N, (1, 0)) @ V  # (k, d)
+        if self.blocks:
+            a = xp.matmul(self.B_pinv, m[:, :, None])[:, :, 0]
+        else:
+            a = xp.reshape(self.B_pinv @ xp.reshape(m, (k * d,)), (k, d))
+        return N @ a, as_float(xp.sum(a * m))
+
+    def moved(self, V, u):
+        """``V_t - c_t Gc_t u_t``."""
+        return V - self.xp.matmul(self.cG, u[:, :, None])[:, :, 0]
+
+    def move_quadratic(self, V):
+        """For the squared loss without intercept variables: the moved ``V`` and its
+        Fenchel-Young term, ``sum_t ||c_t X_t u_t||^2 / (2 c_t) = a . (N^T V) / 2``
+        (exact and non-negative)."""
+        u, am = self.solve(V)
+        if u is None:
+            return V, 0.0
+        return self.moved(V, u), max(0.5 * am, 0.0)
 
 
 def make_datafit(loss, data, fit_intercept, use_gram):

@@ -440,8 +440,8 @@ class Objective:
         """The smooth part ``F(W, b) + g(W)`` at ``W = sum_i P_i``, on the stacked parts."""
         datafit = problem.datafit
         if self.smooth is not None:
-            certify = all(p.penalty.is_zero for p in self.parts)
-            datafit = SmoothlyPenalizedDataFit(datafit, self.smooth, certify=certify)
+            prox_is_zero = all(p.penalty.is_zero for p in self.parts)
+            datafit = SmoothlyPenalizedDataFit(datafit, self.smooth, prox_is_zero=prox_is_zero)
         if self.n_parts > 1:
             datafit = SumOfParts(datafit, self.n_parts)
         return datafit

@@ -129,16 +129,16 @@ _GRAPH_DETAIL = """Graph-regularized multi-task learning with a known task graph
     (mean-regularized MTL, Evgeniou & Pontil 2004).  A graph without edges
     and ``ridge = beta = 0`` leaves the tasks independent.
 
-    The quadratic (with ``ridge``) is a smooth term of the objective; FISTA
-    takes its prox step on ``beta * ||W||_1`` only.  With ``beta = 0`` the
-    solver certifies a duality gap (``dual_gap_``): through the quadratic's
-    conjugate when ``ridge > 0``, and for the squared loss also when
-    ``ridge = 0``, where the conjugate is finite only on the range of ``L``
-    and the residuals' dual point is moved there (per-task Gram matrices,
-    one ``d x d`` solve per connected component of the graph).  Otherwise
-    (``beta > 0``, or the logistic loss without ridge) the solver stops on
-    the gradient mapping (the norm of the optimality residual) and
-    ``dual_gap_`` is None."""
+    The quadratic (with ``ridge``) is a smooth term of the objective;
+    FISTA takes its prox step on ``beta * ||W||_1`` only.  Every setting
+    stops on a certified duality gap (``dual_gap_``).  With ``beta = 0``: the
+    quadratic's conjugate when ``ridge > 0``; when ``ridge = 0`` the conjugate
+    is finite only on the range of ``L``, and the loss's dual point is moved
+    there (per-task Gram matrices, one ``d x d`` solve per connected
+    component of the graph; for the logistic loss, in the conjugate's own
+    metric when the cheap move would leave its domain).  With ``beta > 0``
+    the quadratic is read as a squared loss of ``W``, whose dual point joins
+    the L1 term's.  See ``docs/relation.md``."""
 
 _GRAPH_PARAMS = """
     graph : array-like, sequence of tuples or None, default=None

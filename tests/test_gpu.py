@@ -37,7 +37,7 @@ from mtlreg.penalties import L21, NuclearNorm
 from conftest import import_array_api_strict
 from problems import equal_tasks as _problem
 from certificates import (as_point, assert_same_optimum, assert_same_solution,
-                          objective_at_zero, split_tasks, strong_convexity, sum_rounding)
+                          objective_at_zero, split_tasks, sum_rounding)
 
 xps = import_array_api_strict()
 fista_module = importlib.import_module("mtlreg.solvers.fista")
@@ -50,52 +50,6 @@ ESTIMATORS = [getattr(mtlreg, name) for name in mtlreg.__all__
 def _estimator(Est, **params):
     extra = {"n_clusters": 1} if "Clustered" in Est.__name__ else {}
     return Est(tol=1e-10, **extra, **params)
-
-
-def _graph_suboptimality(est, X, y, index):
-    """``F - p*`` bound for the Graph model without ridge, which has no
-    certificate (its quadratic's conjugate is infinite off the range of L).
-
-    ``F = loss + alpha tr(W L W^T)`` is smooth, so ``F(theta) - p* <= ||grad
-    F||^2 / (2 mu)`` where ``mu`` bounds the Hessian from below on a ball
-    around ``theta`` that holds the minimizer: the loss' block of each task
-    (``L`` is PSD), with the logistic curvature ``l''(|z_i| + R ||x_i||)`` on
-    the ball of radius ``R`` (``certificates.strong_convexity``); the minimizer
-    is in it when ``||grad|| < mu R``.  The gradient is computed here in
-    float64, to ``(n + d) eps`` times its terms' size."""
-    logistic = is_classifier(est)
-    Xs = _solver_designs(X, index, logistic)
-    coef = to_numpy(est.coef_).astype(np.float64)
-    intercept = to_numpy(est.intercept_).astype(np.float64)
-    grad, terms = [], []
-    for t, (Xt, yt) in enumerate(zip(Xs, split_tasks(y, index))):
-        A = np.c_[Xt, np.ones(len(Xt))] if logistic else Xt
-        z = A @ (np.r_[coef[t], intercept[t]] if logistic else coef[t])
-        c = 1.0 / len(Xt)
-        if logistic:
-            labels = np.where(yt > 0, 1.0, -1.0)
-            dz = -c * labels / (1.0 + np.exp(labels * z))
-            size = np.full(len(Xt), c)  # |l'| <= 1
-        else:
-            yc = yt - yt.mean()
-            dz = c * (z - yc)
-            size = c * (np.abs(z) + np.abs(yc))
-        grad.append(dz @ A)
-        terms.append(size @ np.abs(A))
-    grad, terms = np.stack(grad), np.stack(terms)
-    L = to_numpy(est.laplacian_).astype(np.float64)
-    grad[:, :coef.shape[1]] += 2.0 * est.alpha * L @ coef
-    terms[:, :coef.shape[1]] += 2.0 * est.alpha * np.abs(L) @ np.abs(coef)
-    gnorm = np.linalg.norm(grad) + sum_rounding(sum(X.shape), np.linalg.norm(terms))
-    problem = dict(loss="logistic" if logistic else "squared",
-                   weights=[1.0 / len(Xt) for Xt in Xs], fit_intercept=logistic)
-    radius = 0.0
-    for _ in range(5):
-        mu = strong_convexity(Xs, [(coef, intercept)], radius=radius, **problem)
-        if gnorm < mu * radius:
-            return gnorm**2 / (2.0 * mu)
-        radius = 2.0 * gnorm / mu
-    raise AssertionError("the minimizer is not located near the fit")
 
 
 def _solver_designs(X, index, logistic):
@@ -119,11 +73,6 @@ def _assert_same_fit(est, ref, X, y, tasks, dtype_name="float64"):
     r = sum_rounding(sum(X.shape), f0, dtype_name)
     r64 = sum_rounding(sum(X.shape), f0)
     est_gap, ref_gap = est.dual_gap_, ref.dual_gap_
-    if "Graph" in type(ref).__name__ and ref.ridge == 0 and logistic:
-        # the graph classifier without ridge has no certificate (the regressor has
-        # one, through the Laplacian's range): bound the suboptimality here
-        assert est_gap is None and ref_gap is None
-        est_gap, ref_gap = (_graph_suboptimality(fit, X, y, index) for fit in (est, ref))
     # the squared loss's intercepts are eliminated: W on X centred per task
     eliminated = {} if logistic else {"intercept": None}
     point, other = as_point(est, gap=est_gap, **eliminated), as_point(ref, gap=ref_gap,

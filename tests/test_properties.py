@@ -1,14 +1,22 @@
-"""Property-based agreement of every certified estimator with an independent CVXPY solve.
+"""Property-based agreement of every estimator family with an independent CVXPY solve.
+
+Twelve families, each as Regressor and Classifier: Lasso, L21, Trace, MTFL, Relation,
+SparseTrace, Dirty, Robust, RMTFL, Graph (with and without its L1 term ``beta``), Clustered
+and CASO (whose references solve the SDP over ``M`` with ``matrix_frac``; the objective at
+a point takes the minimum over ``M`` in closed form, ``clustering_reference``).
 
 Hypothesis draws small multi-task problems (2-4 tasks of unequal sizes, 8-25 samples each,
 2-5 features, rows of the tasks shuffled, unsorted string task labels), both losses (the
 Regressor / Classifier twins), ``loss_scaling`` "mean" / "sum", ``fit_intercept`` on / off,
-``ridge`` 0 or > 0, a feature scale in {1e-2, 1, 1e2} and, for regressors, a target offset in
-{0, 1e3}.  Each fit (``tol=1e-8``) is checked against a CVXPY (Clarabel) solve of the
+``ridge`` 0 or > 0, a feature scale in {1e-2, 1, 1e2}, for regressors a target offset in
+{0, 1e3}, and float64 or float32 data (the reference solves the same float32-rounded data
+in float64).  Each fit (``tol=1e-8``; ``1e-4`` in float32, see :func:`tolerance`) is checked
+against a CVXPY (Clarabel) solve of the
 objective exactly as the estimator's docstring writes it (``W = coef_.T``, ``c_t = 1/n_t`` or
 1, squared loss ``1/2 ||y_t - X_t w_t - b_t||^2``, logistic loss ``sum log(1 + exp(-y z))``
 with ``classes_[1]`` as ``+1``, unpenalized intercepts, ``ridge * ||W||_F^2``, for two-part
-models ``ridge * (||P||_F^2 + ||Q||_F^2)``):
+models ``ridge * (||P||_F^2 + ||Q||_F^2)``), in float32 with the rounding of the float32
+objective and gap added (:func:`objective_rounding`):
 
 * ``objective_`` is the docstring's objective at the fitted point (the CVXPY expression
   evaluated at ``coef_`` / the fitted parts and ``intercept_``), to :func:`rounding`;
@@ -49,7 +57,7 @@ features', and one step size serves both.
 Profiles (hypothesis settings, chosen by the environment variable ``HYPOTHESIS_PROFILE``):
 
 * ``mtlreg-fast`` (default, CI): a few examples per test, ``derandomize=True`` so every run
-  draws the same cases, no deadline; the whole file runs in well under a minute on 2 cores::
+  draws the same cases, no deadline; the whole file runs in about a minute on 2 cores::
 
       python -m pytest -q tests/test_properties.py
 
@@ -80,7 +88,10 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 import mtlreg  # noqa: E402
 from mtlreg import alpha_max  # noqa: E402
 
-from certificates import assert_converged, objective_at_zero, rounding  # noqa: E402
+from certificates import (assert_converged, objective_at_zero, rounding,  # noqa: E402
+                          sum_rounding)
+from clustering_reference import (Evaluated, constants, feasible_set, term_eig,  # noqa: E402
+                                  water_filling)
 from cvxpy_reference import assert_matches_reference, solve_reference  # noqa: E402
 from problems import CLASS_LABELS, TASK_LABELS  # noqa: E402
 
@@ -94,6 +105,7 @@ settings.register_profile("mtlreg-deep", max_examples=200, deadline=None,
 PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "mtlreg-fast"))
 
 TOL = 1e-8
+TOL32 = 1e-4  # float32 fits: see tolerance()
 MAX_ITER = 50_000  # generous: draws at feature scale 1 converge in a few hundred iterations
 
 # -- strategies -----------------------------------------------------------------------------
@@ -121,6 +133,7 @@ def data_cases(draw, classifier):
         offset=0.0 if classifier else draw(st.sampled_from(TARGET_OFFSETS),
                                            label="target_offset"),
         seed=draw(st.integers(0, 2**32 - 1), label="seed"),
+        dtype=draw(st.sampled_from(["float64", "float32"]), label="dtype"),
         classifier=classifier,
     )
     return case
@@ -147,6 +160,9 @@ def make_data(case):
         else:
             ys.append(z + case["offset"])
         Xs.append(scale * X)
+    if case["dtype"] == "float32":  # the reference sees the data the fit sees
+        Xs = [_representable(X) for X in Xs]
+        ys = ys if case["classifier"] else [_representable(y) for y in ys]
     labels = TASK_LABELS[:T]
     index = np.repeat(np.arange(T), sizes)
     perm = rng.permutation(len(index))
@@ -155,8 +171,45 @@ def make_data(case):
     tasks = labels[index][perm]
     if case["classifier"]:
         y = np.where(y > 0, CLASS_LABELS[1], CLASS_LABELS[0])
+    if case["dtype"] == "float32":
+        X = X.astype(np.float32)
+        y = y if case["classifier"] else y.astype(np.float32)
     order = np.argsort(labels)  # tasks_ is sorted
     return (X, y, tasks), [Xs[t] for t in order], [ys[t] for t in order], labels[order]
+
+
+def _representable(A):
+    """``A`` rounded to float32, held in float64."""
+    return A.astype(np.float32).astype(np.float64)
+
+
+def tolerance(case):
+    """``tol`` of the fit: 1e-8, or 1e-4 in float32, where the certified gap is itself
+    computed in float32, to about ``(n_t + d) eps`` relative (up to 3.6e-6 here), and the
+    stopping rule's floor is ``100 eps = 1.2e-5``: ten times above both."""
+    return TOL if case["dtype"] == "float64" else TOL32
+
+
+def objective_rounding(case, Xs, ss, est):
+    """How far ``objective_`` and ``dual_gap_`` may be from their exact values: the
+    float64 level (:func:`rounding`, applied by the comparisons themselves), or in float32
+    ``sum_rounding(4 (n + d), size)`` with ``size`` the magnitude of the objective's terms
+    at the fit: per sample ``c (|y| + |z|)^2 / 2`` (squared) or ``c (|z| + 1)`` (logistic,
+    ``log(1 + e^m) <= |m| + 1``), ``|z| <= |x| |w| + |b|``, plus the structural terms'
+    value (norms and spectral functions of ``W``, computed to ``(T + d) eps`` relative
+    through their SVD)."""
+    if case["dtype"] == "float64":
+        return 0.0
+    coef = np.asarray(est.coef_, dtype=np.float64)
+    b = np.asarray(est.intercept_, dtype=np.float64)
+    size = 0.0
+    for t, (X, s, c) in enumerate(zip(Xs, ss, weights(Xs, case["loss_scaling"]))):
+        z = np.abs(X) @ np.abs(coef[t]) + abs(b[t])
+        size += c * (np.sum(z + 1.0) if case["classifier"] else
+                     0.5 * np.sum((np.abs(s) + z) ** 2))
+    size += abs(float(est.objective_))
+    n = sum(len(X) for X in Xs) + Xs[0].shape[1]
+    return sum_rounding(4 * n, size, np.float32)
 
 
 def weights(Xs, loss_scaling):
@@ -205,10 +258,32 @@ MODELS = {
                + p["beta"] * col_norms(V[1])),
     "RMTFL": (("P", "Q"), lambda V, p: p["alpha"] * row_norms(V[0], 2)
               + p["beta"] * col_norms(V[1])),
-    # alpha * sum_{a<b} A_ab ||w_a - w_b||^2 + beta * ||W||_1 (beta = 0 here: certified)
+    # alpha * sum_{a<b} A_ab ||w_a - w_b||^2 + beta * ||W||_1
     "Graph": (("W",), lambda V, p: p["alpha"] * cp.sum(cp.hstack(
-        [w * cp.sum_squares(V[0][:, a] - V[0][:, b]) for a, b, w in p["edges"]]))),
+        [w * cp.sum_squares(V[0][:, a] - V[0][:, b]) for a, b, w in p["edges"]]))
+        + p["beta"] * cp.sum(cp.abs(V[0]))),
 }
+
+# c * min_M tr(A (eta I + M)^-1 A^T) over 0 <= M <= I, tr M = k (eta = beta / alpha,
+# c = alpha eta (1 + eta)): M over the tasks (A = W^T, clustered MTL) or over the features
+# (A = W, cASO).  CVXPY solves the SDP over M (matrix_frac); the objective at a point is the
+# minimum over M in closed form (clustering_reference.water_filling, independent of mtlreg)
+SPECTRAL = {"Clustered": ("n_clusters", True), "CASO": ("n_components", False)}
+
+
+def _spectral_side(model, W):
+    """``A`` of the term ``tr(A^T (eta I + M)^-1 A)``, rows on ``M``'s side: ``W^T`` (tasks x
+    features) for clustering, ``W`` (features x tasks) for cASO."""
+    return W.T if SPECTRAL[model][1] else W
+
+
+def spectral_term(model, W, p):
+    """The term at ``W`` (NumPy), with its minimum over ``M`` in closed form."""
+    eta, c = constants(p["alpha"], p["beta"])
+    A = _spectral_side(model, W)
+    V, m, _ = water_filling(A.T, eta, p["k"])
+    return term_eig(A.T, V, m, eta, c)
+
 
 # the fitted parts of a two-part model, as (n_tasks, n_features) attributes
 PART_ATTRIBUTES = {
@@ -226,6 +301,10 @@ def reference_problem(model, Xs, ss, params, *, classifier, loss_scaling, fit_in
     variables that keeps Clarabel's iterates of order one whatever the scale; the objective
     is the same function of the parts)."""
     T, d = len(Xs), Xs[0].shape[1]
+    if model in SPECTRAL:
+        return _spectral_problem(model, Xs, ss, params, classifier=classifier,
+                                 loss_scaling=loss_scaling, fit_intercept=fit_intercept,
+                                 scale=scale)
     names, penalty = MODELS[model]
     V = [cp.Variable((d, T), name=n) for n in names]
     parts = [v / scale for v in V]
@@ -234,7 +313,30 @@ def reference_problem(model, Xs, ss, params, *, classifier, loss_scaling, fit_in
     objective = (data_term(Xs, ss, W, b, classifier=classifier, loss_scaling=loss_scaling)
                  + penalty(parts, params)
                  + params["ridge"] * sum(cp.sum_squares(v) for v in parts))
-    return cp.Problem(cp.Minimize(objective)), V, b
+    problem = cp.Problem(cp.Minimize(objective))
+    return problem, V, b, problem.objective.expr
+
+
+def _spectral_problem(model, Xs, ss, params, *, classifier, loss_scaling, fit_intercept,
+                      scale):
+    """The SDP over ``(W, M)``; its objective in ``(W, b)`` alone (``exact``) takes the
+    minimum over ``M`` in closed form, so that its value is a true upper bound."""
+    T, d = len(Xs), Xs[0].shape[1]
+    V = cp.Variable((d, T), name="W")
+    W = V / scale
+    b = cp.Variable(T, name="b") if fit_intercept else None
+    side = T if SPECTRAL[model][1] else d
+    M = cp.Variable((side, side), symmetric=True, name="M")
+    eta, c = constants(params["alpha"], params["beta"])
+    data = data_term(Xs, ss, W, b, classifier=classifier, loss_scaling=loss_scaling)
+    ridge = params["ridge"] * cp.sum_squares(W)
+    # matrix_frac(X, P) = tr(X^T P^-1 X) with X = A (rows on M's side)
+    term = c * cp.matrix_frac(_spectral_side(model, W), eta * np.eye(side) + M)
+    problem = cp.Problem(cp.Minimize(data + term + ridge),
+                         feasible_set(cp, M, side, params["k"]))
+    exact = Evaluated(lambda: float(data.value) + float(ridge.value)
+                      + spectral_term(model, V.value / scale, params))
+    return problem, [V], b, exact
 
 
 def fitted_parts(model, est):
@@ -254,11 +356,7 @@ def draw_params(data, model, case, long, Xs, ss, labels):
     X, y, tasks = long
     classifier, ls, fi = case["classifier"], case["loss_scaling"], case["fit_intercept"]
     L = curvature(Xs, ls)
-    # the graph models are certified with ridge > 0, and the regressor also without
-    # (its dual point moved into the Laplacian's range); the classifier without ridge
-    # stops on the gradient mapping, which has no certificate to compare
-    ridge_choices = RIDGES[1:] if model == "Graph" and classifier else RIDGES
-    p = dict(ridge=data.draw(st.sampled_from(ridge_choices), label="ridge/curvature") * L)
+    p = dict(ridge=data.draw(st.sampled_from(RIDGES), label="ridge/curvature") * L)
     base = dict(ridge=p["ridge"], loss_scaling=ls, fit_intercept=fi)
     if model == "Dirty":
         p["group_norm"] = base["group_norm"] = data.draw(st.sampled_from(["linf", "l2"]),
@@ -271,6 +369,16 @@ def draw_params(data, model, case, long, Xs, ss, labels):
                                loss_scaling=ls, fit_intercept=fi)
         f = data.draw(st.sampled_from((0.01, 0.1, 1.0)), label="alpha/(alpha_max^2/F0)")
         p["alpha"] = f * am**2 / F0
+    elif model in SPECTRAL:
+        # alpha and beta as fractions of the data term's curvature (c / eta = alpha (1 + eta)
+        # bounds the term's curvature; the ridge-like floor is c / (1 + eta) = alpha eta)
+        name = SPECTRAL[model][0]
+        side = len(labels) if SPECTRAL[model][1] else case["d"]
+        p["alpha"] = data.draw(st.sampled_from((0.01, 0.1, 1.0)), label="alpha/curvature") * L
+        p["beta"] = data.draw(st.sampled_from((0.1, 1.0, 10.0)), label="beta/alpha") \
+            * p["alpha"]
+        p["k"] = data.draw(st.integers(1, side), label=name)
+        base.update({name: p["k"], "beta": p["beta"]})
     elif model == "Graph":
         T = len(labels)
         pairs = [(a, b) for i, a in enumerate(labels) for b in labels[i + 1:]]
@@ -282,6 +390,9 @@ def draw_params(data, model, case, long, Xs, ss, labels):
         base["graph"] = [(str(a), str(b), w) for (a, b), w in edges]
         p["alpha"] = data.draw(st.sampled_from((0.01, 0.1, 1.0)),
                                label="alpha/curvature") * L
+        probe = cls(**base, alpha=p["alpha"])
+        p["beta"] = data.draw(st.sampled_from((0.0,) + FRACTIONS), label="beta/beta_max") \
+            * alpha_max(X, y, tasks, estimator=probe, param="beta")
     else:
         probe = cls(**base)
         p["alpha"] = data.draw(st.sampled_from(FRACTIONS), label="alpha/alpha_max") \
@@ -289,15 +400,17 @@ def draw_params(data, model, case, long, Xs, ss, labels):
         if model in PART_ATTRIBUTES:
             p["beta"] = data.draw(st.sampled_from(FRACTIONS), label="beta/alpha_max") \
                 * alpha_max(X, y, tasks, estimator=probe, param="beta")
-    params = dict(base, alpha=p["alpha"], tol=TOL, max_iter=MAX_ITER)
+    params = dict(base, alpha=p["alpha"], tol=tolerance(case), max_iter=MAX_ITER)
     if "beta" in p:
         params["beta"] = p["beta"]
+    assert not set(params) - set(cls().get_params()), set(params) - set(cls().get_params())
     return cls(**params), p
 
 
 def check_against_cvxpy(model, classifier, data):
     case = data.draw(data_cases(classifier), label="case")
     long, Xs, ss, labels = make_data(case)
+    event(f"dtype {case['dtype']}")
     est, p = draw_params(data, model, case, long, Xs, ss, labels)
 
     with warnings.catch_warnings():
@@ -307,12 +420,16 @@ def check_against_cvxpy(model, classifier, data):
         # documented reason: no convergence within max_iter, so the gap is not small
         event(f"rejected: {model} fit did not converge in {MAX_ITER} iterations")
         assume(False)
-    assert_converged(est, TOL)  # the gap meets the stopping rule: small, certified
+    r32 = objective_rounding(case, Xs, ss, est)
+    # the gap meets the stopping rule: small, certified
+    assert_converged(est, tolerance(case), objective_rounding=r32)
     assert list(est.tasks_) == list(labels)
+    assert est.coef_.dtype == np.dtype(case["dtype"])
 
-    prob, V, b = reference_problem(model, Xs, ss, p, classifier=classifier,
-                                   loss_scaling=case["loss_scaling"],
-                                   fit_intercept=case["fit_intercept"], scale=case["scale"])
+    prob, V, b, exact = reference_problem(model, Xs, ss, p, classifier=classifier,
+                                          loss_scaling=case["loss_scaling"],
+                                          fit_intercept=case["fit_intercept"],
+                                          scale=case["scale"])
     # objective_ is the docstring's objective at the fitted point
     for v, value in zip(V, fitted_parts(model, est)):
         v.value = case["scale"] * value
@@ -320,20 +437,20 @@ def check_against_cvxpy(model, classifier, data):
         b.value = np.asarray(est.intercept_, dtype=np.float64)
     else:
         assert np.all(np.asarray(est.intercept_) == 0.0)
-    at_fit = float(prob.objective.value)
-    assert abs(est.objective_ - at_fit) <= rounding(est.objective_, at_fit), (
+    at_fit = float(exact.value)
+    assert abs(est.objective_ - at_fit) <= rounding(est.objective_, at_fit) + r32, (
         f"objective_ {est.objective_!r} is not the docstring's objective at the fit "
         f"{at_fit!r}")
 
     try:
-        reference = solve_reference(prob)  # (parts, b) unconstrained: upper >= optimum
+        reference = solve_reference(prob, exact=exact)  # upper >= optimum
     except (AssertionError, cp.error.SolverError) as exc:
         # documented reason: Clarabel does not certify its own solution (not OPTIMAL at any
         # of cvxpy_reference.TOLERANCES): there is no trusted reference to compare with
         event(f"rejected: no certified CVXPY reference ({type(exc).__name__})")
         assume(False)
     if reference.upper - est.objective_ > reference.accuracy + rounding(est.objective_,
-                                                                        reference.upper):
+                                                                        reference.upper) + r32:
         # documented reason: the reference is worse than its own claim.  objective_ is the
         # objective at the fitted point (checked above), so optimum <= objective_ < upper -
         # accuracy: Clarabel called a point OPTIMAL whose excess exceeds its gap tolerance
@@ -341,10 +458,20 @@ def check_against_cvxpy(model, classifier, data):
         # gap, holds trivially here: the comparison says nothing either way.
         event("rejected: CVXPY reference worse than its own accuracy claim")
         assume(False)
-    assert_matches_reference(est.objective_, est.dual_gap_, reference)
+    if not r32:
+        assert_matches_reference(est.objective_, est.dual_gap_, reference)
+        return
+    # float32: objective_ and dual_gap_ each carry r32 of rounding, beyond the float64
+    # level that assert_matches_reference allows; its other side, upper - objective_ <=
+    # accuracy (+ r32), is the rejection above
+    excess = est.objective_ - reference.upper
+    assert excess <= est.dual_gap_ + 2 * r32 + rounding(est.objective_, reference.upper), (
+        f"objective {est.objective_!r} exceeds the reference's feasible value "
+        f"{reference.upper!r} by {excess:.3g}, more than the certified gap "
+        f"{est.dual_gap_:.3g} and its float32 rounding {2 * r32:.3g}")
 
 
-MODEL_NAMES = list(MODELS)
+MODEL_NAMES = list(MODELS) + list(SPECTRAL)
 
 
 @pytest.mark.parametrize("classifier", [False, True], ids=["Regressor", "Classifier"])

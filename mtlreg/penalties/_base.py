@@ -10,7 +10,8 @@ never discovered by probing: ``has_conjugate`` (``conjugate`` and, for a
 penalty, ``dual_scale`` certify a duality gap), ``separable_over_features``
 (``feature_scores``: working sets of features), ``has_auxiliary``
 (``auxiliary_step``, ``step_penalty``, ``perturbation``: alternating
-minimization), ``is_zero`` (the zero penalty of models whose structure is
+minimization), ``has_range_conjugate`` and ``is_two_homogeneous`` (a smooth term's
+routes to a certified gap, see :class:`SmoothTerm`), ``is_zero`` (the zero penalty of models whose structure is
 all smooth), ``zero_task_is_free`` (setting one task's ``w_t`` to zero never
 raises the term: true of the norms, the squared trace norms, cASO and task
 clustering, false of a task graph; a task without loss -- one class with a
@@ -66,8 +67,10 @@ class SmoothTerm(DeclaresCapabilities, ABC):
 
     has_conjugate = False
     has_range_conjugate = False
+    is_two_homogeneous = False
     zero_task_is_free = False
-    CAPABILITIES = ("has_conjugate", "has_range_conjugate", "zero_task_is_free")
+    CAPABILITIES = ("has_conjugate", "has_range_conjugate", "is_two_homogeneous",
+                    "zero_task_is_free")
 
     @abstractmethod
     def value_and_grad(self, coef):
@@ -86,8 +89,14 @@ class SmoothTerm(DeclaresCapabilities, ABC):
 
     # ``has_range_conjugate``: g* is finite only where ``null_space^T V = 0`` (a
     # quadratic that is flat along ``null_space``, over the tasks); there it is
-    # ``range_conjugate(V)``.  A data fit with a quadratic dual can move its dual
-    # point into that range (:class:`mtlreg.losses.SmoothlyPenalizedDataFit`).
+    # ``range_conjugate(V)``.  A data fit with ``has_range_dual`` moves its dual
+    # point into that range (:class:`mtlreg.losses.RangeMover`).
+    # ``is_two_homogeneous``: ``g(t W) = t^2 g(W)`` for ``t >= 0`` (a positive
+    # semidefinite quadratic form, cASO, clustering): then
+    # ``g(W) = <W, grad g(W)> / 2`` and the Fenchel-Young term of ``s grad g(W)``
+    # is ``(1 - s)^2 g(W)``, so ``g`` certifies the gap under a non-zero prox
+    # penalty too (:class:`mtlreg.losses.SmoothlyPenalizedDataFit`, route
+    # "homogeneous").
     null_space = None
 
     def range_conjugate(self, V):

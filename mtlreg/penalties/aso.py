@@ -118,6 +118,8 @@ class ASOPenalty(SmoothTerm):
     # tasks it adds a zero singular value, where M may put trace for free (the other
     # tasks' term can only fall)
     zero_task_is_free = True
+    # the minimum over a fixed set of M of a quadratic form in W (plus the ridge's)
+    is_two_homogeneous = True
 
     def __init__(self, xp, alpha, beta, n_components, ridge=0.0):
         self.xp = xp

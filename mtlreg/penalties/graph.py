@@ -23,7 +23,16 @@ class GraphQuadratic(SmoothTerm):
     range of ``L`` (``has_range_conjugate``: ``null_space`` holds the
     orthonormal null vectors of ``L``, one per connected component of the
     graph), where it is ``sum_{lambda > 0} ||u_lambda^T V||^2 / (4 alpha lambda)``.
+    For a graph Laplacian (non-positive off-diagonal entries) the null vectors
+    are the normalized indicators of the connected components (disjoint
+    supports, so the range system is one ``d x d`` block per component); for
+    a general positive semidefinite ``L`` (an incidence matrix ``R``,
+    ``L = R R^T``) they are ``eigh``'s.  ``is_two_homogeneous``: the term is
+    the quadratic form ``<W, Q W>``, which certifies the gap under the L1
+    penalty too.
     """
+
+    is_two_homogeneous = True
 
     def __init__(self, xp, alpha, laplacian, ridge=0.0, like=None):
         self.xp = xp
@@ -41,8 +50,13 @@ class GraphQuadratic(SmoothTerm):
         # stable: errors of a few n eps lambda_max)
         T = lam.shape[0]
         flat = lam <= 64 * max(T, 1) * np.finfo(np.float64).eps * max(self._lam_max, 1e-300)
-        self.has_range_conjugate = self.ridge == 0.0 and self.alpha > 0
-        self.null_space = xp.asarray(U[:, flat], dtype=dtype, device=dev)
+        self.has_range_conjugate = self.ridge == 0.0
+        null = U[:, flat]
+        if null.shape[1] and _is_graph_laplacian(laplacian):
+            null = _component_indicators(laplacian)
+            if null.shape[1] != int(np.sum(flat)):  # eigh and the graph disagree: keep eigh's
+                null = U[:, flat]
+        self.null_space = xp.asarray(null, dtype=dtype, device=dev)
         self._range = ~flat
 
     def value_and_grad(self, coef):
@@ -68,6 +82,23 @@ class GraphQuadratic(SmoothTerm):
         P = xp.permute_dims(self._U, (1, 0)) @ V
         per_direction = to_numpy(xp.sum(P * P, axis=1))[self._range]
         return float(np.sum(per_direction / self._q[self._range])) / 4.0
+
+
+def _is_graph_laplacian(L):
+    off = L - np.diag(np.diag(L))
+    return bool(np.all(off <= 0))
+
+
+def _component_indicators(L):
+    """Orthonormal indicators of the connected components of the graph of ``L``
+    (``n_tasks x n_components``)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    k, labels = connected_components(csr_matrix(L != 0), directed=False)
+    N = np.zeros((L.shape[0], k))
+    N[np.arange(L.shape[0]), labels] = 1.0
+    return N / np.sqrt(N.sum(axis=0))
 
 
 def graph_laplacian(graph, labels, graph_format="auto"):
