@@ -490,11 +490,13 @@ def test_graph_matches_cvxpy(logistic, graph_format, loss_scaling, ridge, beta):
 
 # -- graph without edges: independent tasks ----------------------------------------------------
 
-@pytest.mark.parametrize("graph", [np.zeros((4, 4)), []], ids=["zero-adjacency", "no-edges"])
-def test_no_edges_gives_independent_least_squares(graph):
+@pytest.mark.parametrize("graph, alpha", [(np.zeros((4, 4)), 5.0), ([], 5.0), (None, 0.0)],
+                         ids=["zero-adjacency", "no-edges", "alpha-0"])
+def test_no_edges_gives_independent_least_squares(graph, alpha):
     Xs, ys, X, y, tasks = _string_tasks(11, False)
-    est = GraphRegressor(alpha=5.0, graph=graph, tol=1e-12).fit(X, y, tasks=tasks)
-    np.testing.assert_allclose(est.laplacian_, 0, atol=0)
+    est = GraphRegressor(alpha=alpha, graph=graph, tol=1e-12).fit(X, y, tasks=tasks)
+    if graph is not None:
+        np.testing.assert_allclose(est.laplacian_, 0, atol=0)
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
         ref = LinearRegression().fit(Xt, yt)
         # both points are within their certified distance of the per-task least squares
@@ -510,14 +512,18 @@ def test_no_edges_gives_independent_least_squares(graph):
         assert gap <= np.sqrt(2 * len(yt) * est.dual_gap_ / ours.mu) + theirs.distance
 
 
-def test_no_edges_gives_independent_logistic_regressions():
+@pytest.mark.parametrize("graph, alpha", [(np.zeros((3, 3)), 3.0), (None, 0.0)],
+                         ids=["zero-adjacency", "alpha-0"])
+def test_no_edges_gives_independent_logistic_regressions(graph, alpha):
     rng = np.random.default_rng(12)
     Xs = [rng.standard_normal((n, 3)) for n in (60, 80, 50)]
     # noisy labels: not separable, so the unpenalized MLE exists
     ys = [np.where(X @ [1.0, -0.5, 0.3] + 0.2 + rng.standard_normal(len(X)) > 0, 1, 0)
           for X in Xs]
     X, y, tasks = stack_tasks(Xs, ys)
-    est = GraphClassifier(alpha=3.0, graph=np.zeros((3, 3)), tol=1e-12).fit(X, y, tasks=tasks)
+    est = GraphClassifier(alpha=alpha, graph=graph, tol=1e-12).fit(X, y, tasks=tasks)
+    # certified: each task is its own component of the (empty) graph term (issue 17)
+    assert est.converged_ and est.dual_gap_ is not None
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
         ref = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-12,
                                  max_iter=1000).fit(Xt, yt)

@@ -52,7 +52,10 @@ class GraphQuadratic(SmoothTerm):
         flat = lam <= 64 * max(T, 1) * np.finfo(np.float64).eps * max(self._lam_max, 1e-300)
         self.has_range_conjugate = self.ridge == 0.0
         null = U[:, flat]
-        if null.shape[1] and _is_graph_laplacian(laplacian):
+        if self.alpha == 0.0:  # no graph term: every task is its own component
+            flat = np.ones_like(flat)
+            null = np.eye(T)
+        elif null.shape[1] and _is_graph_laplacian(laplacian):
             null = _component_indicators(laplacian)
             if null.shape[1] != int(np.sum(flat)):  # eigh and the graph disagree: keep eigh's
                 null = U[:, flat]
