@@ -253,6 +253,15 @@ class BaseDataFit(DeclaresCapabilities, ABC):
         """``c_t Gc_t`` per task (``has_range_dual``; see :class:`RangeMover`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot move its dual point")
 
+    def to_solver_intercept(self, intercept):
+        """The solver's intercept variable for the intercepts ``intercept`` (the same,
+        unless the data fit rescales it: :func:`intercept_scale_for`)."""
+        return intercept
+
+    def from_solver_intercept(self, intercept):
+        """The intercepts of the solver's intercept variable."""
+        return intercept
+
     def range_dual(self, coef, intercept, state, mover):
         """``dual`` with ``theta`` moved by ``mover`` (``has_range_dual``): ``V``
         has ``N^T V = 0``; the Fenchel-Young term is ``inf`` where the moved
@@ -273,11 +282,13 @@ class DataFit(BaseDataFit):
     has_range_dual = True
     can_restrict_features = True
 
-    def __init__(self, loss, data, fit_intercept):
+    def __init__(self, loss, data, fit_intercept, intercept_scale=1.0):
         self.loss = loss
         self.data = data
         self.xp = data.xp
         self.fit_intercept = fit_intercept
+        # the solver's intercept variable is b / intercept_scale (see intercept_scale_for)
+        self.intercept_scale = float(intercept_scale)
         self.curvature_varies = loss.curvature_varies
         self.has_quadratic_dual = loss.name == "squared" and not fit_intercept
         self.lipschitz_is_exact = self._exact_bound_affordable()
@@ -296,12 +307,21 @@ class DataFit(BaseDataFit):
         return data.n_tasks * data.n_features <= data.Y.shape[0] * data.Y.shape[1]
 
     def restrict_features(self, index):
-        return DataFit(self.loss, self.data.restrict_features(index), self.fit_intercept)
+        return DataFit(self.loss, self.data.restrict_features(index), self.fit_intercept,
+                       self.intercept_scale)
+
+    def to_solver_intercept(self, intercept):
+        """The solver's intercept variable ``b / s`` for the intercepts ``b``."""
+        return None if intercept is None else intercept / self.intercept_scale
+
+    def from_solver_intercept(self, intercept):
+        """The intercepts ``b = s b'`` of the solver's variable ``b'``."""
+        return None if intercept is None else intercept * self.intercept_scale
 
     def state(self, coef, intercept):
         Z = self.data.linear(coef)
         if self.fit_intercept:
-            Z = Z + self.data.expand(intercept)[:, None]
+            Z = Z + self.data.expand(self.intercept_scale * intercept)[:, None]
         return Z
 
     def value(self, coef, intercept, Z):
@@ -309,19 +329,22 @@ class DataFit(BaseDataFit):
 
     def value_and_grad(self, coef, intercept, Z):
         f, dZ = self.loss.value_and_derivative(self.xp, self.data.Y, Z, self.data.weight)
-        g_intercept = self.data.sample_sum(dZ) if self.fit_intercept else None
+        g_intercept = self.intercept_scale * self.data.sample_sum(dZ) if self.fit_intercept \
+            else None
         return f, self.data.rlinear(dZ), g_intercept
 
     @_computed_once
     def lipschitz(self, n_iter=30, rtol=1e-3):
         """Estimate of the Lipschitz constant of the gradient, from below.
 
-        Batched power iteration on ``c_t [X_t, 1]^T [X_t, 1]``, times the loss'
+        Batched power iteration on ``c_t [X_t, s 1]^T [X_t, s 1]`` (``s`` the
+        intercept scale), times the loss'
         curvature bound: ``||A v||`` for a unit ``v`` never exceeds ``||A||``, so
         the estimate is at most the constant, and the solver's backtracking
         corrects the underestimate.
         """
         xp, data = self.xp, self.data
+        s = self.intercept_scale
         if self.lipschitz_is_exact:
             return self._exact_lipschitz()
         rng = np.random.default_rng(0)
@@ -333,9 +356,9 @@ class DataFit(BaseDataFit):
             norm = xp.sqrt(xp.sum(v * v, axis=1) + (vb * vb if self.fit_intercept else 0.0))
             norm = xp.where(norm > 0, norm, xp.ones_like(norm))
             v, vb = v / norm[:, None], vb / norm
-            Z = data.linear(v) + (data.expand(vb)[:, None] if self.fit_intercept else 0.0)
+            Z = data.linear(v) + (data.expand(s * vb)[:, None] if self.fit_intercept else 0.0)
             R = data.weight * Z
-            v, vb = data.rlinear(R), data.sample_sum(R)
+            v, vb = data.rlinear(R), s * data.sample_sum(R)
             lam_new = xp.sqrt(xp.sum(v * v, axis=1) + (vb * vb if self.fit_intercept else 0.0))
             if as_float(xp.max(xp.abs(lam_new - lam))) <= rtol * as_float(xp.max(lam_new)):
                 lam = lam_new
@@ -669,7 +692,32 @@ class RangeMover:
 def make_datafit(loss, data, fit_intercept, use_gram):
     if use_gram:
         return GramDataFit(data)
-    return DataFit(loss, data, fit_intercept)
+    scale = intercept_scale_for(data) if fit_intercept else 1.0
+    return DataFit(loss, data, fit_intercept, scale)
+
+
+def intercept_scale_for(data):
+    """``s`` of the solver's intercept variable ``b' = b / s``: the coefficients and
+    the intercepts share one step size, and the intercepts' curvature
+    ``curvature c_t n_t`` does not scale with the features' (``c_t
+    ||X_t[:, j]||^2``).  With features scaled by 1e-8 the step that suits ``W``
+    is 1e16 times too long for ``b``, the line search settles on ``b``'s, and
+    ``W`` barely moves.  In ``b'`` the intercept column is ``s 1`` with
+    curvature ``s^2 c_t n_t``; ``s^2 = max_t c_t ||X_t||_F^2 / (d max_t c_t
+    n_t)`` (the features' mean curvature, 1 for standardized features) puts
+    both on one scale.  A power of two: ``b = s b'`` is then exact.  The
+    objective, the dual point and the certificate are unchanged (a change of
+    variables of an unpenalized block)."""
+    xp = data.xp
+    X2 = xp.sum(data.X * data.X, axis=0) if data.shared else \
+        data.task_sum(xp.sum(xp.sum(data.X * data.X, axis=1), axis=1))
+    c = data.task_weight
+    features = as_float(xp.max(c * X2)) if not data.shared else \
+        as_float(xp.sum(X2)) * as_float(xp.max(c))
+    n = as_float(xp.max(c * data.sample_sum(xp.astype(data.weight > 0, data.dtype))))
+    if not (features > 0 and n > 0 and math.isfinite(features)):
+        return 1.0
+    return 2.0 ** round(0.5 * math.log2(features / (data.n_features * n)))
 
 
 def optimal_intercepts_at_zero(loss, data):

@@ -480,7 +480,8 @@ class Solution:
     history : list of tuple
         ``(iteration, objective, criterion)`` at each convergence check.
     raw : SolverResult
-        The solver's own result (centred intercepts, stacked parts).
+        The solver's own result (stacked parts; centred intercepts in the solver's
+        variable, ``problem.datafit.from_solver_intercept`` maps them back).
     """
 
     parts: Any
@@ -546,8 +547,8 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
         intercept = data.y_offset - xp.sum(data.X_offset * coef, axis=1) \
             if problem.fit_intercept else zeros
     else:
-        intercept = result.intercept - xp.sum(data.X_offset * coef, axis=1) \
-            if problem.fit_intercept else zeros
+        intercept = problem.datafit.from_solver_intercept(result.intercept) \
+            - xp.sum(data.X_offset * coef, axis=1) if problem.fit_intercept else zeros
         if problem.one_class_sign is not None:
             # a task without loss (one class, b_t -> +-inf): its w_t is what the
             # penalty alone makes it; when a zero w_t is free (the penalty does not
@@ -579,6 +580,7 @@ def solver_inputs(problem, objective, start=None):
     None when they are not solver variables).  For callers that drive a
     solver themselves (the benchmark suites time FISTA's iterations on it)."""
     coef0, intercept0 = _initial_point(problem, objective.n_parts, start)
+    intercept0 = problem.datafit.to_solver_intercept(intercept0)
     return objective.datafit(problem), objective.penalty(), coef0, intercept0
 
 
@@ -636,7 +638,7 @@ def _at_zero(problem):
     """``(F(0, b*), grad_W F(0, b*))`` with the optimal intercepts ``b*`` at ``W = 0``."""
     xp, data, datafit = problem.xp, problem.data, problem.datafit
     zero = xp.zeros((data.n_tasks, data.n_features), dtype=data.dtype, device=data.device)
-    b0 = optimal_intercepts_at_zero(problem.loss, data) \
+    b0 = datafit.to_solver_intercept(optimal_intercepts_at_zero(problem.loss, data)) \
         if not problem.squared and problem.fit_intercept else None
     value, grad, _ = datafit.value_and_grad(zero, b0, datafit.state(zero, b0))
     return float(value), grad

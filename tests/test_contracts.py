@@ -1138,6 +1138,7 @@ class FitCase:
     intercept: bool               #: whether ``b`` is a variable of the fit
     n_parts: int = 1
     smooth: Optional[Case] = None
+    s: float = 1.0                #: the solver's intercept variable is ``b / s``
     shape: tuple = field(init=False)
 
     def __post_init__(self):
@@ -1152,7 +1153,7 @@ class FitCase:
         W = self.coef_of(stacked)
         total = 0.0
         for t, (X, y) in enumerate(zip(self.Xs, self.ys)):
-            z = X @ W[t] + (b[t] if self.intercept else 0.0)
+            z = X @ W[t] + (self.s * b[t] if self.intercept else 0.0)
             if self.loss == "squared":
                 total += self.c[t] * 0.5 * np.sum((y - z) ** 2)
             else:
@@ -1167,10 +1168,10 @@ class FitCase:
         G = np.zeros(self.shape)
         gb = np.zeros(self.shape[0])
         for t, (X, y) in enumerate(zip(self.Xs, self.ys)):
-            z = X @ W[t] + (b[t] if self.intercept else 0.0)
+            z = X @ W[t] + (self.s * b[t] if self.intercept else 0.0)
             r = z - y if self.loss == "squared" else -y * scipy.special.expit(-y * z)
             G[t] = self.c[t] * X.T @ r
-            gb[t] = self.c[t] * np.sum(r)
+            gb[t] = self.s * self.c[t] * np.sum(r)
         if self.smooth is not None:
             G = G + self.smooth.grad(W)
         return np.concatenate([G] * self.n_parts), (gb if self.intercept else None)
@@ -1181,7 +1182,7 @@ class FitCase:
         curvature = 1.0 if self.loss == "squared" else 0.25
         top = 0.0
         for X, c in zip(self.Xs, self.c):
-            A = np.hstack([X, np.ones((len(X), 1))]) if self.intercept else X
+            A = np.hstack([X, np.full((len(X), 1), self.s)]) if self.intercept else X
             top = max(top, c * np.linalg.norm(A, 2) ** 2)
         L = self.n_parts * curvature * top
         return L + (self.smooth.lipschitz if self.smooth is not None else 0.0)
@@ -1210,7 +1211,7 @@ class FitCase:
         of the parts' magnitudes)."""
         T = self.shape[0]
         Wabs = np.abs(stacked).reshape(self.n_parts, T, -1).sum(axis=0)
-        return [np.abs(X) @ Wabs[t] + (abs(b[t]) if self.intercept else 0.0)
+        return [np.abs(X) @ Wabs[t] + (self.s * abs(b[t]) if self.intercept else 0.0)
                 for t, X in enumerate(self.Xs)]
 
     def value_rounding(self, stacked, b):
@@ -1265,7 +1266,7 @@ class FitCase:
 
 
 def _datafit_case(kind, loss, *, centre, gram=False, parts=1, smooth=None, scaling="mean",
-                  prox_is_zero=True):
+                  prox_is_zero=True, feature_scale=1.0):
     """Builds as :func:`mtlreg.problem.prepare` does: the squared loss's intercept is
     eliminated by centring (``fit_intercept=False`` in the fit); the logistic loss keeps
     its intercept as a variable (``center(center_y=False)``)."""
@@ -1273,6 +1274,7 @@ def _datafit_case(kind, loss, *, centre, gram=False, parts=1, smooth=None, scali
 
     def make(rng):
         X, y, index, Xs, ys = _layout(kind, logistic, rng)
+        X, Xs = X * feature_scale, [Xt * feature_scale for Xt in Xs]
         T = len(Xs)
         data = build_task_data(xp, X, y, index, T if index is not None else None,
                                loss_scaling=scaling)
@@ -1294,7 +1296,9 @@ def _datafit_case(kind, loss, *, centre, gram=False, parts=1, smooth=None, scali
             name, ridge = smooth
             smooth_case = build(name, (T, Xs[0].shape[1]), ridge)
             fit = SmoothlyPenalizedDataFit(fit, smooth_case.term, prox_is_zero=prox_is_zero)
-        return FitCase(fit, Xs, ys, c, loss, intercept, parts, smooth_case)
+        scale = getattr(fit, "intercept_scale", getattr(getattr(fit, "inner", None),
+                                                         "intercept_scale", 1.0))
+        return FitCase(fit, Xs, ys, c, loss, intercept, parts, smooth_case, scale)
 
     return make
 
@@ -1309,6 +1313,11 @@ DATAFITS = {
     "DataFit[squared, one task]": _datafit_case("single", "squared", centre=True),
     "DataFit[logistic, intercept, sum]": _datafit_case("long", "logistic", centre=True,
                                                        scaling="sum"),
+    # features at 1e-3: the solver's intercept variable is b / s with s = 2^-10
+    "DataFit[logistic, intercept, small features]": _datafit_case(
+        "long", "logistic", centre=True, feature_scale=1e-3),
+    "DataFit[logistic, intercept, shared, large features]": _datafit_case(
+        "shared", "logistic", centre=True, feature_scale=1e3),
     "GramDataFit[centred]": _datafit_case("long", "squared", centre=True, gram=True),
     "GramDataFit[no intercept]": _datafit_case("long", "squared", centre=False, gram=True),
     "GramDataFit[shared]": _datafit_case("shared", "squared", centre=True, gram=True),
@@ -1605,7 +1614,7 @@ def test_logistic_dual_point_at_the_optimal_intercepts(name):
     fit = case.fit
     p = np.array([np.mean(y > 0) for y in case.ys])
     coef = np.zeros((case.n_parts * case.shape[0], case.shape[1]))
-    b = np.log(p / (1 - p))
+    b = np.log(p / (1 - p)) / case.s  # the solver's intercept variable
     V, fy = fit.dual(coef, b, fit.state(coef, b))
     assert abs(fy(1.0)) <= case.value_rounding(coef, b), fy(1.0)
     assert np.max(np.abs(np.asarray(V) - case.grad(coef, b)[0])) <= 2 * case.grad_rounding(
