@@ -34,6 +34,7 @@ class SumOfParts(BaseDataFit):
         self.data = inner.data
         self.fit_intercept = inner.fit_intercept
         self.has_dual = inner.has_dual
+        self.has_proximal_solve = inner.has_proximal_solve
         self.curvature_varies = inner.curvature_varies
         self.lipschitz_is_exact = inner.lipschitz_is_exact
 
@@ -59,6 +60,10 @@ class SumOfParts(BaseDataFit):
     def dual(self, coef, intercept, state):
         V, fenchel_young = self.inner.dual(self._sum(coef), intercept, state)
         return self._tile(V), fenchel_young
+
+    def proximal_solve(self, V, rho):
+        """All parts at once: the inner fit's solve over ``n_parts`` stacked parts."""
+        return self.inner.proximal_solve(V, rho, self.n_parts)
 
 
 class PartsPenalty(Penalty):

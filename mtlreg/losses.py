@@ -211,19 +211,21 @@ class BaseDataFit(DeclaresCapabilities, ABC):
     ``can_restrict_features`` (``restrict_features``: working sets),
     ``has_range_dual`` (``range_gram`` and ``range_dual``: the dual point moved
     into the range of a term flat along some directions over the tasks, see
-    :class:`RangeMover`).
+    :class:`RangeMover`), ``has_proximal_solve`` (``proximal_solve``: the
+    minimizer of ``F(W) + rho ||W - V||^2 / 2`` in closed form, for ADMM).
     ``smooth`` is the smooth structural term folded in, if any.
     """
 
     has_dual = False
     has_quadratic_dual = False
     has_range_dual = False
+    has_proximal_solve = False
     lipschitz_is_exact = False
     curvature_varies = False
     can_restrict_features = False
     smooth = None
-    CAPABILITIES = ("has_dual", "has_quadratic_dual", "has_range_dual", "lipschitz_is_exact",
-                    "curvature_varies", "can_restrict_features")
+    CAPABILITIES = ("has_dual", "has_quadratic_dual", "has_range_dual", "has_proximal_solve",
+                    "lipschitz_is_exact", "curvature_varies", "can_restrict_features")
 
     @abstractmethod
     def state(self, coef, intercept):
@@ -252,6 +254,10 @@ class BaseDataFit(DeclaresCapabilities, ABC):
     def range_gram(self):
         """``c_t Gc_t`` per task (``has_range_dual``; see :class:`RangeMover`)."""
         raise NotImplementedError(f"{type(self).__name__} cannot move its dual point")
+
+    def proximal_solve(self, V, rho):
+        """``argmin_W F(W) + rho ||W - V||^2 / 2`` (``has_proximal_solve``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form proximal solve")
 
     def to_solver_intercept(self, intercept):
         """The solver's intercept variable for the intercepts ``intercept`` (the same,
@@ -457,6 +463,7 @@ class GramDataFit(BaseDataFit):
     has_dual = True
     has_quadratic_dual = True
     has_range_dual = True
+    has_proximal_solve = True
     lipschitz_is_exact = True
     can_restrict_features = True
 
@@ -494,6 +501,44 @@ class GramDataFit(BaseDataFit):
         F = as_float(self.value(coef, intercept, H))
         grad = self.c[:, None] * (H - self.data.Xty)
         return grad, (lambda s: (1.0 - s) ** 2 * F)
+
+    def proximal_solve(self, V, rho, n_parts=1):
+        """``argmin`` of ``F(sum_i P_i) + rho sum_i ||P_i - V_i||^2 / 2`` over ``n_parts``
+        stacked parts (``V`` of shape ``(n_parts T, d)``), per task in the eigenbasis
+        of ``c_t G_t = Q diag(lam) Q^T`` (computed once): with ``v_i = Q^T V_i``,
+        ``q = Q^T c_t X_t^T y_t`` and ``k = n_parts``, the sum ``S = sum_i P_i``
+        has ``S = (k q + rho sum_i v_i) / (k lam + rho)`` and each part
+        ``P_i = Q (v_i + (q - lam S) / rho)``."""
+        xp = self.xp
+        lam, Q, q = self._eigen()
+        T = lam.shape[0]
+        d = V.shape[1]
+        one = Q.ndim == 2  # one eigenbasis for all tasks
+        v = xp.reshape(V, (n_parts, T, d)) @ Q if one else \
+            xp.matmul(xp.reshape(V, (n_parts, T, 1, d)), Q)[:, :, 0, :]
+        S = (n_parts * q + rho * xp.sum(v, axis=0)) / (n_parts * lam + rho)
+        parts = v + ((q - lam * S) / rho)[None, :, :]
+        if one:
+            out = parts @ xp.permute_dims(Q, (1, 0))
+        else:
+            out = xp.matmul(parts[:, :, None, :], xp.permute_dims(Q, (0, 2, 1))[None, ...])[
+                :, :, 0, :]
+        return xp.reshape(out, (n_parts * T, d))
+
+    @_computed_once
+    def _eigen(self):
+        """``(lam, Q, Q^T c_t X_t^T y_t)`` of ``c_t G_t`` (one ``eigh`` for a shared
+        design with equal ``c_t``, else one per task)."""
+        xp, data, c = self.xp, self.data, self.c
+        cq = c[:, None] * data.Xty
+        if data.shared and as_float(xp.max(c) - xp.min(c)) == 0.0:
+            lam, Q = xp.linalg.eigh(data.gram)
+            lam = xp.maximum(lam, xp.zeros_like(lam))
+            return c[:, None] * lam[None, :], Q, cq @ Q
+        G = c[:, None, None] * (data.gram[None, :, :] if data.shared else data.gram)
+        lam, Q = xp.linalg.eigh(G)
+        lam = xp.maximum(lam, xp.zeros_like(lam))
+        return lam, Q, xp.matmul(cq[:, None, :], Q)[:, 0, :]
 
     def range_gram(self):
         c = self.c

@@ -36,7 +36,7 @@ from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, SquaredLoss,
                      make_datafit, optimal_intercepts_at_zero)
 from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
-from .solvers import SolverResult, alternating_minimization, fista, use_working_set, \
+from .solvers import SolverResult, admm, alternating_minimization, fista, use_working_set, \
     working_set_fista
 
 __all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "solver_inputs",
@@ -354,7 +354,7 @@ class Part:
         return None
 
 
-SOLVERS = ("fista", "alternating")
+SOLVERS = ("auto", "fista", "admm", "alternating")
 
 
 @dataclass(frozen=True)
@@ -371,10 +371,15 @@ class Objective:
         Added to the data fit.  Its conjugate certifies the gap only when
         every part's penalty is zero (``is_zero``): the whole dual point then
         goes to ``g``.
-    solver : {"fista", "alternating"}
+    solver : {"auto", "fista", "admm", "alternating"}
         ``"fista"``: accelerated proximal gradient (on working sets of
         features when the penalty is separable over features and there are
-        many).  ``"alternating"``: alternating minimization over an
+        many).  ``"admm"``: ADMM (:func:`mtlreg.solvers.admm`), for a data fit
+        with a closed-form proximal solve (the squared loss's Gram path) and
+        no smooth term.  ``"auto"`` (default): FISTA's working sets where they
+        apply, else ADMM where it applies (its exact per-task solve makes it
+        insensitive to the conditioning of raw features), else FISTA.
+        ``"alternating"``: alternating minimization over an
         auxiliary matrix (a single part whose penalty ``has_auxiliary``).
     solver_options : mapping
         Extra keyword arguments of the solver.  With ``solver="fista"`` they
@@ -387,7 +392,7 @@ class Objective:
 
     parts: tuple
     smooth: Optional[SmoothTerm] = None
-    solver: str = "fista"
+    solver: str = "auto"
     solver_options: Mapping = field(default_factory=dict)
     readouts: Optional[Callable] = None
 
@@ -534,8 +539,7 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
         result = alternating_minimization(datafit, penalty, coef0, intercept0, tol=tol,
                                           max_iter=max_iter, **objective.solver_options)
     else:
-        solver = working_set_fista if not objective.solver_options and \
-            use_working_set(datafit, penalty) else fista
+        solver = _choose_solver(objective, datafit, penalty)
         result = solver(datafit, penalty, coef0, intercept0, tol=tol, max_iter=max_iter,
                         **objective.solver_options)
 
@@ -570,6 +574,18 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
                     converged=bool(result.converged), n_iter=int(result.n_iter),
                     criterion=result.criterion, criterion_name=result.criterion_name,
                     history=result.history, raw=result)
+
+
+def _choose_solver(objective, datafit, penalty):
+    """The solver of ``objective.solver`` (see :class:`Objective`)."""
+    if objective.solver == "admm":
+        return admm
+    if not objective.solver_options and use_working_set(datafit, penalty):
+        return working_set_fista
+    if objective.solver == "auto" and not objective.solver_options and \
+            datafit.has_proximal_solve and penalty.has_conjugate:
+        return admm
+    return fista
 
 
 def solver_inputs(problem, objective, start=None):

@@ -1686,6 +1686,27 @@ def test_datafit_dual_certifies_the_gap(name):
         assert gap >= P(coef, b) - P_x - tol, (gap, P(coef, b) - P_x, tol)
 
 
+@pytest.mark.parametrize("name", _fit_names(lambda case: case.fit.has_proximal_solve))
+def test_proximal_solve_meets_its_optimality_condition(name):
+    """``P = proximal_solve(V, rho)`` minimizes ``F(sum_i P_i) + rho ||P - V||^2 / 2``, a
+    strongly convex quadratic: its gradient ``grad F(P) + rho (P - V)`` (``grad F`` from
+    the data, tiled over the parts) vanishes there, to the rounding of the gradient and
+    of the eigenbasis solve (``16 (n + d)`` eps of the terms' size, ``svd_rounding`` of the
+    per-task Gram matrices times the solution's size)."""
+    case = fit_case(name)
+    fit = case.fit
+    rng = rng_for("proximal-solve", name)
+    for rho in (1e-3, 1.0, 1e3):
+        V, _ = case.random_point(rng)
+        P = np.asarray(fit.proximal_solve(V, rho))
+        grad = case.grad(P, None)[0] + rho * (P - V)
+        grams = [c * X.T @ X for c, X in zip(case.c, case.Xs)]
+        size = max(svd_rounding(G) for G in grams) * (fro(P) * case.n_parts + fro(V)) \
+            + rho * (fro(P) + fro(V)) * EPS * 16 * P.shape[1]
+        tol = np.sqrt(P.size) * case.grad_rounding(P, None) + 64 * case.n_parts * size
+        assert np.max(np.abs(grad)) <= tol, (np.max(np.abs(grad)), tol)
+
+
 @pytest.mark.parametrize("name", _fit_names(lambda case: case.fit.can_restrict_features))
 def test_restrict_features_is_the_same_fit_on_those_features(name):
     """``restrict_features(index)``: the data fit of the coefficients that are zero outside

@@ -1,10 +1,11 @@
-"""Solvers: accelerated proximal gradient and alternating minimization."""
+"""Solvers: accelerated proximal gradient, ADMM and alternating minimization."""
 
 from ._requirements import require
 from ._result import SolverResult
+from .admm import admm
 from .alternating import alternating_minimization
 from .fista import duality_gap, fista
 from .working_set import use_working_set, working_set_fista
 
-__all__ = ["SolverResult", "require", "fista", "alternating_minimization", "duality_gap",
-           "working_set_fista", "use_working_set"]
+__all__ = ["SolverResult", "require", "fista", "admm", "alternating_minimization",
+           "duality_gap", "working_set_fista", "use_working_set"]

@@ -35,6 +35,9 @@ class SolverResult:
         What ``criterion`` measures, for messages.
     note : str
         Why a solver stopped unconverged before ``max_iter`` (empty otherwise).
+    solver : str
+        Which solver produced it ("fista", "working-set fista", "admm",
+        "alternating").
     """
 
     coef: object
@@ -51,3 +54,4 @@ class SolverResult:
     n_backtracks: int = 0
     criterion_name: str = "stopping criterion"
     note: str = ""
+    solver: str = "fista"

@@ -126,4 +126,4 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
                         history=history, lipschitz=lipschitz, scale=scale, auxiliary=aux,
                         criterion_name="relative duality gap" if use_gap else
                         "relative change of the objective and the auxiliary matrix",
-                        note=note)
+                        note=note, solver="alternating")

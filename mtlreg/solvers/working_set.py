@@ -99,4 +99,4 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         grow = size if sub.converged else 2 * size
     return SolverResult(coef=coef, intercept=intercept, n_iter=total_iter, converged=converged,
                         objective=objective, criterion=gap, dual_gap=gap, history=history,
-                        lipschitz=float("nan"), scale=scale)
+                        lipschitz=float("nan"), scale=scale, solver="working-set fista")

@@ -1,0 +1,94 @@
+"""ADMM for a data fit with a closed-form proximal solve (the squared loss's Gram path).
+
+    minimize F(W) + h(Z)  subject to  W = Z
+
+in scaled form (Boyd et al. 2011, section 3.1.1):
+
+    W <- argmin F(W) + rho ||W - Z + U||^2 / 2        (``datafit.proximal_solve``)
+    Z <- prox_{h / rho}(W + U)
+    U <- U + W - Z
+
+The ``W``-step is exact: per task ``(c_t G_t + rho I) w_t = c_t q_t + rho v_t``,
+solved in the eigenbasis of ``c_t G_t`` computed once, so a change of ``rho``
+costs nothing.  That exact step is what makes ADMM insensitive to the
+conditioning of the design, which slows FISTA down on raw (unstandardized)
+features: on raw School, ``TraceRegressor`` needs 350 ADMM iterations against
+more than 5,000 FISTA iterations (``docs/solvers.md``).  For decomposed models
+``W = P_1 + ... + P_k`` the step solves for the stacked parts at once (a
+``k x k`` system per eigen-direction, in closed form).
+
+``rho`` starts at half the data fit's Lipschitz constant and follows residual
+balancing (Boyd et al., 3.4.1): doubled when the primal residual ``||W - Z||``
+exceeds ten times the dual residual ``rho ||Z - Z_old||``, halved in the
+opposite case (``U`` rescaled with it); it is frozen after
+``MAX_RHO_UPDATES`` changes, so that the classical convergence of ADMM with a
+fixed ``rho`` applies to the tail.
+
+The scaled dual variable starts at ``U = -grad F(Z_0) / rho``, optimal when ``Z_0``
+is (a warm start at the solution stays there).  The iterate that is reported and
+certified is ``Z``: it is in the penalty's
+domain, and its duality gap, built as FISTA's from the residuals at ``Z``
+(:func:`mtlreg.solvers.duality_gap`), bounds its suboptimality whatever
+ADMM's own state.  Stops when that gap is ``<= tol * P(Z)``, checked every
+``check_every`` iterations.
+"""
+
+import math
+
+from .._backend import as_float
+from ._fista_stopping import duality_gap, effective_tol, gap_threshold, objective_scale
+from ._requirements import require
+from ._result import SolverResult
+
+__all__ = ["admm"]
+
+MAX_RHO_UPDATES = 30
+
+
+def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_every=10,
+         scale=None):
+    """Minimize ``F(W) + h(W)`` by ADMM; a :class:`SolverResult` at ``Z``."""
+    require("admm", datafit, "data fit", ("proximal_solve", "dual"),
+            ("has_proximal_solve", "has_dual"))
+    require("admm", penalty, "penalty", ("prox", "value", "conjugate"), ("has_conjugate",))
+    if intercept0 is not None and datafit.fit_intercept:
+        raise ValueError("admm solves data fits without intercept variables.")
+    xp = datafit.xp
+    tol = effective_tol(tol, coef0.dtype, xp)
+    if scale is None:
+        scale = objective_scale(datafit, intercept0, coef0)
+    rho = max(0.5 * datafit.lipschitz(), 1e-12)
+    Z = coef0
+    # the scaled dual variable of the start: -grad F(Z) / rho (optimal when Z is, so
+    # that a warm start at the solution stays there)
+    U = -datafit.value_and_grad(Z, None, datafit.state(Z, None))[1] / rho
+    history = []
+    converged = False
+    objective, gap = math.nan, math.inf
+    updates = 0
+    k = 0
+    for k in range(1, max_iter + 1):
+        W = datafit.proximal_solve(Z - U, rho)
+        Z_old = Z
+        Z = penalty.prox(W + U, 1.0 / rho)
+        U = U + W - Z
+        if k % check_every == 0 or k == max_iter:
+            state = datafit.state(Z, None)
+            objective = as_float(datafit.value(Z, None, state) + penalty.value(Z))
+            gap = duality_gap(datafit, penalty, Z, None, state)
+            history.append((k, objective, gap))
+            if gap <= gap_threshold(tol, objective):
+                converged = True
+                break
+            if updates < MAX_RHO_UPDATES:
+                primal = as_float(xp.sqrt(xp.sum((W - Z) ** 2)))
+                dual = rho * as_float(xp.sqrt(xp.sum((Z - Z_old) ** 2)))
+                if primal > 10.0 * dual:
+                    rho, U, updates = 2.0 * rho, U / 2.0, updates + 1
+                elif dual > 10.0 * primal:
+                    rho, U, updates = rho / 2.0, U * 2.0, updates + 1
+    return SolverResult(coef=Z, intercept=intercept0, n_iter=k, converged=converged,
+                        objective=objective, criterion=gap, dual_gap=gap, history=history,
+                        lipschitz=rho, scale=scale, criterion_name="duality gap",
+                        solver="admm")
+
