@@ -65,6 +65,9 @@ class SumOfParts(BaseDataFit):
         """All parts at once: the inner fit's solve over ``n_parts`` stacked parts."""
         return self.inner.proximal_solve(V, rho, self.n_parts)
 
+    def bregman(self, Z, W):
+        return self.inner.bregman(self._sum(Z), self._sum(W))
+
 
 class PartsPenalty(Penalty):
     """``sum_i h_i(P_i)`` for stacked parts ``P_i`` of ``n_tasks`` rows each."""

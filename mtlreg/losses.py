@@ -259,6 +259,11 @@ class BaseDataFit(DeclaresCapabilities, ABC):
         """``argmin_W F(W) + rho ||W - V||^2 / 2`` (``has_proximal_solve``)."""
         raise NotImplementedError(f"{type(self).__name__} has no closed-form proximal solve")
 
+    def bregman(self, Z, W):
+        """``F(Z) - F(W) - <grad F(W), Z - W>`` (``has_proximal_solve``: ``F`` is a
+        quadratic, and this is ``(Z - W)^T H (Z - W) / 2``, non-negative as computed)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form proximal solve")
+
     def to_solver_intercept(self, intercept):
         """The solver's intercept variable for the intercepts ``intercept`` (the same,
         unless the data fit rescales it: :func:`intercept_scale_for`)."""
@@ -524,6 +529,11 @@ class GramDataFit(BaseDataFit):
             out = xp.matmul(parts[:, :, None, :], xp.permute_dims(Q, (0, 2, 1))[None, ...])[
                 :, :, 0, :]
         return xp.reshape(out, (n_parts * T, d))
+
+    def bregman(self, Z, W):
+        xp = self.xp
+        D = Z - W
+        return 0.5 * as_float(xp.sum(self.c[:, None] * D * self.data.gram_matvec(D)))
 
     @_computed_once
     def _eigen(self):

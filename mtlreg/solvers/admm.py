@@ -26,10 +26,13 @@ fixed ``rho`` applies to the tail.
 
 The scaled dual variable starts at ``U = -grad F(Z_0) / rho``, optimal when ``Z_0``
 is (a warm start at the solution stays there).  The iterate that is reported and
-certified is ``Z``: it is in the penalty's
-domain, and its duality gap, built as FISTA's from the residuals at ``Z``
-(:func:`mtlreg.solvers.duality_gap`), bounds its suboptimality whatever
-ADMM's own state.  Stops when that gap is ``<= tol * P(Z)``, checked every
+certified is ``Z``: it is in the penalty's domain.  Two dual points certify
+it, and the smaller gap is reported: FISTA's, from the residuals at ``Z``
+(:func:`mtlreg.solvers.duality_gap`), and the gradient at ADMM's ``W`` (a subgradient
+of ``h`` at ``Z`` up to the dual residual, see :func:`admm_gap`), whose loss
+part is the Bregman divergence of ``F`` between ``Z`` and ``W``, second order
+in ``Z - W``.  With the residuals' gap alone, the certified stop of the dirty
+model on School came 8 to 21 times after the first iterate within ``1e-6``.  Stops when that gap is ``<= tol * P(Z)``, checked every
 ``check_every`` iterations.
 """
 
@@ -40,14 +43,16 @@ from ._fista_stopping import duality_gap, effective_tol, gap_threshold, objectiv
 from ._requirements import require
 from ._result import SolverResult
 
-__all__ = ["admm"]
+__all__ = ["admm", "admm_gap"]
 
 MAX_RHO_UPDATES = 30
 
 
 def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_every=10,
          scale=None):
-    """Minimize ``F(W) + h(W)`` by ADMM; a :class:`SolverResult` at ``Z``."""
+    """Minimize ``F(W) + h(W)`` by ADMM; a :class:`SolverResult` at ``Z``, with the last
+    ``W``-step iterate in ``auxiliary`` (``(W,)``: its gradient is the second dual
+    point, :func:`admm_gap`)."""
     require("admm", datafit, "data fit", ("proximal_solve", "dual"),
             ("has_proximal_solve", "has_dual"))
     require("admm", penalty, "penalty", ("prox", "value", "conjugate"), ("has_conjugate",))
@@ -74,8 +79,10 @@ def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_
         U = U + W - Z
         if k % check_every == 0 or k == max_iter:
             state = datafit.state(Z, None)
-            objective = as_float(datafit.value(Z, None, state) + penalty.value(Z))
-            gap = duality_gap(datafit, penalty, Z, None, state)
+            loss = as_float(datafit.value(Z, None, state))
+            objective = loss + as_float(penalty.value(Z))
+            gap = min(duality_gap(datafit, penalty, Z, None, state),
+                      admm_gap(datafit, penalty, W, Z, loss))
             history.append((k, objective, gap))
             if gap <= gap_threshold(tol, objective):
                 converged = True
@@ -90,5 +97,29 @@ def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_
     return SolverResult(coef=Z, intercept=intercept0, n_iter=k, converged=converged,
                         objective=objective, criterion=gap, dual_gap=gap, history=history,
                         lipschitz=rho, scale=scale, criterion_name="duality gap",
-                        solver="admm")
+                        solver="admm", auxiliary=(W,))
 
+
+def admm_gap(datafit, penalty, W, Z, loss):
+    """The gap at ``Z`` of the dual point ``g = grad F(W)`` of ADMM's ``W``-step.
+
+    ``-g`` is a subgradient of ``h`` at ``Z`` up to ADMM's dual residual (the
+    ``W``-step's optimality ``-g = rho (W - Z_old + U_old)``, the prox's
+    ``rho (W + U_old - Z) in dh(Z)``), so it is scaled into ``h*``'s domain,
+    ``s = dual_scale(-g)``, and ``s g`` is the data fit's dual point.  The gap is
+    ``[F(Z) + F*(s g) - s <g, Z>] + [h(Z) + h*(-s g) + s <g, Z>]``.  By the
+    convexity of ``F*``, ``F*(s g) <= s F*(g) + (1 - s) F*(0)``, with ``F*(g) =
+    <g, W> - F(W)`` and ``F*(0) = -inf F <= 0``, so the first bracket is at most
+    ``s D + (1 - s) F(Z)``, ``D = F(Z) - F(W) - <g, Z - W> = (Z - W)^T H (Z - W) / 2``
+    (a quadratic ``F``; second order in ``Z - W``, where the residuals' dual point
+    ``grad F(Z)`` is off by ``H (Z - W)``, first order).  Both gaps bound
+    ``P(Z) - P*``; the solver reports the smaller."""
+    xp = datafit.xp
+    _, g, _ = datafit.value_and_grad(W, None, datafit.state(W, None))
+    s = penalty.dual_scale(-g)
+    if s <= 0.0:
+        return math.inf
+    loss_part = s * datafit.bregman(Z, W) + (1.0 - s) * loss
+    penalty_part = (as_float(penalty.value(Z)) + penalty.conjugate(-s * g)
+                    + s * as_float(xp.sum(g * Z)))
+    return max(loss_part, 0.0) + max(penalty_part, 0.0)
