@@ -32,8 +32,9 @@ it, and the smaller gap is reported: FISTA's, from the residuals at ``Z``
 of ``h`` at ``Z`` up to the dual residual, see :func:`admm_gap`), whose loss
 part is the Bregman divergence of ``F`` between ``Z`` and ``W``, second order
 in ``Z - W``.  With the residuals' gap alone, the certified stop of the dirty
-model on School came 8 to 21 times after the first iterate within ``1e-6``.  Stops when that gap is ``<= tol * P(Z)``, checked every
-``check_every`` iterations.
+model on School came 7 to 21 times after the first iterate within ``1e-6``.
+Stops when the reported gap is ``<= tol * P(Z)``, checked every ``check_every``
+iterations.
 """
 
 import math
