@@ -3,8 +3,9 @@
 Notation as in :mod:`mtlreg.feature`: ``W = coef_.T`` is ``n_features x
 n_tasks`` with the task models ``w_t`` as columns; ``W_j,:`` is feature ``j``
 across the tasks and ``W_:,t = w_t``.  Every model here is fitted jointly over
-both parts by FISTA on the stacked parts (Lipschitz constant twice the data
-fit's, prox part by part), and stops on a certified duality gap: the conjugate
+both parts on the stacked parts (ADMM on the squared loss's Gram path, FISTA
+otherwise: Lipschitz constant twice the data fit's, prox part by part), and
+stops on a certified duality gap: the conjugate
 of the separable sum is the sum of the parts' conjugates, so the dual point
 must lie in both parts' dual balls.  ``ridge`` acts on each part,
 ``ridge * (||P||_F^2 + ||Q||_F^2)``.
@@ -21,14 +22,15 @@ from .problem import Objective, Part
 __all__ = ["DirtyRegressor", "DirtyClassifier", "RobustRegressor", "RobustClassifier",
            "RMTFLRegressor", "RMTFLClassifier"]
 
-_JOINT = """Both parts are fitted jointly by FISTA with restart on the two stacked
-    parts, and the duality gap is certified.  On School (split 1's training
-    part: 139 tasks, 27 standardized features, 11,472 samples) the fits in
-    ``docs/decomposition.md`` took 140 to 890 iterations at ``tol=1e-6`` with
-    ``alpha`` and ``beta`` at least 0.03 times their parts' ``alpha_max``, and up
-    to 1,700 at 0.01; on the raw, unstandardized features (ill-conditioned)
-    up to 17,410.  ``benchmarks/results/convergence`` races the solver against
-    a MALSAR-style accelerated gradient without restart."""
+_JOINT = """Both parts are fitted jointly on the two stacked parts (ADMM on the
+    squared loss's Gram path, FISTA with restart otherwise; ``docs/solvers.md``),
+    and the duality gap is certified.  On School (split 1's training part: 139
+    tasks, 27 standardized features, 11,472 samples) the regressors' fits in
+    ``docs/decomposition.md`` took 80 to 590 ADMM iterations at ``tol=1e-6`` with
+    ``alpha`` and ``beta`` from 0.01 to 0.3 times their parts' ``alpha_max``, and
+    170 to 940 on the raw, unstandardized features (FISTA: up to 1,700 and
+    17,410).  ``benchmarks/results/convergence`` races the solver against a
+    MALSAR-style accelerated gradient without restart."""
 
 _BETA = """
     beta : float, default=alpha's default

@@ -19,12 +19,16 @@ __all__ = [
 
 _LASSO_DETAIL = """The elementwise L1 penalty ``alpha * sum_{j,t} |W_jt|`` makes each task an
     independent Lasso: the baseline against which joint structure is judged.
-    Solved by FISTA with a certified duality gap."""
+    Solved by ADMM on the squared loss's Gram path (the regressors, float64,
+    tasks with at least ``n_features`` samples on average) and by FISTA otherwise,
+    with a certified duality gap (``docs/solvers.md``)."""
 
 _L21_DETAIL = """The L2,1 penalty ``alpha * sum_j ||W_j,:||_2`` (``W_j,:`` = feature j across
     tasks) selects the same features for every task.  On a shared design with
     ``loss_scaling="mean"`` and ``ridge=0`` this is scikit-learn's
-    ``MultiTaskLasso``.  Solved by FISTA with a certified duality gap."""
+    ``MultiTaskLasso``.  Solved by ADMM on the squared loss's Gram path (the regressors, float64,
+    tasks with at least ``n_features`` samples on average) and by FISTA otherwise,
+    with a certified duality gap (``docs/solvers.md``)."""
 
 _MTFL_DETAIL = """Convex multi-task feature learning (Argyriou, Evgeniou & Pontil 2008):
     ``alpha * min_D tr(W^T D^-1 W)`` over ``D >= 0, tr D <= 1``, equal to

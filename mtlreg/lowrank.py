@@ -26,7 +26,8 @@ __all__ = ["TraceRegressor", "TraceClassifier", "SparseTraceRegressor",
 
 _TRACE_DETAIL = """The trace (nuclear) norm ``alpha * ||W||_*`` pulls the task models into a
     common low-dimensional subspace: the solution's rank falls as ``alpha``
-    grows.  Solved by FISTA; the prox is singular-value soft thresholding with
+    grows.  Solved by ADMM on the squared loss's Gram path and by FISTA
+    otherwise (``docs/solvers.md``); the prox is singular-value soft thresholding with
     a thin SVD of the ``n_tasks x n_features`` coefficients (the only heavy
     step, ``O(n_tasks n_features min(n_tasks, n_features))`` per iteration),
     and the duality gap is certified through the spectral norm, the dual of
@@ -62,8 +63,9 @@ _SPARSE_TRACE_DETAIL = """Sparse plus low-rank decomposition ``W = L + S`` (pena
     tasks share a low-rank component ``L`` (``alpha * ||L||_*``), and a sparse
     component ``S`` (``beta * ||S||_1``) carries entry-wise exceptions.  Note
     that ``ridge`` acts on each part, ``ridge * (||L||_F^2 + ||S||_F^2)``.
-    Solved jointly over ``(L, S)`` by FISTA on the stacked parts (Lipschitz
-    constant twice the data fit's; prox part by part), with the duality gap
+    Solved jointly over ``(L, S)`` on the stacked parts, by ADMM on the squared
+    loss's Gram path and by FISTA otherwise (Lipschitz constant twice the data
+    fit's; prox part by part), with the duality gap
     certified through ``max(sigma_max(V) / alpha, max|V| / beta)``."""
 
 _SPARSE_TRACE_PARAMS = """

@@ -64,7 +64,7 @@ def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_
     if scale is None:
         scale = objective_scale(datafit, intercept0, coef0)
     rho = max(0.5 * datafit.lipschitz(), 1e-12)
-    Z = coef0
+    Z = W = coef0
     # the scaled dual variable of the start: -grad F(Z) / rho (optimal when Z is, so
     # that a warm start at the solution stays there)
     U = -datafit.value_and_grad(Z, None, datafit.state(Z, None))[1] / rho
