@@ -295,16 +295,17 @@ def test_admm_certified_gap_is_a_true_bound(name):
 def test_admm_warm_start_at_the_solution_stays_there():
     """ADMM's scaled dual variable starts at ``-grad F(Z_0) / rho``: with ``Z_0`` optimal,
     ``(Z_0, U_0)`` is a fixed point of the iteration, which is non-expansive (in the
-    ``(Z, rho U)`` norm), so from a point within ``1e-10`` of the optimum the iterates
-    stay that close, and a refit at ``tol=1e-6`` is certified at its first check (10
-    iterations).  Started with ``U = 0``, as before, the refit moved away from the
+    ``(Z, rho U)`` norm), so from a point within ``1e-8`` of the optimum (relative; the
+    gap of these fits rests at its rounding level near 2e-10 with NumPy 1.24 / SciPy
+    1.10, so the cold fit asks 1e-8) the iterates stay that close, and a refit at
+    ``tol=1e-6`` is certified at its first check (10 iterations).  Started with ``U = 0``, as before, the refit moved away from the
     solution first (50 iterations on the dirty model at tol=1e-9)."""
     import mtlreg
 
     Xs, ys = _ill_conditioned(seed=4)
     X, y, tasks = mtlreg.stack_tasks(Xs, ys)
     for est in (mtlreg.TraceRegressor(alpha=0.05), mtlreg.RMTFLRegressor(alpha=0.05, beta=0.05)):
-        est.set_params(tol=1e-10, max_iter=50000).fit(X, y, tasks=tasks)
+        est.set_params(tol=1e-8, max_iter=50000).fit(X, y, tasks=tasks)
         assert est.converged_ and est.solution_.raw.solver == "admm" and est.n_iter_ > 10
         est.set_params(warm_start=True, tol=1e-6).fit(X, y, tasks=tasks)
         assert est.converged_ and est.n_iter_ == 10
