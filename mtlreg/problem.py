@@ -36,8 +36,8 @@ from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, SquaredLoss,
                      make_datafit, optimal_intercepts_at_zero)
 from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
-from .solvers import SolverResult, admm, alternating_minimization, fista, use_working_set, \
-    working_set_fista
+from .solvers import (SolverResult, admm, admm_then_fista, alternating_minimization, fista,
+                      use_working_set, working_set_fista)
 
 __all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "solver_inputs",
            "alpha_max", "objective_at_zero", "part_ceiling", "check_settings",
@@ -378,7 +378,8 @@ class Objective:
         with a closed-form proximal solve (the squared loss's Gram path) and
         no smooth term.  ``"auto"`` (default): FISTA's working sets where they
         apply, else ADMM where it applies (its exact per-task solve makes it
-        insensitive to the conditioning of raw features), else FISTA.
+        insensitive to the conditioning of raw features; handed over to FISTA after
+        2,000 iterations, :func:`mtlreg.solvers.admm_then_fista`), else FISTA.
         ``"alternating"``: alternating minimization over an
         auxiliary matrix (a single part whose penalty ``has_auxiliary``).
     solver_options : mapping
@@ -584,7 +585,7 @@ def _choose_solver(objective, datafit, penalty):
         return working_set_fista
     if objective.solver == "auto" and not objective.solver_options and \
             datafit.has_proximal_solve and penalty.has_conjugate:
-        return admm
+        return admm_then_fista
     return fista
 
 

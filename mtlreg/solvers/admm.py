@@ -44,9 +44,11 @@ from ._fista_stopping import duality_gap, effective_tol, gap_threshold, objectiv
 from ._requirements import require
 from ._result import SolverResult
 
-__all__ = ["admm", "admm_gap"]
+__all__ = ["admm", "admm_gap", "admm_then_fista"]
 
 MAX_RHO_UPDATES = 30
+#: ADMM iterations before :func:`admm_then_fista` hands over to FISTA
+ADMM_BUDGET = 2000
 
 
 def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_every=10,
@@ -124,3 +126,27 @@ def admm_gap(datafit, penalty, W, Z, loss):
     penalty_part = (as_float(penalty.value(Z)) + penalty.conjugate(-s * g)
                     + s * as_float(xp.sum(g * Z)))
     return max(loss_part, 0.0) + max(penalty_part, 0.0)
+
+
+def admm_then_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000):
+    """ADMM for at most :data:`ADMM_BUDGET` iterations, then FISTA from its point.
+
+    ADMM's exact ``W``-step makes it fast on ill-conditioned designs, but with a
+    ``rho`` far from the problem's scale its tail can crawl: on a two-feature
+    sparse + low-rank problem of the property tests (features scaled by 1e-2) it
+    was at a relative gap of 3e-8 after 50,000 iterations, where FISTA certified
+    1e-8 in 230.  Handing over to FISTA (warm started at ``Z``) bounds that case
+    by the budget, and the certificate is the one of whichever solver stops."""
+    from .fista import fista
+
+    first = admm(datafit, penalty, coef0, intercept0, tol=tol,
+                 max_iter=min(max_iter, ADMM_BUDGET))
+    if first.converged or first.n_iter >= max_iter:
+        return first
+    rest = fista(datafit, penalty, first.coef, intercept0, tol=tol,
+                 max_iter=max_iter - first.n_iter, scale=first.scale)
+    rest.history = first.history + [(k + first.n_iter, P, c) for k, P, c in rest.history]
+    rest.n_iter += first.n_iter
+    rest.solver = "admm, then fista"
+    return rest
+
