@@ -6,11 +6,49 @@ array on the device of its inputs.  Arrays move between libraries only at the
 fit/predict boundary.
 """
 
+import contextlib
+import functools
+
 import array_api_compat
 import numpy as np
 
 __all__ = ["get_namespace", "input_namespace", "device", "is_numpy_namespace", "to_numpy", "as_float",
-           "compute_device", "move_to", "check_same_namespace"]
+           "compute_device", "move_to", "check_same_namespace", "one_blas_thread", "small_linalg",
+           "SMALL_SIDE", "SMALL_WORK"]
+
+# Small dense linear algebra runs on one BLAS thread.  A threaded LAPACK
+# decomposition synchronizes its threads at every panel; when another process
+# holds a core, each synchronization waits for a time slice.  Measured on the
+# 2-core development machine with one busy-looping process beside it
+# (``benchmarks/bench_threads.py``): a 27 x 27 ``eigh`` took 16 ms on 2
+# OpenBLAS threads and 0.18 ms on one.
+SMALL_SIDE = 512        # decompositions of matrices up to this side: one thread
+SMALL_WORK = 1 << 18    # solves touching up to this many numbers per iteration: one thread
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread(xp, when=True):
+    """Context manager: one BLAS thread while it is open, when ``xp`` is NumPy's
+    and ``when`` holds; otherwise nothing.  Other array libraries (CuPy) manage
+    their own parallelism."""
+    if not when or not is_numpy_namespace(xp):
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+def small_linalg(xp, name, a, **kwargs):
+    """``xp.linalg.<name>(a, **kwargs)``, on one BLAS thread when the matrices
+    of ``a`` (its last two axes) have a side of at most :data:`SMALL_SIDE` (the
+    smaller side: a thin SVD's work is linear in the larger one)."""
+    side = min(a.shape[-2:]) if a.ndim >= 2 else 0
+    with one_blas_thread(xp, side <= SMALL_SIDE):
+        return getattr(xp.linalg, name)(a, **kwargs)
 
 
 def get_namespace(*arrays):

@@ -17,7 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._backend import (as_float, check_same_namespace, device, get_namespace,
-                       is_numpy_namespace, to_numpy)
+                       is_numpy_namespace, small_linalg, to_numpy)
 from ._data import lookup_tasks
 from .problem import as_numpy_labels, check_settings, float_dtypes, prepare, solve
 
@@ -241,7 +241,7 @@ class _MultiTaskLinearModel(BaseEstimator):
 
 def numerical_rank(xp, W):
     """Singular values above ``max(W.shape) * eps * sigma_max`` (0 for ``W = 0``)."""
-    s = xp.linalg.svdvals(W)
+    s = small_linalg(xp, "svdvals", W)
     top = as_float(xp.max(s)) if s.shape[0] else 0.0
     if top == 0.0:
         return 0

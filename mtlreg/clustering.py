@@ -9,7 +9,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ._backend import device, is_numpy_namespace, to_numpy
+from ._backend import device, is_numpy_namespace, small_linalg, to_numpy
 from ._docstring import estimator_doc
 from .base import (
     MATRIX_STRUCTURE_CONSTRAINTS,
@@ -105,7 +105,7 @@ def cluster_tasks(M, n_clusters, random_state=0):
         return np.arange(T)
     if n_clusters == 1:
         return np.zeros(T, dtype=np.int64)
-    lam, U = np.linalg.eigh(0.5 * (M + M.T))
+    lam, U = small_linalg(np, "eigh", 0.5 * (M + M.T))
     E = U[:, np.argsort(lam)[::-1][:n_clusters]]
     norms = np.linalg.norm(E, axis=1, keepdims=True)
     E = E / np.where(norms > 0, norms, 1.0)

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ._backend import as_float, to_numpy
+from ._backend import as_float, small_linalg, to_numpy
 from ._capabilities import DeclaresCapabilities
 
 __all__ = ["SquaredLoss", "LogisticLoss", "BaseDataFit", "DataFit", "GramDataFit",
@@ -542,11 +542,11 @@ class GramDataFit(BaseDataFit):
         xp, data, c = self.xp, self.data, self.c
         cq = c[:, None] * data.Xty
         if data.shared and as_float(xp.max(c) - xp.min(c)) == 0.0:
-            lam, Q = xp.linalg.eigh(data.gram)
+            lam, Q = small_linalg(xp, "eigh", data.gram)
             lam = xp.maximum(lam, xp.zeros_like(lam))
             return c[:, None] * lam[None, :], Q, cq @ Q
         G = c[:, None, None] * (data.gram[None, :, :] if data.shared else data.gram)
-        lam, Q = xp.linalg.eigh(G)
+        lam, Q = small_linalg(xp, "eigh", G)
         lam = xp.maximum(lam, xp.zeros_like(lam))
         return lam, Q, xp.matmul(cq[:, None, :], Q)[:, 0, :]
 
@@ -576,9 +576,9 @@ def _largest_gram_eigenvalue(data, gram):
     xp = data.xp
     c = data.task_weight
     if data.shared:
-        top = xp.max(xp.linalg.eigvalsh(gram)) * xp.max(c)
+        top = xp.max(small_linalg(xp, "eigvalsh", gram)) * xp.max(c)
     else:
-        top = xp.max(xp.linalg.eigvalsh(gram)[:, -1] * c)
+        top = xp.max(small_linalg(xp, "eigvalsh", gram)[:, -1] * c)
     eps = float(xp.finfo(data.dtype).eps)
     return max(as_float(top) * (1.0 + 64 * eps), _MIN_LIPSCHITZ)
 
@@ -709,13 +709,13 @@ class RangeMover:
         self.blocks = bool(np.all(np.sum(support, axis=1) <= 1))
         if self.blocks:
             B = xp.tensordot(N * N, xp.reshape(gram, (T, d * d)), axes=([0], [0]))
-            self.B_pinv = xp.linalg.pinv(xp.reshape(B, (k, d, d)))
+            self.B_pinv = small_linalg(xp, "pinv", xp.reshape(B, (k, d, d)))
         else:
             NN = xp.reshape(N[:, :, None] * N[:, None, :], (T, k * k))
             B = xp.reshape(xp.tensordot(NN, xp.reshape(gram, (T, d * d)), axes=([0], [0])),
                            (k, k, d, d))
             B = xp.reshape(xp.permute_dims(B, (0, 2, 1, 3)), (k * d, k * d))
-            self.B_pinv = xp.linalg.pinv(B)
+            self.B_pinv = small_linalg(xp, "pinv", B)
 
     def solve(self, V):
         """``(u, a . N^T V)`` for the dual point's ``V``; ``u`` is None without a null space."""

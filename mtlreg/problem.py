@@ -29,8 +29,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from ._backend import (compute_device, device, get_namespace, input_namespace,
-                       is_numpy_namespace, move_to, to_numpy)
+from ._backend import (SMALL_WORK, compute_device, device, get_namespace, input_namespace,
+                       is_numpy_namespace, move_to, one_blas_thread, to_numpy)
 from ._data import TaskData, build_task_data, encode_tasks
 from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, SquaredLoss,
@@ -534,13 +534,13 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
     """
     xp, data = problem.xp, problem.data
     datafit, penalty, coef0, intercept0 = solver_inputs(problem, objective, start)
-    if objective.solver == "alternating":
-        if objective.n_parts != 1:
-            raise ValueError("the alternating solver takes a single part.")
-        result = alternating_minimization(datafit, penalty, coef0, intercept0, tol=tol,
-                                          max_iter=max_iter, **objective.solver_options)
-    else:
-        solver = _choose_solver(objective, datafit, penalty)
+    if objective.solver == "alternating" and objective.n_parts != 1:
+        raise ValueError("the alternating solver takes a single part.")
+    solver = alternating_minimization if objective.solver == "alternating" else \
+        _choose_solver(objective, datafit, penalty)
+    # an iteration that touches few numbers runs on one BLAS thread (see
+    # mtlreg._backend.SMALL_WORK); decompositions are bounded on their own
+    with one_blas_thread(xp, _iteration_size(problem, objective) <= SMALL_WORK):
         result = solver(datafit, penalty, coef0, intercept0, tol=tol, max_iter=max_iter,
                         **objective.solver_options)
 
@@ -575,6 +575,14 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
                     converged=bool(result.converged), n_iter=int(result.n_iter),
                     criterion=result.criterion, criterion_name=result.criterion_name,
                     history=result.history, raw=result)
+
+
+def _iteration_size(problem, objective):
+    """How many numbers an iteration reads: the design (or the Gram matrices on
+    the Gram path) and the coefficients of every part."""
+    data = problem.data
+    design = data.gram if problem.use_gram else data.X
+    return math.prod(design.shape) + objective.n_parts * data.n_tasks * data.n_features
 
 
 def _choose_solver(objective, datafit, penalty):

@@ -30,7 +30,7 @@ summed against the eigenvalues ``lambda_i`` of ``S``, maximized where
 
 import math
 
-from .._backend import as_float, device
+from .._backend import as_float, device, small_linalg
 from ._base import SmoothTerm
 
 __all__ = ["ASOPenalty", "ClusteredPenalty", "aso_eigenvalues"]
@@ -146,7 +146,7 @@ class ASOPenalty(SmoothTerm):
 
     def _optimal_m(self, coef):
         xp = self.xp
-        lam, U = xp.linalg.eigh(self._gram(coef))
+        lam, U = small_linalg(xp, "eigh", self._gram(coef))
         sigma = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)))
         return U, lam, aso_eigenvalues(xp, sigma, self.eta, self.k)
 
@@ -177,7 +177,7 @@ class ASOPenalty(SmoothTerm):
     def conjugate(self, V):
         """``g*(V) = sup_W <W, V> - g(W)`` (closed form, see the module doc)."""
         xp = self.xp
-        lam = xp.linalg.eigvalsh(self._gram(V))  # ascending
+        lam = small_linalg(xp, "eigvalsh", self._gram(V))  # ascending
         lam = xp.maximum(lam, xp.zeros_like(lam))
         n = lam.shape[0]
         if self.ridge == 0.0:  # M puts its k units on the largest eigenvalues

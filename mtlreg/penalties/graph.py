@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 
-from .._backend import device, to_numpy
+from .._backend import device, small_linalg, to_numpy
 from ._base import SmoothTerm
 
 __all__ = ["GraphQuadratic", "graph_laplacian"]
@@ -38,7 +38,7 @@ class GraphQuadratic(SmoothTerm):
         self.xp = xp
         self.alpha = float(alpha)
         self.ridge = float(ridge)
-        lam, U = np.linalg.eigh(laplacian)
+        lam, U = small_linalg(np, "eigh", laplacian)
         self._lam_max = max(float(lam[-1]), 0.0) if lam.size else 0.0
         dev = device(like) if like is not None else None
         dtype = like.dtype if like is not None else xp.float64

@@ -1,5 +1,6 @@
 """Trace (nuclear) norm: tasks whose models share a low-dimensional subspace."""
 
+from .._backend import small_linalg
 from ._base import NormPenalty
 
 
@@ -11,12 +12,12 @@ class NuclearNorm(NormPenalty):
     """
 
     def norm(self, coef):
-        return self.xp.sum(self.xp.linalg.svdvals(coef))
+        return self.xp.sum(small_linalg(self.xp, "svdvals", coef))
 
     def norm_prox(self, coef, tau):
         xp = self.xp
-        U, s, Vt = xp.linalg.svd(coef, full_matrices=False)
+        U, s, Vt = small_linalg(xp, "svd", coef, full_matrices=False)
         return (U * xp.maximum(s - tau, xp.zeros_like(s))[None, :]) @ Vt
 
     def dual_norm(self, V):
-        return self.xp.max(self.xp.linalg.svdvals(V))
+        return self.xp.max(small_linalg(self.xp, "svdvals", V))

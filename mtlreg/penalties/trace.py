@@ -1,6 +1,6 @@
 """Squared trace norm: the convex multi-task feature learning (MTFL) penalty."""
 
-from .._backend import as_float, device
+from .._backend import as_float, device, small_linalg
 from ._base import ScaledPenalty
 from .quadratic import MetricQuadratic
 
@@ -24,7 +24,7 @@ class SquaredTraceNorm(ScaledPenalty):
     over_tasks = False  # auxiliary matrix over the features (MTFL's D) or the tasks (MTRL's Omega)
 
     def singular_values(self, coef):
-        return self.xp.linalg.svdvals(coef)
+        return small_linalg(self.xp, "svdvals", coef)
 
     def value(self, coef):
         xp = self.xp
@@ -43,7 +43,7 @@ class SquaredTraceNorm(ScaledPenalty):
         xp = self.xp
         k = 1.0 + 2.0 * step * self.ridge
         tau = step * self.alpha / k
-        U, sigma, Vt = xp.linalg.svd(coef / k, full_matrices=False)
+        U, sigma, Vt = small_linalg(xp, "svd", coef / k, full_matrices=False)
         idx = xp.arange(1, sigma.shape[0] + 1, dtype=sigma.dtype, device=device(sigma))
         S_k = xp.cumulative_sum(sigma) / (1.0 + 2.0 * tau * idx)
         active = xp.astype(sigma - 2.0 * tau * S_k > 0, sigma.dtype)
@@ -83,7 +83,7 @@ class SquaredTraceNorm(ScaledPenalty):
         WWt = coef @ xp.permute_dims(coef, (1, 0)) if self.over_tasks else \
             xp.permute_dims(coef, (1, 0)) @ coef  # (T, T) or (d, d)
         WWt = 0.5 * (WWt + xp.permute_dims(WWt, (1, 0)))
-        lam, U = xp.linalg.eigh(WWt)
+        lam, U = small_linalg(xp, "eigh", WWt)
         root = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)) + eps)
         return U, root / xp.sum(root)
 
@@ -91,7 +91,7 @@ class SquaredTraceNorm(ScaledPenalty):
         """The auxiliary matrix ``A = U diag(lam) U^T`` at ``coef`` with
         ``eps = epsilon * sigma_max(W)^2`` (MTFL's ``D``, MTRL's ``Omega``)."""
         xp = self.xp
-        scale = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if as_float(
+        scale = as_float(xp.max(small_linalg(xp, "svdvals", coef))) ** 2 if as_float(
             xp.sum(coef * coef)) > 0 else 1.0
         U, lam = self.auxiliary_step(coef, max(epsilon, 1e-300) * scale)
         return (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))

@@ -11,7 +11,7 @@ iterates approach the unperturbed optimum.
 
 import math
 
-from .._backend import as_float
+from .._backend import as_float, small_linalg
 from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
 from ._requirements import require
 from ._result import SolverResult
@@ -71,7 +71,8 @@ def alternating_minimization(datafit, penalty, coef0, intercept0, *, tol=1e-6,
     outer = 0
     inner_tol = max(tol, 1e-3)
     for outer in range(1, max_iter + 1):
-        sigma_max_sq = as_float(xp.max(xp.linalg.svdvals(coef))) ** 2 if sq > 0 else 0.0
+        sigma_max_sq = (as_float(xp.max(small_linalg(xp, "svdvals", coef))) ** 2
+                        if sq > 0 else 0.0)
         eps = min(eps, max(rel_eps, eps_floor) * sigma_max_sq if sigma_max_sq > 0 else 1.0)
         aux = penalty.auxiliary_step(coef, eps)
         step = penalty.step_penalty(aux)
