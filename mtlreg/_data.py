@@ -24,6 +24,7 @@ samples and ``0`` on padding.  ``expand`` maps a per-task vector to the rows,
 """
 
 import copy
+import math
 
 import numpy as np
 
@@ -341,8 +342,12 @@ class TaskData:
         return self
 
     def restrict_features(self, index):
-        """The same tasks on the features ``index`` (a device int array)."""
+        """The same tasks on the features ``index`` (a device int array): one
+        list for every task (1-D), or one per task (``(n_tasks, k)``; the data
+        then stop being a shared design, each task seeing its own columns)."""
         xp = self.xp
+        if index.ndim == 2:
+            return self._restrict_per_task(index)
         sub = copy.copy(self)
         last = 2 if not self.shared else 1
         if self.X is not None:
@@ -356,12 +361,56 @@ class TaskData:
         sub.n_features = index.shape[0]
         return sub
 
+    def _restrict_per_task(self, index):
+        xp = self.xp
+        sub = copy.copy(self)
+        T, k = index.shape
+        flat = xp.reshape(index, (-1,))
+        if self.shared:
+            # row t of the per-task layout is task t: (T, m, k) from the shared (m, d)
+            if self.X is not None:
+                cols = xp.reshape(xp.take(self.X, flat, axis=1), (self.X.shape[0], T, k))
+                sub.X = xp.permute_dims(cols, (1, 0, 2))
+            if self.gram is not None:  # G[idx_t][:, idx_t]
+                rows = xp.reshape(xp.take(self.gram, flat, axis=0), (T, k, self.n_features))
+                sub.gram = take_per_row(xp, rows, index)
+            sub.shared = False
+            sub.row_task = sub.task_rows = None
+        else:
+            if self.X is not None:
+                sub.X = take_per_row(xp, self.X, self.expand(index))
+            if self.gram is not None:  # G_t[idx_t][:, idx_t], using the symmetry of G_t
+                cols = take_per_row(xp, self.gram, index)
+                sub.gram = take_per_row(xp, xp.permute_dims(cols, (0, 2, 1)), index)
+        if self.Xty is not None:
+            sub.Xty = take_per_row(xp, self.Xty, index)
+        if self.X_offset is not None:
+            sub.X_offset = take_per_row(xp, self.X_offset, index)
+        sub.n_features = k
+        return sub
+
     def gram_matvec(self, coef):
         """``G_t w_t`` for every task, shape (n_tasks, n_features)."""
         xp = self.xp
         if self.shared:
             return coef @ self.gram  # gram is symmetric
         return xp.matmul(self.gram, coef[:, :, None])[:, :, 0]
+
+
+def take_per_row(xp, A, index):
+    """``A[r, ..., index[r, :]]`` for every ``r``: the last axis of ``A`` (shape
+    ``(R, ..., d)``) gathered with row ``r``'s own indices (``index`` of shape
+    ``(R, k)``).  One flat ``take`` (the array API's ``take_along_axis`` is
+    recent)."""
+    shape = tuple(A.shape)
+    R, d, k = shape[0], shape[-1], index.shape[1]
+    M = math.prod(shape[1:-1])
+    dev = device(A)
+    rows = xp.reshape(xp.arange(R, device=dev) * (M * d), (R, 1, 1))
+    middle = xp.reshape(xp.arange(M, device=dev) * d, (1, M, 1))
+    flat = rows + middle + xp.reshape(xp.astype(index, rows.dtype), (R, 1, k))
+    out = xp.take(xp.reshape(A, (-1,)), xp.reshape(flat, (-1,)))
+    return xp.reshape(out, shape[:-1] + (k,))
 
 
 def task_weights(n_samples_task, loss_scaling):

@@ -193,6 +193,117 @@ def test_working_set_reaches_the_plain_fista_optimum(penalty, logistic, monkeypa
                          coefficients=False)
 
 
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("gram", [False, True])
+def test_restrict_features_per_task_is_each_tasks_own_columns(shared, gram):
+    """A working set per task: task t's restricted data are X_t[:, index_t] (and
+    its Gram, X_t^T y_t and offsets the same restriction), in every layout."""
+    rng = np.random.default_rng(5)
+    d, T, k = 9, 3, 4
+    if shared:
+        X = rng.standard_normal((20, d))
+        Y = rng.standard_normal((20, T))
+        data = build_task_data(xp, X, Y)
+        blocks = [(X, Y[:, t]) for t in range(T)]
+    else:
+        sizes = (7, 12, 5)
+        X = rng.standard_normal((sum(sizes), d))
+        y = rng.standard_normal(sum(sizes))
+        index = np.repeat(np.arange(T), sizes)
+        data = build_task_data(xp, X, y, index, T)
+        starts = np.r_[0, np.cumsum(sizes)]
+        blocks = [(X[a:b], y[a:b]) for a, b in zip(starts[:-1], starts[1:])]
+    if gram:
+        data.compute_gram(keep_X=True)
+    columns = np.stack([rng.permutation(d)[:k] for _ in range(T)])
+    sub = data.restrict_features(xp.asarray(columns))
+    W = rng.standard_normal((T, k))
+    assert sub.n_features == k and not sub.shared
+    for t, (Xt, yt) in enumerate(blocks):
+        Xr = Xt[:, columns[t]]
+        # the predictions of task t's rows (padding excluded by the weights)
+        Z = sub.linear(xp.asarray(W))
+        rows = np.flatnonzero(sub.expand(np.arange(T)) == t) if not shared and \
+            sub.row_task is not None else [t]
+        z = np.concatenate([Z[r][np.asarray(sub.weight[r]) > 0] for r in rows])
+        np.testing.assert_allclose(z, Xr @ W[t], rtol=0,
+                                   atol=sum_rounding(k, np.abs(Xr) @ np.abs(W[t])).max())
+        if gram:
+            np.testing.assert_allclose(sub.gram[t], Xr.T @ Xr, rtol=0,
+                                       atol=sum_rounding(Xr.shape[0], (Xr * Xr).sum()))
+            np.testing.assert_allclose(sub.Xty[t], Xr.T @ yt, rtol=0,
+                                       atol=sum_rounding(Xr.shape[0], np.abs(Xr).T @ np.abs(yt)).max())
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("logistic", [False, True])
+def test_lasso_working_sets_per_task_match_per_task_sklearn(shared, logistic, monkeypatch):
+    """L1 is a sum over the entries: each task gets a working set of its own.
+    The fit, through those sets, certifies the full problem: its gap bounds the
+    distance of its predictions to those of one scikit-learn fit per task
+    (their objective evaluated here, no certificate trusted)."""
+    import mtlreg
+    from mtlreg import alpha_max
+    from sklearn.linear_model import Lasso, LogisticRegression
+
+    rng = np.random.default_rng(7)
+    d, T = working_set.MIN_FEATURES + 100, 4
+    sizes = (40, 25, 60, 35)
+    Xs = [rng.standard_normal((40 if shared else n, d)) * s
+          for n, s in zip(sizes, (1.0, 3.0, 0.5, 1.0))]
+    if shared:
+        Xs = [Xs[0]] * T
+    ys = []
+    for Xt in Xs:  # each task its own support
+        w = np.zeros(d)
+        w[rng.choice(d, 4, replace=False)] = rng.standard_normal(4)
+        z = Xt @ w
+        ys.append(np.where(z + 0.3 * rng.standard_normal(len(z)) > 0, 1, 0) if logistic
+                  else z + 0.1 * rng.standard_normal(len(z)))
+    loss = "logistic" if logistic else "squared"
+    if shared:
+        X, y, tasks = Xs[0], np.stack(ys, axis=1), None
+    else:
+        X, y, tasks = mtlreg.stack_tasks(Xs, ys)
+    alpha = 0.2 * alpha_max(X, y, tasks, penalty="l1", loss=loss)
+    sizes_seen = []
+    real = working_set.fista
+
+    def spy(datafit, penalty, coef0, *args, **kwargs):
+        sizes_seen.append(coef0.shape)
+        return real(datafit, penalty, coef0, *args, **kwargs)
+
+    monkeypatch.setattr(working_set, "fista", spy)
+    Est = mtlreg.LassoClassifier if logistic else mtlreg.LassoRegressor
+    est = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
+    assert est.converged_
+    assert any(shape[1] < d for shape in sizes_seen), "no working set smaller than d"
+    peers_coef, peers_intercept = [], []
+    for Xt, yt in zip(Xs, ys):
+        if logistic:
+            peer = LogisticRegression(l1_ratio=1.0, C=1.0 / (alpha * len(yt)), solver="saga",
+                                      tol=1e-12, max_iter=100000).fit(Xt, yt)
+        else:
+            peer = Lasso(alpha=alpha, tol=1e-14, max_iter=100000).fit(Xt, yt)
+        peers_coef.append(np.ravel(peer.coef_))
+        peers_intercept.append(float(np.ravel(peer.intercept_)[0]))
+
+    peer = (np.stack(peers_coef), np.array(peers_intercept))
+    problem = estimator_problem(est, X, y, tasks)
+    r = sum_rounding(sum(X.shape), objective_at_zero(ys, loss=loss))
+    peer_value = alpha * np.abs(peer[0]).sum()
+    for t, (Xt, yt) in enumerate(zip(problem["Xs"], problem["ys"])):
+        z = Xt @ peer[0][t] + peer[1][t]
+        peer_value += problem["weights"][t] * (
+            np.logaddexp(0.0, -yt * z).sum() if logistic else 0.5 * ((yt - z) ** 2).sum())
+    # the certified lower bound on the optimum lies below the peer's objective
+    lower = est.objective_ - est.dual_gap_
+    assert peer_value >= lower - 2 * r, "the certificate is not a lower bound"
+    assert_same_solution(est, peer, **problem,
+                         excess=(est.dual_gap_ + 2 * r, peer_value - lower + 2 * r),
+                         slack=4 * r, coefficients=False)
+
+
 # -- issue 17: no stop floor relative to F(0) -------------------------------------------------------
 
 @pytest.mark.parametrize("name, penalty", [

@@ -8,7 +8,8 @@
 Both declare what they can do beyond that as class (or instance) attributes,
 never discovered by probing: ``has_conjugate`` (``conjugate`` and, for a
 penalty, ``dual_scale`` certify a duality gap), ``separable_over_features``
-(``feature_scores``: working sets of features), ``has_auxiliary``
+(``feature_scores``: working sets of features), ``separable_over_entries``
+(``entry_scores``: a working set per task), ``has_auxiliary``
 (``auxiliary_step``, ``step_penalty``, ``perturbation``: alternating
 minimization), ``has_range_conjugate`` and ``is_two_homogeneous`` (a smooth term's
 routes to a certified gap, see :class:`SmoothTerm`), ``is_zero`` (the zero penalty of models whose structure is
@@ -35,11 +36,12 @@ class Penalty(DeclaresCapabilities, ABC):
 
     has_conjugate = False
     separable_over_features = False
+    separable_over_entries = False
     has_auxiliary = False
     is_zero = False
     zero_task_is_free = False
-    CAPABILITIES = ("has_conjugate", "separable_over_features", "has_auxiliary", "is_zero",
-                    "zero_task_is_free")
+    CAPABILITIES = ("has_conjugate", "separable_over_features", "separable_over_entries",
+                    "has_auxiliary", "is_zero", "zero_task_is_free")
 
     @abstractmethod
     def value(self, coef):
@@ -60,6 +62,12 @@ class Penalty(DeclaresCapabilities, ABC):
     def feature_scores(self, V):
         """Per-feature part of the dual norm (when ``separable_over_features``)."""
         raise NotImplementedError(f"{type(self).__name__} is not separable over features")
+
+    def entry_scores(self, V):
+        """Per-entry part of the dual norm, shape (n_tasks, n_features) (when
+        ``separable_over_entries``: a sum over the entries, so that each task
+        may have a working set of its own)."""
+        raise NotImplementedError(f"{type(self).__name__} is not separable over entries")
 
 
 class SmoothTerm(DeclaresCapabilities, ABC):

@@ -8,6 +8,12 @@ with the worst violators, until the certified duality gap of the FULL problem
 is below ``tol``.  The certificate is the same as plain FISTA's: the dual
 point is built from the residuals of all features, so the reported gap
 bounds the suboptimality of the full problem.
+
+A penalty that is a sum over the entries (L1: an independent Lasso per task)
+gets a working set per task: each task keeps its own features in use and its
+own worst violators, all sets of one size.  With many tasks whose supports
+differ, the union of the supports is most of the features, and a shared set
+would be the whole problem.
 """
 
 import math
@@ -15,6 +21,7 @@ import math
 import numpy as np
 
 from .._backend import as_float, to_numpy
+from .._data import take_per_row
 from ._requirements import require
 from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
 
@@ -22,6 +29,12 @@ __all__ = ["working_set_fista", "use_working_set"]
 
 MIN_FEATURES = 200  # below this, plain FISTA is as fast
 SUB_MAX_ITER = 500  # a subproblem that needs more is grown, not solved further
+
+
+def _gather(xp, coef, index):
+    """``coef``'s columns ``index``: the same for every task (1-D ``index``), or
+    each task's own (``(n_tasks, k)``)."""
+    return xp.take(coef, index, axis=1) if index.ndim == 1 else take_per_row(xp, coef, index)
 
 
 def use_working_set(datafit, penalty):
@@ -51,6 +64,7 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     n_features = data.n_features
     tol = effective_tol(tol, coef0.dtype, xp)
     scale = objective_scale(datafit, intercept0, coef0)
+    per_task = penalty.separable_over_entries and data.n_tasks > 1
     coef, intercept = coef0, intercept0
     size = grow = min(n_features, initial_size)
     total_iter = 0
@@ -68,21 +82,30 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         if converged or total_iter >= max_iter or outer == max_outer:
             break
         # keep the features in use, then the largest optimality violations
-        scores = to_numpy(penalty.feature_scores(V))
-        active = to_numpy(xp.sum(xp.abs(coef), axis=0)) > 0
+        # (per task when the penalty is a sum over the entries)
+        if per_task:
+            scores = to_numpy(penalty.entry_scores(V))
+            active = to_numpy(coef) != 0
+            in_use = int(active.sum(axis=1).max())
+        else:
+            scores = to_numpy(penalty.feature_scores(V))
+            active = to_numpy(xp.sum(xp.abs(coef), axis=0)) > 0
+            in_use = int(active.sum())
         # twice the features in use (celer's rule), at least initial_size, and
         # growing when the last subproblem did not close the gap
-        size = min(n_features, max(initial_size, 2 * int(active.sum()), grow))
+        size = min(n_features, max(initial_size, 2 * in_use, grow))
         if 2 * size >= n_features:
             # most features are needed: solve the full problem (no copies, and
             # FISTA keeps its momentum across the rest of the budget)
             size = n_features
         priority = np.where(active, np.inf, scores)
-        ws = np.sort(np.argsort(-priority, kind="stable")[:size])
+        top = np.argpartition(-priority, size - 1, axis=-1)[..., :size] if size < n_features \
+            else np.broadcast_to(np.arange(n_features), priority.shape)
+        ws = np.sort(top, axis=-1)
         index = xp.asarray(ws, device=dev)
         sub_datafit = datafit if size == n_features else datafit.restrict_features(index)
         sub = fista(sub_datafit, penalty, coef if size == n_features else
-                    xp.take(coef, index, axis=1), intercept,
+                    _gather(xp, coef, index), intercept,
                     tol=tol if size == n_features else
                     max(tol, min(1e-3, 0.3 * gap / max(objective, 1e-300))),
                     max_iter=max(1, max_iter - total_iter) if size == n_features else
@@ -90,11 +113,11 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         total_iter += sub.n_iter
         # scatter the subproblem's columns back with a gather (no index
         # assignment in the array API): features outside ws read a zero column
-        position = np.full(n_features, ws.shape[0])
-        position[ws] = np.arange(ws.shape[0])
+        position = np.full(ws.shape[:-1] + (n_features,), size)
+        np.put_along_axis(position, ws, np.broadcast_to(np.arange(size), ws.shape), axis=-1)
         padded = xp.concat([sub.coef, xp.zeros((sub.coef.shape[0], 1), dtype=coef.dtype,
                                                device=dev)], axis=1)
-        coef = xp.take(padded, xp.asarray(position, device=dev), axis=1)
+        coef = _gather(xp, padded, xp.asarray(position, device=dev))
         intercept = sub.intercept
         grow = size if sub.converged else 2 * size
     return SolverResult(coef=coef, intercept=intercept, n_iter=total_iter, converged=converged,
