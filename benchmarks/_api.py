@@ -6,7 +6,9 @@ A suite is a module ``benchmarks.suites.<name>`` with
 * ``cases(ctx) -> iterable of Case``: the problems x solvers it measures;
 * optionally ``figures(records, out_dir) -> list of paths`` (matplotlib, may
   raise ``ImportError`` when matplotlib is missing: the runner then skips the
-  figures with a note).
+  figures with a note);
+* optionally ``summary(records) -> list of Markdown lines``: a section of its
+  own (e.g. the worst case over a grid), placed after the metric tables.
 
 The runner (``benchmarks/_runner.py``) calls ``case.run()`` ``ctx.repeat``
 times, catches :class:`Skip` (recorded with its reason, never an error), and

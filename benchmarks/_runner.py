@@ -429,7 +429,7 @@ def metric_tables(records, metric):
 
 
 def write_summary(records, header, out_dir, *, description="", figures=(), figure_note="",
-                  metrics=(), interrupted=False):
+                  metrics=(), interrupted=False, extra=()):
     counts = {s: sum(r["status"] == s for r in records) for s in _STATUSES}
     total = sum(r["wall_s"] for r in records)
     lines = [f"# Benchmark suite `{header['suite']}`", ""]
@@ -456,6 +456,7 @@ def write_summary(records, header, out_dir, *, description="", figures=(), figur
         table = metric_tables(records, metric)
         if table:
             lines += [f"## {metric}", ""] + table
+    lines += list(extra)
     skipped = [r for r in records if r["status"] == "skipped"]
     lines += ["## Skipped", ""]
     lines += [f"- {r['problem']} | {r['solver']}: {r['reason']}" for r in skipped] or ["none"]
@@ -484,6 +485,20 @@ def write_summary(records, header, out_dir, *, description="", figures=(), figur
     with open(path, "w", encoding="utf-8") as fh:
         fh.write("\n".join(lines) + "\n")
     return path
+
+
+def suite_summary(suite, records):
+    """The suite's own Markdown section (its optional ``summary(records)``), or a
+    line saying why it failed: a broken section must not cost the report."""
+    fn = getattr(suite, "summary", None)
+    if fn is None:
+        return []
+    try:
+        return [str(line) for line in fn([dict(r) for r in records])]
+    except Exception as exc:
+        print("error while writing the suite's summary section:", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        return [f"The suite's summary section failed: {type(exc).__name__}: {exc}", ""]
 
 
 def make_figures(suite, records, out_dir):
@@ -518,7 +533,7 @@ def write_report(suite, records, metrics, header, out_dir, interrupted=False):
     """
     paths = write_records(records, header, out_dir)
     text = dict(description=str(getattr(suite, "DESCRIPTION", "")), metrics=metrics,
-                interrupted=interrupted)
+                interrupted=interrupted, extra=suite_summary(suite, records))
     if getattr(suite, "figures", None) is not None:
         write_summary(records, header, out_dir, figure_note="Figures not drawn: the runner "
                       "stopped while drawing them.", **text)
