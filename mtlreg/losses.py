@@ -19,6 +19,7 @@ Two pieces live here:
   duality gap.
 """
 
+import copy
 import functools
 import math
 from abc import ABC, abstractmethod
@@ -483,6 +484,26 @@ class GramDataFit(BaseDataFit):
 
     def restrict_features(self, index):
         return GramDataFit(self.data.restrict_features(index))
+
+    def feature_scale(self):
+        """``s_j = sqrt(mean_t c_t (G_t)_jj)`` (1 for a feature without data): the
+        scale of feature ``j``'s curvature, whose square is 1 for standardized data."""
+        xp, data = self.xp, self.data
+        diagonal = xp.linalg.diagonal(data.gram)
+        if data.shared:
+            mean = xp.mean(self.c) * diagonal
+        else:
+            mean = xp.mean(self.c[:, None] * diagonal, axis=0)
+        return xp.where(mean > 0, xp.sqrt(mean), xp.ones_like(mean))
+
+    def rescaled(self, scale):
+        """The same data fit in the variable ``W' = W * scale`` (feature ``j``
+        multiplied by ``scale_j``): Gram ``G_t / (s s^T)``, ``X_t^T y_t / s``."""
+        data = copy.copy(self.data)
+        outer = scale[:, None] * scale[None, :]
+        data.gram = self.data.gram / (outer if data.shared else outer[None, :, :])
+        data.Xty = self.data.Xty / scale[None, :]
+        return GramDataFit(data)
 
     def state(self, coef, intercept):
         return self.data.gram_matvec(coef)

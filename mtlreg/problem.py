@@ -376,7 +376,8 @@ class Objective:
         features when the penalty is separable over features and there are
         many).  ``"admm"``: ADMM (:func:`mtlreg.solvers.admm`), for a data fit
         with a closed-form proximal solve (the squared loss's Gram path) and
-        no smooth term.  ``"auto"`` (default): FISTA's working sets where they
+        no smooth term, or a smooth term with a closed-form prox (the graph
+        quadratic) and zero prox penalties.  ``"auto"`` (default): FISTA's working sets where they
         apply, else ADMM where it applies (its exact per-task solve makes it
         insensitive to the conditioning of raw features; handed over to FISTA after
         2,000 iterations, :func:`mtlreg.solvers.admm_then_fista`), else FISTA.
@@ -592,9 +593,19 @@ def _choose_solver(objective, datafit, penalty):
     if not objective.solver_options and use_working_set(datafit, penalty):
         return working_set_fista
     if objective.solver == "auto" and not objective.solver_options and \
-            datafit.has_proximal_solve and penalty.has_conjugate:
+            (datafit.has_proximal_solve and penalty.has_conjugate
+             or _splits_smooth_term(datafit, penalty)):
         return admm_then_fista
     return fista
+
+
+def _splits_smooth_term(datafit, penalty):
+    """ADMM can split the data fit from the smooth term: a closed-form proximal
+    solve, a smooth term with a closed-form prox, a zero prox penalty and a
+    certificate (the graph quadratic on the squared loss's Gram path)."""
+    smooth, inner = getattr(datafit, "smooth", None), getattr(datafit, "inner", None)
+    return (smooth is not None and smooth.has_prox and inner.has_proximal_solve
+            and penalty.is_zero and datafit.has_dual)
 
 
 def solver_inputs(problem, objective, start=None):

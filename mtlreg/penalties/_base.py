@@ -12,7 +12,8 @@ penalty, ``dual_scale`` certify a duality gap), ``separable_over_features``
 (``entry_scores``: a working set per task), ``has_auxiliary``
 (``auxiliary_step``, ``step_penalty``, ``perturbation``: alternating
 minimization), ``has_range_conjugate`` and ``is_two_homogeneous`` (a smooth term's
-routes to a certified gap, see :class:`SmoothTerm`), ``is_zero`` (the zero penalty of models whose structure is
+routes to a certified gap, see :class:`SmoothTerm`), ``has_prox`` (a smooth term's
+closed-form prox, for ADMM), ``is_zero`` (the zero penalty of models whose structure is
 all smooth), ``zero_task_is_free`` (setting one task's ``w_t`` to zero never
 raises the term: true of the norms, the squared trace norms, cASO and task
 clustering, false of a task graph; a task without loss -- one class with a
@@ -76,8 +77,9 @@ class SmoothTerm(DeclaresCapabilities, ABC):
     has_conjugate = False
     has_range_conjugate = False
     is_two_homogeneous = False
+    has_prox = False
     zero_task_is_free = False
-    CAPABILITIES = ("has_conjugate", "has_range_conjugate", "is_two_homogeneous",
+    CAPABILITIES = ("has_conjugate", "has_range_conjugate", "is_two_homogeneous", "has_prox",
                     "zero_task_is_free")
 
     @abstractmethod
@@ -110,6 +112,11 @@ class SmoothTerm(DeclaresCapabilities, ABC):
     def range_conjugate(self, V):
         """``g*(V)`` for ``V`` in the range (when ``has_range_conjugate``)."""
         raise NotImplementedError(f"{type(self).__name__} has no range conjugate")
+
+    def prox(self, coef, step):
+        """``argmin_X ||X - coef||^2 / 2 + step * g(X)`` in closed form (when
+        ``has_prox``: ADMM then splits the data fit from ``g``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form prox")
 
 
 class ScaledPenalty(Penalty):

@@ -29,10 +29,12 @@ class GraphQuadratic(SmoothTerm):
     a general positive semidefinite ``L`` (an incidence matrix ``R``,
     ``L = R R^T``) they are ``eigh``'s.  ``is_two_homogeneous``: the term is
     the quadratic form ``<W, Q W>``, which certifies the gap under the L1
-    penalty too.
+    penalty too.  ``has_prox``: ``(I + 2 step Q)^-1``, diagonal in the
+    eigenbasis of ``L`` (ADMM splits the squared loss's Gram form from it).
     """
 
     is_two_homogeneous = True
+    has_prox = True
 
     def __init__(self, xp, alpha, laplacian, ridge=0.0, like=None):
         self.xp = xp
@@ -73,6 +75,16 @@ class GraphQuadratic(SmoothTerm):
 
     def lipschitz(self):
         return 2.0 * (self.alpha * self._lam_max + self.ridge)
+
+    def prox(self, coef, step):
+        """``(I + 2 step Q)^-1 coef``, ``Q = alpha L + ridge I``: in the eigenbasis
+        of ``L`` (computed once) a scaling per direction, for every feature at once.
+        ``step`` may be one per feature (shape ``(n_features,)``): the term is a
+        sum over the features, so each column takes its own."""
+        xp = self.xp
+        q = xp.asarray(self._q, dtype=coef.dtype, device=device(coef))
+        shrink = 1.0 / (1.0 + 2.0 * q[:, None] * step)
+        return self._U @ (shrink * (xp.permute_dims(self._U, (1, 0)) @ coef))
 
     def conjugate(self, V):
         xp = self.xp

@@ -24,6 +24,10 @@ opposite case (``U`` rescaled with it); it is frozen after
 ``MAX_RHO_UPDATES`` changes, so that the classical convergence of ADMM with a
 fixed ``rho`` applies to the tail.
 
+A smooth structural term with a closed-form prox (the graph quadratic) takes the
+place of ``h`` when the prox penalty is zero (``GraphRegressor`` with ``beta = 0``):
+``Z <- prox_{g / rho}(W + U)``, and ``Z`` is certified by the duality gap of ``F + g``.
+
 The scaled dual variable starts at ``U = -grad F(Z_0) / rho``, optimal when ``Z_0``
 is (a warm start at the solution stays there).  The iterate that is reported and
 certified is ``Z``: it is in the penalty's domain.  Two dual points certify
@@ -55,16 +59,83 @@ def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_
          scale=None):
     """Minimize ``F(W) + h(W)`` by ADMM; a :class:`SolverResult` at ``Z``, with the last
     ``W``-step iterate in ``auxiliary`` (``(W,)``: its gradient is the second dual
-    point, :func:`admm_gap`)."""
+    point, :func:`admm_gap`).
+
+    ``datafit`` may also be a :class:`~mtlreg.losses.SmoothlyPenalizedDataFit`
+    ``F + g`` whose smooth term has a closed-form prox (``g.has_prox``, the
+    graph quadratic) and ``h`` the zero penalty: ADMM then splits ``F`` from
+    ``g``, ``Z <- prox_{g / rho}(W + U)``, and certifies ``Z`` by the duality
+    gap of ``F + g`` (the smooth term's route, :func:`mtlreg.solvers.duality_gap`).
+    """
+    smooth = getattr(datafit, "smooth", None)
+    if smooth is not None:
+        return _admm_smooth(datafit, penalty, coef0, intercept0, tol=tol, max_iter=max_iter,
+                            check_every=check_every, scale=scale)
     require("admm", datafit, "data fit", ("proximal_solve", "dual"),
             ("has_proximal_solve", "has_dual"))
     require("admm", penalty, "penalty", ("prox", "value", "conjugate"), ("has_conjugate",))
-    if intercept0 is not None and datafit.fit_intercept:
-        raise ValueError("admm solves data fits without intercept variables.")
-    xp = datafit.xp
-    tol = effective_tol(tol, coef0.dtype, xp)
+    _check_no_intercept(datafit, intercept0)
     if scale is None:
         scale = objective_scale(datafit, intercept0, coef0)
+
+    def check(W, Z):
+        state = datafit.state(Z, None)
+        loss = as_float(datafit.value(Z, None, state))
+        objective = loss + as_float(penalty.value(Z))
+        return objective, min(duality_gap(datafit, penalty, Z, None, state),
+                              admm_gap(datafit, penalty, W, Z, loss))
+
+    return _admm_loop(datafit, penalty.prox, check, coef0, intercept0, tol=tol,
+                      max_iter=max_iter, check_every=check_every, scale=scale)
+
+
+def _admm_smooth(datafit, penalty, coef0, intercept0, *, tol, max_iter, check_every, scale):
+    """ADMM on ``F(W) + g(Z)``, ``W = Z`` (see :func:`admm`)."""
+    inner, smooth = datafit.inner, datafit.smooth
+    require("admm", inner, "data fit", ("proximal_solve",), ("has_proximal_solve",))
+    require("admm", smooth, "smooth term", ("prox",), ("has_prox",))
+    require("admm", datafit, "data fit", ("dual",), ("has_dual",))
+    if not penalty.is_zero:
+        raise ValueError("admm splits a smooth term only when the prox penalty is zero.")
+    _check_no_intercept(datafit, intercept0)
+    if scale is None:
+        scale = objective_scale(datafit, intercept0, coef0)
+
+    # in the variable W' = W s (s: each feature's curvature scale), so that one rho
+    # suits every feature; g is a sum over the features: g(Z' / s) has the prox of
+    # g with the step step / s_j^2 on column j.  Z = Z' / s is certified.
+    s = inner.feature_scale() if hasattr(inner, "feature_scale") else None
+    scaled = inner if s is None else inner.rescaled(s)
+    to_user = (lambda A: A) if s is None else (lambda A: A / s[None, :])
+
+    def z_step(V, step):
+        return smooth.prox(V, step if s is None else step / (s * s))
+
+    def check(W, Z):
+        Z = to_user(Z)
+        state = datafit.state(Z, None)
+        return (as_float(datafit.value(Z, None, state)),
+                duality_gap(datafit, penalty, Z, None, state))
+
+    result = _admm_loop(scaled, z_step, check, coef0 if s is None else coef0 * s[None, :],
+                        intercept0, tol=tol, max_iter=max_iter, check_every=check_every,
+                        scale=scale)
+    result.coef = to_user(result.coef)
+    result.auxiliary = (to_user(result.auxiliary[0]),)
+    return result
+
+
+def _check_no_intercept(datafit, intercept0):
+    if intercept0 is not None and datafit.fit_intercept:
+        raise ValueError("admm solves data fits without intercept variables.")
+
+
+def _admm_loop(datafit, z_step, check, coef0, intercept0, *, tol, max_iter, check_every,
+               scale):
+    """The iterations: ``W`` by ``datafit.proximal_solve``, ``Z`` by ``z_step(V, 1 / rho)``;
+    ``check(W, Z) -> (objective, certified gap)`` every ``check_every``."""
+    xp = datafit.xp
+    tol = effective_tol(tol, coef0.dtype, xp)
     rho = max(0.5 * datafit.lipschitz(), 1e-12)
     Z = W = coef0
     # the scaled dual variable of the start: -grad F(Z) / rho (optimal when Z is, so
@@ -78,14 +149,10 @@ def admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000, check_
     for k in range(1, max_iter + 1):
         W = datafit.proximal_solve(Z - U, rho)
         Z_old = Z
-        Z = penalty.prox(W + U, 1.0 / rho)
+        Z = z_step(W + U, 1.0 / rho)
         U = U + W - Z
         if k % check_every == 0 or k == max_iter:
-            state = datafit.state(Z, None)
-            loss = as_float(datafit.value(Z, None, state))
-            objective = loss + as_float(penalty.value(Z))
-            gap = min(duality_gap(datafit, penalty, Z, None, state),
-                      admm_gap(datafit, penalty, W, Z, loss))
+            objective, gap = check(W, Z)
             history.append((k, objective, gap))
             if gap <= gap_threshold(tol, objective):
                 converged = True
