@@ -11,7 +11,8 @@ Two parts, every fit with single-threaded BLAS and each estimator's default para
   Metrics: ``converged`` (1 or 0), ``n_iter``, ``seconds`` (one fit), ``rel_gap``
   (``dual_gap_ / objective_``).
 * ``admm-vs-fista``: the squared-loss estimators whose default solver is ADMM (the Gram
-  path, no smooth term: Lasso, L21, Trace, SparseTrace, Dirty, Robust, RMTFL) on raw and
+  path: Lasso, L21, Trace, SparseTrace, Dirty, Robust, RMTFL with no smooth term, and
+  Graph with ``beta = 0``, whose graph quadratic ADMM splits from the loss) on raw and
   standardized School, solved by ADMM and by FISTA (``solver_inputs`` with
   ``Objective.solver`` set), each to ``tol=1e-6`` with ``max_iter=20000``.  Metrics:
   ``seconds`` (best of 3), ``n_iter``, ``converged`` and, on the ADMM row,
@@ -32,7 +33,7 @@ DESCRIPTION = ("Every estimator with its defaults on raw School / Landmine and c
 SQUARED_PARAMS = {"MTFL": ("alpha",), "Relation": ("alpha",), "CASO": ("alpha", "beta"),
                   "Clustered": ("alpha", "beta"), "Graph": ("alpha",)}
 ADMM_MODELS = ("LassoRegressor", "L21Regressor", "TraceRegressor", "SparseTraceRegressor",
-               "DirtyRegressor", "RobustRegressor", "RMTFLRegressor")
+               "DirtyRegressor", "RobustRegressor", "RMTFLRegressor", "GraphRegressor")
 
 
 def _single_thread(fn):
