@@ -319,7 +319,10 @@ class TaskData:
         n_t = xp.asarray(self.n_samples_task, dtype=self.dtype, device=self.device)
         mask = xp.astype(self.weight > 0, self.dtype)
         self.X_offset = self.task_sum(xp.sum(self.X, axis=1)) / n_t[:, None]
-        self.X = (self.X - self.expand(self.X_offset)[:, None, :]) * mask[:, :, None]
+        # in place: the chunked layout is the data's own copy (build_task_data), and
+        # two temporaries of its size cost more than the centring itself
+        self.X -= self.expand(self.X_offset)[:, None, :]
+        self.X *= mask[:, :, None]
         if center_y:
             self.y_offset = self.sample_sum(self.Y) / n_t
             self.Y = (self.Y - self.expand(self.y_offset)[:, None]) * mask
@@ -483,15 +486,18 @@ def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="me
     cell = (first_row[sorted_task] + position // m) * m + position % m
     gather = np.full(n_rows * m, n_samples, dtype=np.int64)  # n_samples -> zero row
     gather[cell] = order
-    gather_dev = xp.asarray(gather, device=dev)
 
-    X_pad = xp.concat([X, xp.zeros((1, n_features), dtype=dtype, device=dev)], axis=0)
-    y_pad = xp.concat([y, xp.zeros((1,), dtype=dtype, device=dev)], axis=0)
-    X3 = xp.reshape(xp.take(X_pad, gather_dev, axis=0), (n_rows, m, n_features))
-    Y = xp.reshape(xp.take(y_pad, gather_dev, axis=0), (n_rows, m))
+    # padding cells read row 0 and are zeroed in place (no padded copy of X first)
+    valid = (gather < n_samples).reshape(n_rows, m)
+    source = xp.asarray(np.where(gather < n_samples, gather, 0), device=dev)
+    X3 = xp.reshape(xp.take(X, source, axis=0), (n_rows, m, n_features))
+    Y = xp.reshape(xp.take(y, source, axis=0), (n_rows, m))
+    if not valid.all():
+        valid_dev = xp.asarray(valid, dtype=dtype, device=dev)
+        X3 *= valid_dev[:, :, None]
+        Y *= valid_dev
     c = task_weights(counts, loss_scaling)
     row_task = np.repeat(np.arange(n_tasks), rows_per_task)
-    valid = (gather < n_samples).reshape(n_rows, m)
     weight = xp.asarray(np.where(valid, c[row_task][:, None], 0.0), dtype=dtype, device=dev)
     row_task_dev = task_rows_dev = None
     if n_rows != n_tasks:
