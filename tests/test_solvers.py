@@ -267,13 +267,12 @@ def test_lasso_working_sets_per_task_match_per_task_sklearn(shared, logistic, mo
         X, y, tasks = mtlreg.stack_tasks(Xs, ys)
     alpha = 0.2 * alpha_max(X, y, tasks, penalty="l1", loss=loss)
     sizes_seen = []
-    real = working_set.fista
+    for inner in ("fista", "coordinate_descent"):  # the subproblems' solvers
+        def spy(datafit, penalty, coef0, *args, _real=getattr(working_set, inner), **kwargs):
+            sizes_seen.append(coef0.shape)
+            return _real(datafit, penalty, coef0, *args, **kwargs)
 
-    def spy(datafit, penalty, coef0, *args, **kwargs):
-        sizes_seen.append(coef0.shape)
-        return real(datafit, penalty, coef0, *args, **kwargs)
-
-    monkeypatch.setattr(working_set, "fista", spy)
+        monkeypatch.setattr(working_set, inner, spy)
     Est = mtlreg.LassoClassifier if logistic else mtlreg.LassoRegressor
     est = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
     assert est.converged_
@@ -448,3 +447,82 @@ def test_admm_hands_over_to_fista_when_its_tail_crawls():
     assert alone.converged
     assert_same_optimum(est.objective_, est.dual_gap_, alone.objective, alone.dual_gap)
 
+
+
+# -- coordinate descent on the working sets' Gram subproblems (optional numba) -----------------
+
+def test_anderson_weights_minimize_the_combined_difference():
+    """Two differences: ``c u1 + (1 - c) u2`` is shortest at the closed-form ``c``."""
+    from mtlreg.solvers.coordinate import anderson_weights
+
+    u1, u2 = np.array([1.0, 2.0, -1.0]), np.array([-0.5, 1.0, 3.0])
+    c = anderson_weights([u1, u2])
+    diff = u1 - u2
+    best = -(u2 @ diff) / (diff @ diff)
+    np.testing.assert_allclose(c, [best, 1.0 - best], rtol=1e-9)
+    assert anderson_weights([u1, 2.0 * u1]) is not None  # collinear: regularized, not singular
+
+
+@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
+@pytest.mark.parametrize("shared", [False, True])
+def test_coordinate_descent_reaches_the_fista_optimum(penalty_name, shared):
+    """Compiled coordinate descent (with Anderson acceleration) and FISTA on the same
+    Gram-form problem, ridge included: both certify 1e-12, so their objectives agree
+    within their gaps."""
+    pytest.importorskip("numba")
+    from mtlreg.losses import GramDataFit
+    from mtlreg.penalties import L1
+    from mtlreg.solvers.coordinate import applies, coordinate_descent
+
+    rng = np.random.default_rng(11)
+    d, T = 12, 3
+    if shared:
+        X = rng.standard_normal((30, d)) * np.linspace(0.2, 3.0, d)
+        data = build_task_data(xp, X, X[:, :3] @ rng.standard_normal((3, T))
+                               + rng.standard_normal((30, T)))
+    else:
+        sizes = (8, 20, 14)  # fewer samples than features in two tasks
+        X = rng.standard_normal((sum(sizes), d)) * np.linspace(0.2, 3.0, d)
+        index = np.repeat(np.arange(T), sizes)
+        data = build_task_data(xp, X, X[:, 0] - X[:, 5] + rng.standard_normal(len(X)),
+                               index, T)
+    data.center()
+    data.compute_gram()
+    datafit = GramDataFit(data)
+    penalty = (L1 if penalty_name == "l1" else L21)(xp, 0.05, ridge=0.01)
+    assert applies(datafit, penalty)
+    zeros = xp.zeros((T, d))
+    cd = coordinate_descent(datafit, penalty, zeros, None, tol=1e-12, max_iter=20000)
+    fi = fista(datafit, penalty, zeros, None, tol=1e-12, max_iter=20000)
+    assert cd.converged and fi.converged and cd.solver == "coordinate descent"
+    assert_same_optimum(cd.objective, cd.dual_gap, fi.objective, fi.dual_gap)
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_working_sets_with_and_without_the_compiled_path(compiled, monkeypatch):
+    """Without numba (or with it switched off) the subproblems go to FISTA; either
+    way the fit certifies the same optimum."""
+    import mtlreg
+    from mtlreg import alpha_max
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.setattr(working_set._cd, "AVAILABLE", False)
+    used = []
+    for inner in ("fista", "coordinate_descent"):
+        def spy(*args, _name=inner, _real=getattr(working_set, inner), **kwargs):
+            used.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(working_set, inner, spy)
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((40, working_set.MIN_FEATURES + 60))
+    Y = X[:, :4] @ rng.standard_normal((4, 5)) + 0.1 * rng.standard_normal((40, 5))
+    alpha = 0.1 * alpha_max(X, Y, penalty="l21")
+    est = mtlreg.L21Regressor(alpha=alpha, tol=1e-10).fit(X, Y)
+    assert est.converged_
+    assert ("coordinate_descent" in used) == compiled
+    monkeypatch.setattr(mtlreg.problem, "use_working_set", lambda *a: False)
+    plain = mtlreg.L21Regressor(alpha=alpha, tol=1e-10).fit(X, Y)
+    assert_same_optimum(est.objective_, est.dual_gap_, plain.objective_, plain.dual_gap_)

@@ -9,6 +9,11 @@ is below ``tol``.  The certificate is the same as plain FISTA's: the dual
 point is built from the residuals of all features, so the reported gap
 bounds the suboptimality of the full problem.
 
+The subproblems of the squared loss with an L1 or L2,1 penalty are solved by
+coordinate descent with Anderson acceleration on their Gram form when the
+optional compiled epochs are installed (numba, :mod:`mtlreg.solvers.coordinate`);
+otherwise, and for the other losses and penalties, by FISTA.
+
 A penalty that is a sum over the entries (L1: an independent Lasso per task)
 gets a working set per task: each task keeps its own features in use and its
 own worst violators, all sets of one size.  With many tasks whose supports
@@ -23,6 +28,9 @@ import numpy as np
 from .._backend import as_float, to_numpy
 from .._data import take_per_row
 from ._requirements import require
+from . import _cd_kernel as _cd
+from .coordinate import applies as _cd_applies
+from .coordinate import coordinate_descent
 from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
 
 __all__ = ["working_set_fista", "use_working_set"]
@@ -104,7 +112,13 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         ws = np.sort(top, axis=-1)
         index = xp.asarray(ws, device=dev)
         sub_datafit = datafit if size == n_features else datafit.restrict_features(index)
-        sub = fista(sub_datafit, penalty, coef if size == n_features else
+        inner = fista
+        if size < n_features and _cd.AVAILABLE:
+            gram_form = getattr(sub_datafit, "gram_form", None)
+            candidate = sub_datafit if gram_form is None else gram_form() or sub_datafit
+            if _cd_applies(candidate, penalty):
+                sub_datafit, inner = candidate, coordinate_descent
+        sub = inner(sub_datafit, penalty, coef if size == n_features else
                     _gather(xp, coef, index), intercept,
                     tol=tol if size == n_features else
                     max(tol, min(1e-3, 0.3 * gap / max(objective, 1e-300))),
