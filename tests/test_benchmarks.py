@@ -89,6 +89,29 @@ def test_run_cases_ok_skip_error(tmp_path):
     assert clash["status"] == "error" and "clash" in clash["reason"] and len(calls) == 3
 
 
+@pytest.mark.parametrize("broken", [False, True])
+def test_suite_summary_section(tmp_path, broken):
+    """A suite's own ``summary(records)`` lines land in summary.md after the metric
+    tables; a failing one leaves a line saying so, and the rest of the report."""
+    def summary(records):
+        if broken:
+            raise ValueError("bad section")
+        return ["## Worst case", "", f"{len(records)} records seen", ""]
+
+    suite = types.SimpleNamespace(
+        DESCRIPTION="fake", summary=summary,
+        cases=lambda ctx: [Case("p", "s", lambda: {"seconds": 1.0})])
+    ctx = Context(suite="fake", out_dir=str(tmp_path))
+    records, paths, ok = _runner.run_suite(suite, ctx, progress=False)
+    text = (tmp_path / "summary.md").read_text()
+    assert "## seconds" in text and ok
+    if broken:
+        assert "summary section failed: ValueError: bad section" in text
+    else:
+        assert text.index("## Worst case") > text.index("## seconds")
+        assert "1 records seen" in text
+
+
 def test_max_time_stops_repeats(tmp_path):
     import time
 
