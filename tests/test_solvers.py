@@ -526,3 +526,26 @@ def test_working_sets_with_and_without_the_compiled_path(compiled, monkeypatch):
     monkeypatch.setattr(mtlreg.problem, "use_working_set", lambda *a: False)
     plain = mtlreg.L21Regressor(alpha=alpha, tol=1e-10).fit(X, Y)
     assert_same_optimum(est.objective_, est.dual_gap_, plain.objective_, plain.dual_gap_)
+
+
+@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
+def test_coordinate_descent_zeroes_a_feature_without_data(penalty_name):
+    """A constant feature is all zeros once centred: the penalty alone acts on its
+    coefficients, so a warm start with a non-zero coefficient there must go to 0
+    (else the gap keeps its penalty term and never closes)."""
+    pytest.importorskip("numba")
+    from mtlreg.losses import GramDataFit
+    from mtlreg.penalties import L1
+    from mtlreg.solvers.coordinate import coordinate_descent
+
+    rng = np.random.default_rng(12)
+    X = np.c_[rng.standard_normal((25, 5)), np.ones(25)]
+    data = build_task_data(xp, X, X[:, :2] @ rng.standard_normal((2, 3))
+                           + rng.standard_normal((25, 3)))
+    data.center()
+    data.compute_gram()
+    penalty = (L1 if penalty_name == "l1" else L21)(xp, 0.05)
+    start = np.zeros((3, 6))
+    start[:, 5] = 1.0  # the constant feature
+    cd = coordinate_descent(GramDataFit(data), penalty, start, None, tol=1e-10, max_iter=5000)
+    assert cd.converged and np.all(cd.coef[:, 5] == 0.0)

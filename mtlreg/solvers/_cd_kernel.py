@@ -36,7 +36,8 @@ def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
             G = gram[0] if shared else gram[t]
             for j in range(k):
                 a = c[t] * G[j, j]
-                if a <= 0.0:
+                if a <= 0.0:  # no data: the penalty alone, minimized at 0 (G[j, :] = 0)
+                    W[t, j] = 0.0
                     continue
                 z = W[t, j] - (c[t] * H[t, j] - cq[t, j]) / a
                 tau = alpha / a
@@ -62,7 +63,9 @@ def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs):
             for t in range(T):
                 G = gram[0] if shared else gram[t]
                 a = max(a, c[t] * G[j, j])
-            if a <= 0.0:
+            if a <= 0.0:  # no data in any task: the penalty alone, minimized at 0
+                for t in range(T):
+                    W[t, j] = 0.0
                 continue
             norm = 0.0
             for t in range(T):
