@@ -36,7 +36,8 @@ class SolverResult:
     note : str
         Why a solver stopped unconverged before ``max_iter`` (empty otherwise).
     solver : str
-        Which solver produced it ("fista", "working-set fista", "admm",
+        Which solver produced it ("fista", "working-set fista", "working-set
+        coordinate descent", "coordinate descent", "admm", "admm, then fista",
         "alternating").
     """
 

@@ -25,9 +25,14 @@ from . import _cd_kernel
 from ._fista_stopping import duality_gap, effective_tol, gap_threshold, objective_scale
 from ._result import SolverResult
 
-__all__ = ["coordinate_descent", "applies", "anderson_weights"]
+__all__ = ["coordinate_descent", "applies", "penalty_applies", "anderson_weights"]
 
 _KINDS = ((L1, "entries"), (L21, "groups"))
+
+
+def penalty_applies(penalty):
+    """The compiled epochs know this penalty (L1 or L2,1, with or without ridge)."""
+    return _kind(penalty) is not None
 
 
 def applies(datafit, penalty):
@@ -37,7 +42,7 @@ def applies(datafit, penalty):
             and getattr(datafit.data, "gram", None) is not None
             and getattr(datafit, "c", None) is not None
             and datafit.data.dtype == datafit.xp.float64
-            and _kind(penalty) is not None)
+            and penalty_applies(penalty))
 
 
 def _kind(penalty):

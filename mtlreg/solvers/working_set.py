@@ -30,6 +30,7 @@ from .._data import take_per_row
 from ._requirements import require
 from . import _cd_kernel as _cd
 from .coordinate import applies as _cd_applies
+from .coordinate import penalty_applies as _cd_penalty
 from .coordinate import coordinate_descent
 from .fista import duality_gap, effective_tol, fista, gap_threshold, objective_scale
 
@@ -74,6 +75,7 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     scale = objective_scale(datafit, intercept0, coef0)
     per_task = penalty.separable_over_entries and data.n_tasks > 1
     coef, intercept = coef0, intercept0
+    name = "working-set fista"
     size = grow = min(n_features, initial_size)
     total_iter = 0
     history = []
@@ -113,11 +115,12 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         index = xp.asarray(ws, device=dev)
         sub_datafit = datafit if size == n_features else datafit.restrict_features(index)
         inner = fista
-        if size < n_features and _cd.AVAILABLE:
+        if size < n_features and _cd.AVAILABLE and _cd_penalty(penalty):
             gram_form = getattr(sub_datafit, "gram_form", None)
             candidate = sub_datafit if gram_form is None else gram_form() or sub_datafit
             if _cd_applies(candidate, penalty):
                 sub_datafit, inner = candidate, coordinate_descent
+                name = "working-set coordinate descent"
         sub = inner(sub_datafit, penalty, coef if size == n_features else
                     _gather(xp, coef, index), intercept,
                     tol=tol if size == n_features else
@@ -136,4 +139,4 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         grow = size if sub.converged else 2 * size
     return SolverResult(coef=coef, intercept=intercept, n_iter=total_iter, converged=converged,
                         objective=objective, criterion=gap, dual_gap=gap, history=history,
-                        lipschitz=float("nan"), scale=scale, solver="working-set fista")
+                        lipschitz=float("nan"), scale=scale, solver=name)
