@@ -8,6 +8,7 @@ fit/predict boundary.
 
 import contextlib
 import functools
+import threading
 
 import array_api_compat
 import numpy as np
@@ -33,13 +34,40 @@ def _blas_controller():
     return ThreadpoolController()
 
 
+class _OneThread:
+    """The BLAS limit is process-wide: fits running in several Python threads share
+    it.  The first to enter sets it, the last to leave restores the libraries'
+    own counts (a reference count under a lock), so that interleaved fits cannot
+    leave the process on one thread.  While any small solve runs, a large one in
+    another thread also runs on one BLAS thread."""
+
+    _lock = threading.Lock()
+    _depth = 0
+    _limit = None
+
+    def __enter__(self):
+        with _OneThread._lock:
+            if _OneThread._depth == 0:
+                _OneThread._limit = _blas_controller().limit(limits=1, user_api="blas")
+            _OneThread._depth += 1
+        return self
+
+    def __exit__(self, *exc):
+        with _OneThread._lock:
+            _OneThread._depth -= 1
+            if _OneThread._depth == 0:
+                _OneThread._limit.restore_original_limits()
+                _OneThread._limit = None
+        return False
+
+
 def one_blas_thread(xp, when=True):
     """Context manager: one BLAS thread while it is open, when ``xp`` is NumPy's
     and ``when`` holds; otherwise nothing.  Other array libraries (CuPy) manage
     their own parallelism."""
     if not when or not is_numpy_namespace(xp):
         return contextlib.nullcontext()
-    return _blas_controller().limit(limits=1, user_api="blas")
+    return _OneThread()
 
 
 def small_linalg(xp, name, a, **kwargs):

@@ -502,7 +502,8 @@ class GramDataFit(BaseDataFit):
         return GramDataFit(self.data.restrict_features(index))
 
     def feature_scale(self):
-        """``s_j = sqrt(mean_t c_t (G_t)_jj)`` (1 for a feature without data): the
+        """``s_j = sqrt(mean_t c_t (G_t)_jj)`` (1 for a feature without data, or whose
+        curvature is at the rounding level of the largest): the
         scale of feature ``j``'s curvature, whose square is 1 for standardized data."""
         xp, data = self.xp, self.data
         diagonal = xp.linalg.diagonal(data.gram)
@@ -510,7 +511,12 @@ class GramDataFit(BaseDataFit):
             mean = xp.mean(self.c) * diagonal
         else:
             mean = xp.mean(self.c[:, None] * diagonal, axis=0)
-        return xp.where(mean > 0, xp.sqrt(mean), xp.ones_like(mean))
+        # a constant feature centres to rounding noise, not to zero: a curvature
+        # below eps times the largest is that noise, and is left unscaled
+        eps = float(xp.finfo(mean.dtype).eps)
+        data_bearing = mean > eps * xp.max(mean)
+        return xp.where(data_bearing, xp.sqrt(xp.where(data_bearing, mean, xp.ones_like(mean))),
+                        xp.ones_like(mean))
 
     def rescaled(self, scale):
         """The same data fit in the variable ``W' = W * scale`` (feature ``j``

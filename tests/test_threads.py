@@ -29,6 +29,8 @@ def default_threads():
     counts = blas_threads()
     if not counts:
         pytest.skip("threadpoolctl finds no BLAS library to bound in this environment")
+    if max(counts) == 1:
+        pytest.skip("BLAS already runs on one thread here: bounded and unbounded look alike")
     return counts
 
 
@@ -108,3 +110,37 @@ def test_bounds_do_not_change_the_model(default_threads, monkeypatch):
     free = mtlreg.TraceRegressor(alpha=0.05, tol=1e-9).fit(X, y, tasks=tasks)
     assert fit.converged_ and free.converged_
     assert_same_optimum(fit.objective_, fit.dual_gap_, free.objective_, free.dual_gap_)
+
+
+def test_interleaved_fits_in_threads_restore_the_thread_count(default_threads):
+    """Two bounded sections that enter and leave out of order (fits in two Python
+    threads) must leave the libraries' counts as they were: with one limiter per
+    section, the second would restore the first's limit of 1 for good.  (What a
+    thread sees inside depends on the library: an OpenMP-threaded BLAS keeps its
+    count per thread, so only the end state is checked.)"""
+    import threading
+
+    xp = input_namespace(np.empty(0))
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    inside = []
+
+    def first():
+        with one_blas_thread(xp):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second():
+        first_in.wait(5)
+        with one_blas_thread(xp):
+            second_in.set()
+            first_out.wait(5)  # the first section has left; this one is still open
+            inside.append(True)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert inside == [True]
+    assert blas_threads() == default_threads

@@ -35,9 +35,11 @@ def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
         for t in range(T):
             G = gram[0] if shared else gram[t]
             for j in range(k):
-                a = c[t] * G[j, j]
-                if a <= 0.0:  # no data: the penalty alone, minimized at 0 (G[j, :] = 0)
+                if G[j, j] <= 0.0:  # no data: the penalty alone, minimized at 0 (G[j, :] = 0)
                     W[t, j] = 0.0
+                    continue
+                a = c[t] * G[j, j]
+                if a <= 0.0:  # a task without loss weight: nothing to descend
                     continue
                 z = W[t, j] - (c[t] * H[t, j] - cq[t, j]) / a
                 tau = alpha / a
@@ -65,7 +67,9 @@ def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs):
                 a = max(a, c[t] * G[j, j])
             if a <= 0.0:  # no data in any task: the penalty alone, minimized at 0
                 for t in range(T):
-                    W[t, j] = 0.0
+                    G = gram[0] if shared else gram[t]
+                    if G[j, j] <= 0.0:  # (G[j, :] = 0: H does not change)
+                        W[t, j] = 0.0
                 continue
             norm = 0.0
             for t in range(T):

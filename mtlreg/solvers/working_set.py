@@ -57,9 +57,12 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
                       initial_size=50, max_outer=50):
     """FISTA on growing working sets of features; certified gap on all features.
 
-    ``max_iter`` bounds the total number of FISTA iterations over all
-    subproblems.  Returns a :class:`SolverResult` whose ``n_iter`` is that
-    total.
+    ``max_iter`` bounds the total number of iterations over all subproblems
+    (FISTA iterations, or coordinate-descent epochs).  Returns a
+    :class:`SolverResult` whose ``n_iter`` is that total; its ``solver`` says
+    "working-set coordinate descent" when any subproblem was solved by it.
+    Per-task sets on a shared design hold one copy of the set's columns per
+    task (``n_tasks x n_samples x k``).
     """
     from ._result import SolverResult
 
