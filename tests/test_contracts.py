@@ -1692,13 +1692,10 @@ def test_proximal_solve_meets_its_optimality_condition(name):
     strongly convex quadratic: per task its gradient ``A p - b`` vanishes, with ``A`` the
     stacked system (``k`` parts: ``11^T kron c_t G_t + rho I``) and ``b`` the stacked
     ``c_t q_t + rho v_i``.  The solve goes through ``eigh`` of ``c_t G_t`` (backward stable:
-    ``||E|| <= p(d) eps ||A||``) and products with its nearly orthogonal eigenvectors
-    (``||Q^T Q - I|| <= p(d) eps``), which costs ``(lambda_max(A) / lambda_min(A)) p(d) eps
-    ||b||`` more in the residual: ``||A p - b|| <= p(d) eps (||A|| ||p|| + kappa(A) ||b||)``
-    per task, ``d`` the task's system size, computed here from the data.  ``p(d) = 16 d^2``:
-    the worst-case growth of a Householder reduction's backward error is quadratic in the
-    size (Higham, *Accuracy and Stability of Numerical Algorithms*, ch. 19); ``16 d``, the
-    typical growth, was exceeded by 25% with NumPy 1.24's LAPACK on one BLAS thread.  The solver's
+    ``||E|| <= 16 d eps ||A||``) and products with its nearly orthogonal eigenvectors
+    (``||Q^T Q - I|| <= 16 d eps``), which costs ``(lambda_max(A) / lambda_min(A)) 16 d eps
+    ||b||`` more in the residual: ``||A p - b|| <= 16 d eps (||A|| ||p|| + kappa(A) ||b||)``
+    per task, ``d`` the task's system size, computed here from the data.  The solver's
     ``c_t G_t`` and ``c_t q_t`` are themselves ``n_t``-term sums, off by ``16 n_t eps c_t
     (||X_t||^2 ||w_t|| + ||X_t|| ||y_t||)`` (Higham), seen through the same ``kappa(A)``;
     the gradient here is recomputed from the data to ``grad_rounding``."""
@@ -1716,8 +1713,8 @@ def test_proximal_solve_meets_its_optimality_condition(name):
             top = k * max(lam[-1], 0.0) + rho
             low = rho if k > 1 else max(lam[0], 0.0) + rho
             b = np.concatenate([c * X.T @ y + rho * Vs[i, t] for i in range(k)])
-            bound = 16 * (k * d) ** 2 * EPS * (top * np.linalg.norm(Ps[:, t]) + top / low
-                                               * np.linalg.norm(b))
+            bound = 16 * k * d * EPS * (top * np.linalg.norm(Ps[:, t]) + top / low
+                                        * np.linalg.norm(b))
             # the solver's c_t G_t and c_t q_t are n_t-term sums (Higham): their rounding
             # times the solution, seen through the same conditioning
             nx = np.linalg.norm(X)
