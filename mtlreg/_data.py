@@ -233,6 +233,16 @@ class TaskData:
     row_task, task_rows : int arrays or None
         Task of each row, and the rows of each task (padded with ``n_rows``);
         ``None`` when row ``t`` is task ``t``.
+    task_slices : host int ndarray of shape (n_tasks, 2) or None
+        First and past-the-last row of each task (a task's rows are
+        consecutive).  The Gram matrices loop over these slices (one product
+        per task on a view of its rows) unless the tasks are small: one
+        product per row and a gather of ``n_rows`` ``d x d`` results cost
+        1.5-8x more time, and ``n_rows / n_tasks`` times the memory, once
+        ``d >= 32`` or a task spans two rows or more on average (measured on
+        one BLAS thread).  The products of an iteration (``linear``,
+        ``rlinear``) and the centring stay batched: per-task loops of them
+        were slower.
     X_offset, y_offset : arrays or None
         Per-task means removed by centring, to recover the intercepts.
     gram, Xty, yty : arrays or None
@@ -241,7 +251,7 @@ class TaskData:
     """
 
     def __init__(self, xp, X, Y, weight, task_weight, n_samples_task, shared,
-                 row_task=None, task_rows=None):
+                 row_task=None, task_rows=None, task_slices=None):
         self.xp = xp
         self.X = X
         self.Y = Y
@@ -251,6 +261,7 @@ class TaskData:
         self.shared = shared
         self.row_task = row_task
         self.task_rows = task_rows
+        self.task_slices = task_slices
         self.n_tasks = n_samples_task.shape[0]
         self.n_features = X.shape[-1]
         self.dtype = Y.dtype
@@ -278,6 +289,19 @@ class TaskData:
                            xp.reshape(self.task_rows, (-1,)), axis=0)
         shape = tuple(self.task_rows.shape) + tuple(values.shape[1:])
         return xp.sum(xp.reshape(gathered, shape), axis=1)
+
+    def _gram_loops(self):
+        """Whether the Gram matrices loop over the tasks' row slices (see the
+        class docstring): the python loop costs about 10 us a task, the batched
+        product about 5 us a row plus its gather of ``d x d`` per row."""
+        return self.task_slices is not None and (
+            self.n_features >= 32 or self.X.shape[0] >= 2 * self.n_tasks)
+
+    def _task_samples(self, A, t):
+        """Task ``t``'s rows of a per-sample ``(n_rows, m, ...)`` array, flattened
+        to ``(rows * m, ...)`` (a view)."""
+        a, b = self.task_slices[t]
+        return self.xp.reshape(A[a:b, ...], ((b - a) * A.shape[1],) + tuple(A.shape[2:]))
 
     def sample_sum(self, A):
         """Sum of a per-sample ``(n_rows, m)`` array over each task's samples."""
@@ -328,12 +352,23 @@ class TaskData:
             self.Y = (self.Y - self.expand(self.y_offset)[:, None]) * mask
         return self
 
-    def gram_matrices(self):
-        """``X_t^T X_t`` per task (batched), or ``X^T X`` for a shared design."""
+    def gram_matrices(self, weight=None):
+        """``X_t^T X_t`` per task (batched), or ``X^T X`` for a shared design; with a
+        per-sample ``weight`` (shaped like ``Y``), ``X_t^T diag(weight_t) X_t`` per task."""
         xp = self.xp
         if self.shared:
-            return xp.permute_dims(self.X, (1, 0)) @ self.X
-        return self.task_sum(xp.matmul(xp.permute_dims(self.X, (0, 2, 1)), self.X))
+            XT = xp.permute_dims(self.X, (1, 0))
+            return XT @ self.X if weight is None else (XT[None, :, :] * weight[:, None, :]) @ self.X
+        if self._gram_loops():
+            grams = []
+            for t in range(self.n_tasks):
+                Xt = self._task_samples(self.X, t)
+                XtT = xp.permute_dims(Xt, (1, 0))
+                grams.append(XtT @ Xt if weight is None else
+                             (XtT * self._task_samples(weight, t)[None, :]) @ Xt)
+            return xp.stack(grams)
+        XT = xp.permute_dims(self.X, (0, 2, 1))
+        return self.task_sum(xp.matmul(XT if weight is None else XT * weight[:, None, :], self.X))
 
     def compute_gram(self, keep_X=False):
         """Cache ``X_t^T X_t``, ``X_t^T y_t`` and ``||y_t||^2`` (squared loss)."""
@@ -378,7 +413,7 @@ class TaskData:
                 rows = xp.reshape(xp.take(self.gram, flat, axis=0), (T, k, self.n_features))
                 sub.gram = take_per_row(xp, rows, index)
             sub.shared = False
-            sub.row_task = sub.task_rows = None
+            sub.row_task = sub.task_rows = sub.task_slices = None
         else:
             if self.X is not None:
                 sub.X = take_per_row(xp, self.X, self.expand(index))
@@ -506,5 +541,8 @@ def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="me
         task_rows = np.where(k < rows_per_task[:, None], first_row[:, None] + k, n_rows)
         row_task_dev = xp.asarray(row_task, device=dev)
         task_rows_dev = xp.asarray(task_rows, device=dev)
+    slices = None if n_rows == n_tasks else \
+        np.stack([first_row, first_row + rows_per_task], axis=1)
     return TaskData(xp, X3, Y, weight, xp.asarray(c, dtype=dtype, device=dev), counts,
-                    shared=False, row_task=row_task_dev, task_rows=task_rows_dev)
+                    shared=False, row_task=row_task_dev, task_rows=task_rows_dev,
+                    task_slices=slices)

@@ -416,12 +416,7 @@ class DataFit(BaseDataFit):
         ``D``-weighted mean (``S_t = X_t^T D_t``, ``n_t = sum_i D_i``) when the
         intercept is a variable; ``S, n`` are None otherwise."""
         data, xp = self.data, self.xp
-        if data.shared:
-            XT = xp.permute_dims(data.X, (1, 0))
-            G = (XT[None, :, :] * D[:, None, :]) @ data.X
-        else:
-            G = data.task_sum(xp.matmul(xp.permute_dims(data.X, (0, 2, 1)) * D[:, None, :],
-                                        data.X))
+        G = data.gram_matrices(D)
         if not self.fit_intercept:
             return G, None, None
         S, n = data.rlinear(D), data.sample_sum(D)

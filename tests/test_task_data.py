@@ -66,14 +66,23 @@ def test_linear_maps_and_task_sums_match_per_task_loops(chunk, monkeypatch):
     np.testing.assert_allclose(np.sum(data.weight), T, rtol=X.shape[0] * EPS)
 
 
-@pytest.mark.parametrize("chunk", [None, 3])
-def test_centring_and_gram_match_per_task_loops(chunk, monkeypatch):
+@pytest.mark.parametrize("loop", [False, True])
+@pytest.mark.parametrize("chunk", [None, 3, 120])
+def test_centring_and_gram_match_per_task_loops(chunk, loop, monkeypatch):
+    """Both Gram paths (one product per task on its row slices, one per row and a
+    gather), plain and weighted as the logistic metric uses them."""
     if chunk is not None:
         monkeypatch.setattr(data_module, "chunk_length", lambda counts, d: chunk)
+    monkeypatch.setattr(data_module.TaskData, "_gram_loops",
+                        lambda self: loop and self.task_slices is not None)
     X, y, tasks = _unequal(seed=2)
     labels, index = encode_tasks(tasks, X.shape[0])
     T = labels.shape[0]
-    data = build_task_data(xp, X, y, index, T).center().compute_gram()
+    data = build_task_data(xp, X, y, index, T).center().compute_gram(keep_X=True)
+    assert (data.task_slices is None) == (chunk == 120)  # 120: one row per task
+    D = np.random.default_rng(3).uniform(size=data.Y.shape)
+    weighted = data.gram_matrices(xp.asarray(D))
+    row_task = np.arange(T) if data.row_task is None else np.asarray(data.row_task)
     for t in range(T):
         Xt, yt = X[index == t], y[index == t]
         n_t = Xt.shape[0]
@@ -86,6 +95,11 @@ def test_centring_and_gram_match_per_task_loops(chunk, monkeypatch):
                       sum_rounding(4 * n_t, n_t * np.outer(x_max, x_max)))
         _assert_close(data.Xty[t], Xc.T @ yc, sum_rounding(4 * n_t, n_t * x_max * y_max))
         _assert_close(data.yty[t], yc @ yc, sum_rounding(4 * n_t, n_t * y_max**2))
+        # the same sums weighted by D (in [0, 1)), from the layout's own cells of task t
+        cells = np.reshape(data.X[row_task == t], (-1, X.shape[1]))
+        D_t = np.reshape(D[row_task == t], (-1,))
+        _assert_close(weighted[t], (cells.T * D_t) @ cells,
+                      sum_rounding(4 * n_t, n_t * np.outer(x_max, x_max)))
 
 
 def test_chunking_keeps_memory_near_the_sample_count():
