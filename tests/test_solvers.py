@@ -144,7 +144,7 @@ def test_missing_pieces_give_a_readable_error():
 
 # -- working sets (n_features >= MIN_FEATURES) --------------------------------------------
 
-from mtlreg.solvers import working_set  # noqa: E402
+from mtlreg.solvers import coordinate, working_set  # noqa: E402
 
 
 @pytest.mark.parametrize("penalty", ["l1", "l21"])
@@ -469,50 +469,75 @@ def test_anderson_weights_minimize_the_combined_difference():
     assert anderson_weights([u1, 2.0 * u1]) is not None  # collinear: regularized, not singular
 
 
-@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
-@pytest.mark.parametrize("shared", [False, True])
-def test_coordinate_descent_reaches_the_fista_optimum(penalty_name, shared):
-    """Compiled coordinate descent (with Anderson acceleration) and FISTA on the same
-    Gram-form problem, ridge included: both certify 1e-12, so their objectives agree
-    within their gaps."""
-    pytest.importorskip("numba")
-    from mtlreg.losses import GramDataFit
-    from mtlreg.penalties import L1
-    from mtlreg.solvers.coordinate import applies, coordinate_descent
+def _cd_problem(layout, form, monkeypatch, seed=11):
+    """A small centred squared-loss problem (12 features, 3 tasks) in a layout:
+    a shared design, per-task designs (one row per task, fewer samples than
+    features in two tasks), the same in chunks of 4 samples, or a shared
+    design restricted to each task's own 10 features; as Gram matrices or data."""
+    from mtlreg.losses import DataFit, GramDataFit, SquaredLoss
+    import mtlreg._data as data_module
 
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(seed)
     d, T = 12, 3
-    if shared:
+    if layout in ("shared", "restricted"):
         X = rng.standard_normal((30, d)) * np.linspace(0.2, 3.0, d)
         data = build_task_data(xp, X, X[:, :3] @ rng.standard_normal((3, T))
                                + rng.standard_normal((30, T)))
     else:
-        sizes = (8, 20, 14)  # fewer samples than features in two tasks
+        sizes = (8, 20, 14)
+        chunk = 4 if layout == "chunked" else max(sizes)
+        monkeypatch.setattr(data_module, "chunk_length", lambda counts, n_features: chunk)
         X = rng.standard_normal((sum(sizes), d)) * np.linspace(0.2, 3.0, d)
         index = np.repeat(np.arange(T), sizes)
         data = build_task_data(xp, X, X[:, 0] - X[:, 5] + rng.standard_normal(len(X)),
                                index, T)
+        assert (data.task_slices is not None) == (layout == "chunked")
     data.center()
-    data.compute_gram()
-    datafit = GramDataFit(data)
+    if layout == "restricted":
+        data = data.restrict_features(xp.asarray(np.sort(np.stack(
+            [rng.permutation(d)[:10] for _ in range(T)]), axis=1)))
+    if form == "gram":
+        return GramDataFit(data.compute_gram(keep_X=True))
+    return DataFit(SquaredLoss(), data, fit_intercept=False)
+
+
+@pytest.mark.parametrize("form", ["gram", "data"])
+@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
+@pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])
+def test_coordinate_descent_reaches_the_fista_optimum(layout, penalty_name, form, monkeypatch):
+    """Compiled coordinate descent (with Anderson acceleration) and FISTA on the same
+    problem, in Gram form or on the data, ridge included: both certify 1e-12, so
+    their objectives agree within their gaps."""
+    pytest.importorskip("numba")
+    from mtlreg.penalties import L1
+    from mtlreg.solvers.coordinate import applies, coordinate_descent
+
+    datafit = _cd_problem(layout, form, monkeypatch)
     penalty = (L1 if penalty_name == "l1" else L21)(xp, 0.05, ridge=0.01)
     assert applies(datafit, penalty)
-    zeros = xp.zeros((T, d))
+    zeros = xp.zeros((3, datafit.data.n_features))
     cd = coordinate_descent(datafit, penalty, zeros, None, tol=1e-12, max_iter=20000)
     fi = fista(datafit, penalty, zeros, None, tol=1e-12, max_iter=20000)
     assert cd.converged and fi.converged and cd.solver == "coordinate descent"
     assert_same_optimum(cd.objective, cd.dual_gap, fi.objective, fi.dual_gap)
 
 
-@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("compiled", [False, "gram", "data"])
 def test_working_sets_with_and_without_the_compiled_path(compiled, monkeypatch):
-    """Without numba (or with it switched off) the subproblems go to FISTA; either
-    way the fit certifies the same optimum."""
+    """Without numba (or with it switched off) the subproblems go to FISTA; with it,
+    to coordinate descent on their Gram form or (Gram matrices too large) on the
+    data; every way the fit certifies the same optimum."""
     import mtlreg
+    import mtlreg.losses
     from mtlreg import alpha_max
 
     if compiled:
         pytest.importorskip("numba")
+        if compiled == "data":
+            monkeypatch.setattr(mtlreg.losses, "GRAM_FORM_RATIO", 0)
+            real_data_epochs = coordinate._data_epochs
+            monkeypatch.setattr(coordinate, "_data_epochs",
+                                lambda *a: used.append("data form") or real_data_epochs(*a))
     else:
         monkeypatch.setattr(working_set._cd, "AVAILABLE", False)
     used = []
@@ -528,19 +553,21 @@ def test_working_sets_with_and_without_the_compiled_path(compiled, monkeypatch):
     alpha = 0.1 * alpha_max(X, Y, penalty="l21")
     est = mtlreg.L21Regressor(alpha=alpha, tol=1e-10).fit(X, Y)
     assert est.converged_
-    assert ("coordinate_descent" in used) == compiled
+    assert ("coordinate_descent" in used) == bool(compiled)
+    assert ("data form" in used) == (compiled == "data")
     monkeypatch.setattr(mtlreg.problem, "use_working_set", lambda *a: False)
     plain = mtlreg.L21Regressor(alpha=alpha, tol=1e-10).fit(X, Y)
     assert_same_optimum(est.objective_, est.dual_gap_, plain.objective_, plain.dual_gap_)
 
 
+@pytest.mark.parametrize("form", ["gram", "data"])
 @pytest.mark.parametrize("penalty_name", ["l1", "l21"])
-def test_coordinate_descent_zeroes_a_feature_without_data(penalty_name):
+def test_coordinate_descent_zeroes_a_feature_without_data(penalty_name, form):
     """A constant feature is all zeros once centred: the penalty alone acts on its
     coefficients, so a warm start with a non-zero coefficient there must go to 0
     (else the gap keeps its penalty term and never closes)."""
     pytest.importorskip("numba")
-    from mtlreg.losses import GramDataFit
+    from mtlreg.losses import DataFit, GramDataFit, SquaredLoss
     from mtlreg.penalties import L1
     from mtlreg.solvers.coordinate import coordinate_descent
 
@@ -549,9 +576,10 @@ def test_coordinate_descent_zeroes_a_feature_without_data(penalty_name):
     data = build_task_data(xp, X, X[:, :2] @ rng.standard_normal((2, 3))
                            + rng.standard_normal((25, 3)))
     data.center()
-    data.compute_gram()
+    datafit = GramDataFit(data.compute_gram(keep_X=True)) if form == "gram" else \
+        DataFit(SquaredLoss(), data, fit_intercept=False)
     penalty = (L1 if penalty_name == "l1" else L21)(xp, 0.05)
     start = np.zeros((3, 6))
     start[:, 5] = 1.0  # the constant feature
-    cd = coordinate_descent(GramDataFit(data), penalty, start, None, tol=1e-10, max_iter=5000)
+    cd = coordinate_descent(datafit, penalty, start, None, tol=1e-10, max_iter=5000)
     assert cd.converged and np.all(cd.coef[:, 5] == 0.0)

@@ -1,4 +1,4 @@
-"""Compiled epochs of coordinate descent on the squared loss's Gram form (numba).
+"""Compiled epochs of coordinate descent on the squared loss (numba).
 
 An optional fast path (``pip install "mtlreg[fast]"``): without numba,
 :data:`AVAILABLE` is False and the working sets keep FISTA.  Everything else
@@ -13,6 +13,16 @@ minimization, as scikit-learn's ``Lasso``) or the L2,1 norm (``kind = 1``:
 feature ``j`` across the tasks as one block, step ``1 / max_t c_t (G_t)_jj``,
 as scikit-learn's ``MultiTaskLasso``).  ``gram`` is ``(T, k, k)``, or
 ``(1, k, k)`` for a design shared by the tasks.
+
+The data form (:func:`data_epochs`, for working sets too large for their Gram
+matrices) keeps the residuals ``Z - Y`` of every sample instead of ``H``: a
+coordinate costs a pass over its task's samples for the partial derivative,
+and one more to update ``Z`` when it moves (scikit-learn's ``Lasso`` and
+``MultiTaskLasso`` on a Fortran-ordered ``X``).  ``XT`` is the design with
+each row's samples last, ``(n_rows, k, m)``, or ``(1, k, n)`` shared by the
+tasks (``Z`` is then ``(n_tasks, n)``); the rows ``bounds[t]:bounds[t + 1]`` of ``Z``, ``Y`` and ``weight``
+(``(n_rows, m)``) are task ``t``'s samples; ``A[t, j] = sum weight x_j^2``
+and ``N[t, j] = sum x_j^2`` over those samples.
 """
 
 import numpy as np
@@ -25,7 +35,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "epochs"]
+__all__ = ["AVAILABLE", "epochs", "data_epochs"]
 
 
 def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
@@ -88,9 +98,86 @@ def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs):
                         H[t, i] += delta * G[j, i]
 
 
+def _partial(XT, R, weight, lo, hi, shared, j):
+    """``sum weight x_j r`` over rows ``lo:hi`` (task ``t``'s samples)."""
+    g = 0.0
+    for r in range(lo, hi):
+        X = XT[0] if shared else XT[r]
+        for i in range(R.shape[1]):
+            g += weight[r, i] * X[j, i] * R[r, i]
+    return g
+
+
+def _move(XT, R, lo, hi, shared, j, delta):
+    """``z += delta x_j`` over rows ``lo:hi``."""
+    for r in range(lo, hi):
+        X = XT[0] if shared else XT[r]
+        for i in range(R.shape[1]):
+            R[r, i] += delta * X[j, i]
+
+
+def _data_entries(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
+    T, k = W.shape
+    shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
+    for _ in range(n_epochs):
+        for t in range(T):
+            lo, hi = bounds[t], bounds[t + 1]
+            for j in range(k):
+                a = A[t, j]
+                if a <= 0.0:
+                    if N[t, j] <= 0.0:  # no data: the penalty alone, minimized at 0
+                        W[t, j] = 0.0
+                    continue  # (or a task without loss weight: nothing to descend)
+                z = W[t, j] - _partial(XT, R, weight, lo, hi, shared, j) / a
+                tau = alpha / a
+                new = 0.0
+                if z > tau:
+                    new = (z - tau) / (1.0 + 2.0 * ridge / a)
+                elif z < -tau:
+                    new = (z + tau) / (1.0 + 2.0 * ridge / a)
+                delta = new - W[t, j]
+                if delta != 0.0:
+                    W[t, j] = new
+                    _move(XT, R, lo, hi, shared, j, delta)
+
+
+def _data_groups(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
+    T, k = W.shape
+    shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
+    z = np.empty(T)
+    for _ in range(n_epochs):
+        for j in range(k):
+            a = 0.0
+            for t in range(T):
+                a = max(a, A[t, j])
+            if a <= 0.0:  # no data in any task: the penalty alone, minimized at 0
+                for t in range(T):
+                    if N[t, j] <= 0.0:
+                        W[t, j] = 0.0
+                continue
+            norm = 0.0
+            for t in range(T):
+                z[t] = W[t, j] - _partial(XT, R, weight, bounds[t], bounds[t + 1],
+                                          shared, j) / a
+                norm += z[t] * z[t]
+            norm = np.sqrt(norm)
+            scale = 0.0
+            if norm > alpha / a:
+                scale = (1.0 - alpha / (a * norm)) / (1.0 + 2.0 * ridge / a)
+            for t in range(T):
+                delta = scale * z[t] - W[t, j]
+                if delta != 0.0:
+                    W[t, j] += delta
+                    _move(XT, R, bounds[t], bounds[t + 1], shared, j, delta)
+
+
 if AVAILABLE:
-    _entries = numba.njit(cache=True, nogil=True)(_entries)
-    _groups = numba.njit(cache=True, nogil=True)(_groups)
+    _jit = numba.njit(cache=True, nogil=True)
+    _entries, _groups = _jit(_entries), _jit(_groups)
+    # the data form's sums over samples may be reordered (vectorized), as BLAS does
+    _fast = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    _partial, _move = _fast(_partial), _fast(_move)
+    _data_entries, _data_groups = _fast(_data_entries), _fast(_data_groups)
 
 
 def epochs(kind, gram, cq, c, W, H, alpha, ridge, n_epochs):
@@ -98,3 +185,12 @@ def epochs(kind, gram, cq, c, W, H, alpha, ridge, n_epochs):
     place (float64, C-contiguous host arrays)."""
     (_entries if kind == "entries" else _groups)(gram, cq, c, W, H, float(alpha),
                                                    float(ridge), int(n_epochs))
+
+
+def data_epochs(kind, XT, Y, weight, bounds, A, N, W, Z, alpha, ridge, n_epochs):
+    """The data form of :func:`epochs`: updates ``W`` and ``Z`` in place (the
+    epochs update the residuals ``Z - Y``, one load fewer per sample)."""
+    R = Z - Y
+    (_data_entries if kind == "entries" else _data_groups)(
+        XT, weight, bounds, A, N, W, R, float(alpha), float(ridge), int(n_epochs))
+    np.add(R, Y, out=Z)

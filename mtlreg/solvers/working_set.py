@@ -10,7 +10,8 @@ point is built from the residuals of all features, so the reported gap
 bounds the suboptimality of the full problem.
 
 The subproblems of the squared loss with an L1 or L2,1 penalty are solved by
-coordinate descent with Anderson acceleration on their Gram form when the
+coordinate descent with Anderson acceleration, on their Gram form or (when
+the Gram matrices would be larger than the data) on the data, when the
 optional compiled epochs are installed (numba, :mod:`mtlreg.solvers.coordinate`);
 otherwise, and for the other losses and penalties, by FISTA.
 
