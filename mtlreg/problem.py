@@ -29,8 +29,8 @@ from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 
-from ._backend import (SMALL_WORK, compute_device, device, get_namespace, input_namespace,
-                       is_numpy_namespace, move_to, one_blas_thread, to_numpy)
+from ._backend import (SMALL_WORK, as_float, compute_device, device, get_namespace,
+                       input_namespace, is_numpy_namespace, move_to, one_blas_thread, to_numpy)
 from ._data import TaskData, build_task_data, encode_tasks
 from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, SquaredLoss,
@@ -566,9 +566,9 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
                 parts = xp.stack([_zero_tasks(xp, parts[i, ...], sign) for i in range(k)])
             intercept = _one_class_intercepts(xp, intercept, sign)
     value = float(result.objective)
-    if problem.use_gram:
-        # The Gram form of F cancels on near-exact fits; report the objective
-        # evaluated on the data (one pass).
+    if problem.use_gram and _gram_rounding(problem, coef) > 0.01 * tol * abs(value):
+        # The Gram form of F cancels on near-exact fits: there, report the
+        # objective evaluated on the data (one pass)
         value = _squared_objective(problem, coef, intercept,
                                    objective.structure_value(result.coef))
     return Solution(parts=parts, coef=coef, intercept=intercept, objective=value,
@@ -654,6 +654,24 @@ def _one_class_intercepts(xp, intercept, sign):
     eps = float(xp.finfo(intercept.dtype).eps)
     s = xp.asarray(sign, dtype=intercept.dtype, device=device(intercept))
     return xp.where(s != 0, s * math.log(1.0 / eps), intercept)
+
+
+def _gram_rounding(problem, coef):
+    """Bound on the rounding error of the Gram form of the squared loss at ``W``,
+    ``sum_t c_t (w^T G w / 2 - w^T q + ||y||^2 / 2)`` with ``G = X^T X`` and
+    ``q = X^T y`` themselves rounded: each of its sums of ``n_t + 2 d + 4``
+    products errs by at most that many eps times the sum of the products'
+    magnitudes, and by Cauchy-Schwarz ``sum_i |x_ij| |x_ik| <= sqrt(G_jj G_kk)``,
+    ``sum_i |x_ij| |y_i| <= sqrt(G_jj ||y||^2)``; so the error is at most
+    ``sum_t c_t 2 (n_t + 2 d + 4) eps (||y_t|| + sum_j |w_tj| sqrt(G_t,jj))^2``
+    (a factor 2 for the rounding of the bound itself and of the halves)."""
+    xp, data = problem.xp, problem.data
+    diag = xp.linalg.diagonal(data.gram)
+    s = xp.sum(xp.abs(coef) * xp.sqrt(xp.clip(diag, 0.0, None)), axis=-1)
+    n_t = xp.asarray(data.n_samples_task, dtype=data.dtype, device=data.device)
+    eps = float(xp.finfo(data.dtype).eps)
+    size = 2.0 * (n_t + 2 * data.n_features + 4) * eps * (xp.sqrt(data.yty) + s) ** 2
+    return as_float(xp.sum(data.task_weight * size))
 
 
 def _squared_objective(problem, coef, intercept, penalty_value):

@@ -124,6 +124,45 @@ def test_objective_checks_its_pieces():
         solve(problem, two)
 
 
+@pytest.mark.parametrize("noise", [1.0, 1e-7])
+def test_reported_objective_on_the_gram_path_is_within_its_rounding_bound(noise):
+    """On the Gram path ``solve`` reports the Gram form's objective when its rounding
+    bound (``_gram_rounding``) is below a hundredth of ``tol`` times the objective,
+    else the objective evaluated on the data (a near-exact fit, where the Gram form
+    cancels).  Either way it is within that bound of the objective evaluated here
+    from the raw data in extended precision; and the bound holds for the Gram
+    form's own value on both fits."""
+    from mtlreg.problem import _gram_rounding
+
+    Xs, ys = regression_tasks(4, (30, 45, 38), 6, noise=noise)
+    X, y, tasks = mtlreg.stack_tasks(Xs, ys)
+    problem = prepare(X, y, tasks)
+    assert problem.use_gram
+    amax = mtlreg.alpha_max(X, y, tasks, penalty="l21")
+    alpha = amax * (0.1 if noise == 1.0 else 1e-9)
+    tol = 1e-8
+    solution = solve(problem, mtlreg.L21Regressor(alpha=alpha).get_objective(problem), tol=tol)
+    assert solution.converged or noise < 1.0  # (near-exact: whether the gap certifies
+    W, b = solution.coef, solution.intercept  # tol does not matter here)
+    exact, size = np.longdouble(0), 0.0
+    for t, (Xt, yt) in enumerate(zip(Xs, ys)):
+        r = yt.astype(np.longdouble) - Xt.astype(np.longdouble) @ W[t] - b[t]
+        exact += r @ r / (2 * len(yt))
+        size += np.sum((np.abs(yt) + np.abs(Xt) @ np.abs(W[t]) + abs(b[t])) ** 2) / len(yt)
+    penalty = alpha * np.sum(np.linalg.norm(W, axis=0))
+    exact = float(exact) + penalty
+    bound = _gram_rounding(problem, problem.xp.asarray(W))
+    penalty_rounding = sum_rounding(4 * W.size, penalty)
+    gram_value = float(solution.raw.objective)
+    assert abs(gram_value - exact) <= bound + penalty_rounding
+    if noise == 1.0:  # a fit with residuals: the Gram form's value is reported
+        assert bound <= 0.01 * tol * gram_value and solution.objective == gram_value
+    else:  # near-exact: the data pass, accurate to its own sums
+        assert bound > 0.01 * tol * solution.objective
+        assert abs(solution.objective - exact) <= sum_rounding(4 * (45 + 6), size) + \
+            penalty_rounding
+
+
 # -- capabilities are declared and checked ------------------------------------------------------
 
 def test_solvers_name_what_is_missing():
