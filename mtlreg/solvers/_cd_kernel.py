@@ -38,6 +38,27 @@ except ImportError:  # pragma: no cover - depends on the environment
 __all__ = ["AVAILABLE", "epochs", "data_epochs"]
 
 
+def _soft(z, alpha, a, ridge):
+    """``argmin_w a (w - z)^2 / 2 + alpha |w| + ridge w^2``."""
+    tau = alpha / a
+    if z > tau:
+        return (z - tau) / (1.0 + 2.0 * ridge / a)
+    if z < -tau:
+        return (z + tau) / (1.0 + 2.0 * ridge / a)
+    return 0.0
+
+
+def _group_scale(z, alpha, a, ridge):
+    """``s`` with ``s z = argmin_w a ||w - z||^2 / 2 + alpha ||w|| + ridge ||w||^2``."""
+    norm = 0.0
+    for v in z:
+        norm += v * v
+    norm = np.sqrt(norm)
+    if norm > alpha / a:
+        return (1.0 - alpha / (a * norm)) / (1.0 + 2.0 * ridge / a)
+    return 0.0
+
+
 def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
     T, k = W.shape
     shared = gram.shape[0] == 1
@@ -52,12 +73,7 @@ def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
                 if a <= 0.0:  # a task without loss weight: nothing to descend
                     continue
                 z = W[t, j] - (c[t] * H[t, j] - cq[t, j]) / a
-                tau = alpha / a
-                new = 0.0
-                if z > tau:
-                    new = (z - tau) / (1.0 + 2.0 * ridge / a)
-                elif z < -tau:
-                    new = (z + tau) / (1.0 + 2.0 * ridge / a)
+                new = _soft(z, alpha, a, ridge)
                 delta = new - W[t, j]
                 if delta != 0.0:
                     W[t, j] = new
@@ -81,14 +97,9 @@ def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs):
                     if G[j, j] <= 0.0:  # (G[j, :] = 0: H does not change)
                         W[t, j] = 0.0
                 continue
-            norm = 0.0
             for t in range(T):
                 z[t] = W[t, j] - (c[t] * H[t, j] - cq[t, j]) / a
-                norm += z[t] * z[t]
-            norm = np.sqrt(norm)
-            scale = 0.0
-            if norm > alpha / a:
-                scale = (1.0 - alpha / (a * norm)) / (1.0 + 2.0 * ridge / a)
+            scale = _group_scale(z, alpha, a, ridge)
             for t in range(T):
                 delta = scale * z[t] - W[t, j]
                 if delta != 0.0:
@@ -129,12 +140,7 @@ def _data_entries(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
                         W[t, j] = 0.0
                     continue  # (or a task without loss weight: nothing to descend)
                 z = W[t, j] - _partial(XT, R, weight, lo, hi, shared, j) / a
-                tau = alpha / a
-                new = 0.0
-                if z > tau:
-                    new = (z - tau) / (1.0 + 2.0 * ridge / a)
-                elif z < -tau:
-                    new = (z + tau) / (1.0 + 2.0 * ridge / a)
+                new = _soft(z, alpha, a, ridge)
                 delta = new - W[t, j]
                 if delta != 0.0:
                     W[t, j] = new
@@ -155,15 +161,10 @@ def _data_groups(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
                     if N[t, j] <= 0.0:
                         W[t, j] = 0.0
                 continue
-            norm = 0.0
             for t in range(T):
                 z[t] = W[t, j] - _partial(XT, R, weight, bounds[t], bounds[t + 1],
                                           shared, j) / a
-                norm += z[t] * z[t]
-            norm = np.sqrt(norm)
-            scale = 0.0
-            if norm > alpha / a:
-                scale = (1.0 - alpha / (a * norm)) / (1.0 + 2.0 * ridge / a)
+            scale = _group_scale(z, alpha, a, ridge)
             for t in range(T):
                 delta = scale * z[t] - W[t, j]
                 if delta != 0.0:
@@ -173,6 +174,7 @@ def _data_groups(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
 
 if AVAILABLE:
     _jit = numba.njit(cache=True, nogil=True)
+    _soft, _group_scale = _jit(_soft), _jit(_group_scale)
     _entries, _groups = _jit(_entries), _jit(_groups)
     # the data form's sums over samples may be reordered (vectorized), as BLAS does
     _fast = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
