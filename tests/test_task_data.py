@@ -34,10 +34,13 @@ def _unequal(seed=0, sizes=(1, 37, 5, 120, 9, 64), d=4):
     return X, y, tasks
 
 
+@pytest.mark.parametrize("sum_loops", [False, True])
 @pytest.mark.parametrize("chunk", [None, 1, 8, 120])
-def test_linear_maps_and_task_sums_match_per_task_loops(chunk, monkeypatch):
+def test_linear_maps_and_task_sums_match_per_task_loops(chunk, sum_loops, monkeypatch):
+    """Per-task sums by the padded gather and by one sum per task's row slice."""
     if chunk is not None:
         monkeypatch.setattr(data_module, "chunk_length", lambda counts, d: chunk)
+    monkeypatch.setattr(data_module, "SUM_LOOP_SIZE", 0 if sum_loops else np.inf)
     X, y, tasks = _unequal()
     labels, index = encode_tasks(tasks, X.shape[0])
     T, d = labels.shape[0], X.shape[1]
