@@ -210,6 +210,9 @@ class BaseDataFit(DeclaresCapabilities, ABC):
     per-task Gram matrices), ``lipschitz_is_exact`` (a fixed step needs no line search),
     ``curvature_varies`` (the step may follow the local curvature),
     ``can_restrict_features`` (``restrict_features``: working sets),
+    ``restricted_state_is_full`` (the state at coefficients that vanish outside
+    a feature subset is the restricted data fit's state at that subset's
+    coefficients: a working set's state costs no pass over all the features),
     ``has_range_dual`` (``range_gram`` and ``range_dual``: the dual point moved
     into the range of a term flat along some directions over the tasks, see
     :class:`RangeMover`), ``has_proximal_solve`` (``proximal_solve``: the
@@ -224,9 +227,11 @@ class BaseDataFit(DeclaresCapabilities, ABC):
     lipschitz_is_exact = False
     curvature_varies = False
     can_restrict_features = False
+    restricted_state_is_full = False
     smooth = None
     CAPABILITIES = ("has_dual", "has_quadratic_dual", "has_range_dual", "has_proximal_solve",
-                    "lipschitz_is_exact", "curvature_varies", "can_restrict_features")
+                    "lipschitz_is_exact", "curvature_varies", "can_restrict_features",
+                    "restricted_state_is_full")
 
     @abstractmethod
     def state(self, coef, intercept):
@@ -293,6 +298,7 @@ class DataFit(BaseDataFit):
     has_dual = True
     has_range_dual = True
     can_restrict_features = True
+    restricted_state_is_full = True  # Z = X W + b needs only W's non-zero columns
 
     def __init__(self, loss, data, fit_intercept, intercept_scale=1.0):
         self.loss = loss

@@ -501,6 +501,38 @@ def _cd_problem(layout, form, monkeypatch, seed=11):
     return DataFit(SquaredLoss(), data, fit_intercept=False)
 
 
+@pytest.mark.parametrize("per_task", [False, True])
+@pytest.mark.parametrize("layout", ["shared", "long", "chunked"])
+def test_restricted_state_is_the_full_state(layout, per_task, monkeypatch):
+    """``DataFit.restricted_state_is_full``: at coefficients that vanish outside a
+    feature subset (shared, or each task's own), the restricted data fit's state is
+    the full one (the linear predictor, intercepts included), within the rounding of
+    the two products."""
+    from mtlreg.losses import DataFit, LogisticLoss
+    from mtlreg.solvers.working_set import _gather
+
+    datafit = _cd_problem(layout, "data", monkeypatch)
+    datafit = DataFit(LogisticLoss(), datafit.data, fit_intercept=True, intercept_scale=0.5)
+    assert DataFit.restricted_state_is_full
+    rng = np.random.default_rng(5)
+    T, d = 3, datafit.data.n_features
+    index = np.sort(np.stack([rng.permutation(d)[:4] for _ in range(T)]), axis=1) \
+        if per_task else np.array([1, 4, 7, 8])
+    coef_sub = rng.standard_normal((T, 4))
+    coef = np.zeros((T, d))
+    np.put_along_axis(coef, np.broadcast_to(index, (T, 4)), coef_sub, axis=1)
+    intercept = rng.standard_normal(T)
+    restricted = datafit.restrict_features(xp.asarray(index))
+    assert np.array_equal(_gather(xp, xp.asarray(coef), xp.asarray(index)), coef_sub)
+    full = datafit.state(xp.asarray(coef), intercept)
+    part = restricted.state(xp.asarray(coef_sub), intercept)
+    X, data = np.abs(np.asarray(datafit.data.X)), datafit.data
+    size = (X @ np.abs(coef).T).T if data.shared else \
+        np.einsum("rij,rj->ri", X, np.abs(data.expand(coef)))
+    size = size + np.abs(np.asarray(data.expand(0.5 * intercept)))[:, None]
+    assert np.all(np.abs(np.asarray(full) - np.asarray(part)) <= sum_rounding(4 * d, size))
+
+
 @pytest.mark.parametrize("form", ["gram", "data"])
 @pytest.mark.parametrize("penalty_name", ["l1", "l21"])
 @pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])

@@ -47,6 +47,19 @@ def _gather(xp, coef, index):
     return xp.take(coef, index, axis=1) if index.ndim == 1 else take_per_row(xp, coef, index)
 
 
+def _zero_state(datafit, coef, intercept):
+    """The state at ``coef = 0`` from one feature's column when the data fit allows
+    it (no pass over all the features), else None."""
+    if not datafit.restricted_state_is_full or \
+            bool(datafit.xp.any(coef != 0)):
+        return None
+    xp = datafit.xp
+    one = datafit.restrict_features(xp.asarray(np.zeros(1, dtype=np.int64),
+                                               device=datafit.data.device))
+    return one.state(xp.zeros((coef.shape[0], 1), dtype=coef.dtype,
+                              device=datafit.data.device), intercept)
+
+
 def use_working_set(datafit, penalty):
     """Whether ``working_set_fista`` applies and is worth it."""
     return (penalty.separable_over_features and penalty.has_conjugate
@@ -86,8 +99,10 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     converged = False
     gap = math.inf
     objective = math.nan
+    state = _zero_state(datafit, coef, intercept)
     for outer in range(1, max_outer + 1):
-        state = datafit.state(coef, intercept)
+        if state is None:
+            state = datafit.state(coef, intercept)
         objective = as_float(datafit.value(coef, intercept, state) + penalty.value(coef))
         V, conj = datafit.dual(coef, intercept, state)
         gap = duality_gap(datafit, penalty, coef, intercept, state, (V, conj))
@@ -117,7 +132,8 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
             else np.broadcast_to(np.arange(n_features), priority.shape)
         ws = np.sort(top, axis=-1)
         index = xp.asarray(ws, device=dev)
-        sub_datafit = datafit if size == n_features else datafit.restrict_features(index)
+        restricted = sub_datafit = datafit if size == n_features else \
+            datafit.restrict_features(index)
         inner = fista
         if size < n_features and _cd.AVAILABLE and _cd_penalty(penalty):
             gram_form = getattr(sub_datafit, "gram_form", None)
@@ -140,6 +156,9 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
                                                device=dev)], axis=1)
         coef = _gather(xp, padded, xp.asarray(position, device=dev))
         intercept = sub.intercept
+        # the full state from the set's columns alone (coef vanishes elsewhere)
+        state = restricted.state(sub.coef, intercept) if datafit.restricted_state_is_full \
+            else None
         grow = size if sub.converged else 2 * size
     return SolverResult(coef=coef, intercept=intercept, n_iter=total_iter, converged=converged,
                         objective=objective, criterion=gap, dual_gap=gap, history=history,
