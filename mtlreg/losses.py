@@ -55,8 +55,9 @@ class SquaredLoss:
         already sum to zero in every task.  The Fenchel-Young term is
         ``sum c (1 - s)^2 (z - y)^2 / 2 = (1 - s)^2 F(Z)``: no cancellation.
         """
-        F = as_float(self.value(data.xp, data.Y, Z, data.weight))
-        return data.weight * (Z - data.Y), (lambda s: (1.0 - s) ** 2 * F)
+        xp = data.xp
+        R = Z - data.Y
+        return data.weight * R, _per_task_quadratic(xp, data.sample_sum(0.5 * data.weight * R * R))
 
     def dual_metric(self, data, theta):
         """Inverse curvature of ``F*`` per sample: ``c``."""
@@ -133,10 +134,11 @@ class LogisticLoss:
         YZ = Y * Z
 
         def fenchel_young(s):
-            sv = s * V
+            sv = (data.expand(s)[:, None] if getattr(s, "ndim", 0) == 1 else s) * V
             terms = loss + _xlogx(xp, sv) + _xlogx(xp, 1 - sv) + YZ * sv
             return as_float(xp.sum(weight * terms))
 
+        fenchel_young.per_task = True  # s may be one scale per task
         return fenchel_young
 
     def dual_metric(self, data, theta):
@@ -162,6 +164,16 @@ class LogisticLoss:
         if as_float(xp.min(V)) < -slack or as_float(xp.max(V)) > 1.0 + slack:
             return None
         return self._fenchel_young(data, Z, xp.clip(V, 0.0, 1.0))
+
+
+def _per_task_quadratic(xp, F):
+    """The squared loss's Fenchel-Young term ``s -> sum_t (1 - s_t)^2 F_t`` from the
+    per-task losses ``F_t`` (``s`` one number, or one per task): no cancellation."""
+    def fenchel_young(s):
+        return as_float(xp.sum((1.0 - s) ** 2 * F))
+
+    fenchel_young.per_task = True
+    return fenchel_young
 
 
 def _log1pexp(xp, M):
@@ -547,9 +559,11 @@ class GramDataFit(BaseDataFit):
     def dual(self, coef, intercept, H):
         # theta_t = c_t (X_t w_t - y_t); its Fenchel-Young term is (1 - s)^2 F(W)
         # (float64 only: the Gram form of F cancels, see ``make_datafit``).
-        F = as_float(self.value(coef, intercept, H))
-        grad = self.c[:, None] * (H - self.data.Xty)
-        return grad, (lambda s: (1.0 - s) ** 2 * F)
+        xp, data = self.xp, self.data
+        per_task = 0.5 * xp.sum(coef * H, axis=1) - xp.sum(coef * data.Xty, axis=1) \
+            + 0.5 * data.yty
+        grad = self.c[:, None] * (H - data.Xty)
+        return grad, _per_task_quadratic(xp, self.c * per_task)
 
     def proximal_solve(self, V, rho, n_parts=1):
         """``argmin`` of ``F(sum_i P_i) + rho sum_i ||P_i - V_i||^2 / 2`` over ``n_parts``

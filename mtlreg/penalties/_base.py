@@ -26,7 +26,7 @@ free intercept -- then gets ``w_t = 0``).  A solver checks the capabilities it n
 
 from abc import ABC, abstractmethod
 
-from .._backend import as_float
+from .._backend import as_float, device
 from .._capabilities import DeclaresCapabilities
 
 __all__ = ["Penalty", "SmoothTerm", "ScaledPenalty", "NormPenalty"]
@@ -55,6 +55,12 @@ class Penalty(DeclaresCapabilities, ABC):
     def dual_scale(self, V):
         """Largest ``s`` in [0, 1] with ``conjugate(s V)`` finite."""
         return 1.0
+
+    def task_dual_scales(self, V):
+        """Per task, the largest ``s_t`` in [0, 1] with the conjugate finite at
+        ``diag(s) V`` (``separable_over_entries``: the penalty is a sum over the
+        tasks, so each task's dual point may be scaled on its own)."""
+        raise NotImplementedError(f"{type(self).__name__} is not separable over entries")
 
     def conjugate(self, V):
         """``h*(V) = sup_W <V, W> - h(W)`` (when ``has_conjugate``)."""
@@ -167,6 +173,14 @@ class NormPenalty(ScaledPenalty):
             return 1.0
         dn = as_float(self.dual_norm(V))
         return 1.0 if dn <= self.alpha else self.alpha / dn
+
+    def task_dual_scales(self, V):
+        xp = self.xp
+        ones = xp.ones((V.shape[0],), dtype=V.dtype, device=device(V))
+        if self.ridge > 0:
+            return ones
+        dn = xp.max(self.entry_scores(V), axis=1)  # each task's dual norm
+        return xp.where(dn <= self.alpha, ones, self.alpha / xp.where(dn > 0, dn, ones))
 
     def conjugate(self, V):
         if self.ridge > 0:
