@@ -30,12 +30,17 @@ import numpy as np
 
 from ._backend import device, is_numpy_namespace
 
-__all__ = ["TaskData", "build_task_data", "encode_tasks", "stack_tasks"]
+__all__ = ["TaskData", "build_task_data", "build_gram_task_data", "encode_tasks",
+           "stack_tasks"]
 
 # A task's sum loops over its rows' slice (one call, about 5 us) instead of the
 # padded gather (about 5 ns a number) when the gather would move this many numbers
 # per task (measured on one BLAS thread, see TaskData.task_slices)
 SUM_LOOP_SIZE = 2048
+
+# Long-format squared-loss fits on the Gram path compute the Gram form task by task
+# from X itself (build_gram_task_data) when the mean task holds this many numbers
+DIRECT_GRAM_SIZE = 16384
 
 
 def stack_tasks(X_list, y_list):
@@ -279,6 +284,27 @@ class TaskData:
         self.Xty = None
         self.yty = None
 
+    @classmethod
+    def from_moments(cls, xp, gram, Xty, yty, task_weight, n_samples_task, X_offset=None,
+                     y_offset=None):
+        """The Gram form alone (no per-sample arrays): per-task ``X_t^T X_t``,
+        ``X_t^T y_t``, ``||y_t||^2`` and the offsets removed by centring, as
+        :func:`build_gram_task_data` computes them."""
+        data = cls.__new__(cls)
+        data.xp = xp
+        data.X = data.Y = data.weight = None
+        data.task_weight = task_weight
+        data.n_samples_task = n_samples_task
+        data.shared = False
+        data.row_task = data.task_rows = data.task_slices = None
+        data.n_tasks = n_samples_task.shape[0]
+        data.n_features = gram.shape[-1]
+        data.dtype = gram.dtype
+        data.device = device(gram)
+        data.gram, data.Xty, data.yty = gram, Xty, yty
+        data.X_offset, data.y_offset = X_offset, y_offset
+        return data
+
     # -- rows <-> tasks --------------------------------------------------------
     def expand(self, values):
         """Per-task ``values`` (n_tasks, ...) -> per-row (n_rows, ...)."""
@@ -489,6 +515,57 @@ def chunk_length(counts, n_features):
         return int((rows * m).sum()) + counts.shape[0] * int(-(-m_max // m))
 
     return min(sorted(candidates, reverse=True), key=cost)
+
+
+def padded_samples(counts, n_features):
+    """Samples stored by :func:`build_task_data`'s chunked layout, padding included."""
+    m = chunk_length(counts, n_features)
+    return int((-(-counts // m) * m).sum())
+
+
+def gram_task_data_applies(xp, counts, n_features):
+    """Whether :func:`build_gram_task_data` is the cheaper way to the Gram form: with
+    NumPy, when the tasks are large (``mean n_t * d >= DIRECT_GRAM_SIZE``), so that
+    its Python loop over the tasks costs less than the chunked copy and its
+    centring passes."""
+    return is_numpy_namespace(xp) and \
+        float(np.mean(counts)) * n_features >= DIRECT_GRAM_SIZE
+
+
+def build_gram_task_data(xp, X, y, task_index, n_tasks, *, loss_scaling="mean", center=True):
+    """The Gram form of long-format data, task by task: each task's rows (a view
+    when ``X`` is sorted by task, else a gather of that task's rows), centred
+    on a temporary of the task's size, then ``X_t^T X_t``, ``X_t^T y_t`` and
+    ``||y_t||^2``.  No copy of all of ``X`` is made (the chunked layout of
+    :func:`build_task_data` is one), and no per-sample array is kept."""
+    counts = np.bincount(task_index, minlength=n_tasks)
+    if np.any(counts == 0):
+        raise ValueError(f"task(s) {np.flatnonzero(counts == 0).tolist()} have no samples.")
+    dev = device(X)
+    bounds = np.concatenate([[0], np.cumsum(counts)])
+    in_order = bool(np.all(task_index[1:] >= task_index[:-1]))
+    order = None if in_order else np.argsort(task_index, kind="stable")
+    grams, cross, squares, x_means, y_means = [], [], [], [], []
+    for t in range(n_tasks):
+        a, b = int(bounds[t]), int(bounds[t + 1])
+        if in_order:
+            Xt, yt = X[a:b, :], y[a:b]
+        else:
+            rows = xp.asarray(order[a:b], device=dev)
+            Xt, yt = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)
+        if center:
+            x_means.append(xp.mean(Xt, axis=0))
+            y_means.append(xp.mean(yt))
+            Xt, yt = Xt - x_means[-1][None, :], yt - y_means[-1]
+        XtT = xp.permute_dims(Xt, (1, 0))
+        grams.append(XtT @ Xt)
+        cross.append(XtT @ yt)
+        squares.append(xp.sum(yt * yt))
+    c = task_weights(counts, loss_scaling)
+    return TaskData.from_moments(
+        xp, xp.stack(grams), xp.stack(cross), xp.stack(squares),
+        xp.asarray(c, dtype=X.dtype, device=dev), counts,
+        xp.stack(x_means) if center else None, xp.stack(y_means) if center else None)
 
 
 def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="mean"):

@@ -31,7 +31,8 @@ import numpy as np
 
 from ._backend import (SMALL_WORK, as_float, compute_device, device, get_namespace,
                        input_namespace, is_numpy_namespace, move_to, one_blas_thread, to_numpy)
-from ._data import TaskData, build_task_data, encode_tasks
+from ._data import (TaskData, build_gram_task_data, build_task_data, encode_tasks,
+                    gram_task_data_applies, padded_samples)
 from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, SquaredLoss,
                      make_datafit, optimal_intercepts_at_zero)
@@ -166,30 +167,36 @@ def prepare(X, y, tasks=None, *, loss="squared", loss_scaling="mean", fit_interc
                 "(shared design) and tasks=None."
             )
         labels, task_index = encode_tasks(tasks, n_samples)
-        data = build_task_data(xp, X, Y, task_index, labels.shape[0], loss_scaling=loss_scaling)
     else:
         Y = Y if Y.ndim == 2 else Y[:, None]
         labels = np.arange(Y.shape[1])
-        data = build_task_data(xp, X, Y, loss_scaling=loss_scaling)
-
+    if gram not in ("auto", True, False):
+        raise ValueError(f"gram must be 'auto', True or False, got {gram!r}.")
     loss_obj = LOSSES[loss]()
     squared = loss == "squared"
-    one_class_sign = None
-    if squared and fit_intercept:
-        data.center()
-    if not squared and fit_intercept:
-        data.center(center_y=False)
-        one_class_sign = drop_one_class_tasks(xp, data)
+    n_tasks, n_features = labels.shape[0], X.shape[1]
     # The Gram form of the squared loss, w'Gw/2 - w'q + y'y/2, cancels when
     # the fit is good; float32 keeps the data path for accuracy.
     # Gram when it is cheaper: n_tasks d^2 against the (padded) samples' n d.
-    if gram not in ("auto", True, False):
-        raise ValueError(f"gram must be 'auto', True or False, got {gram!r}.")
-    padded = data.Y.shape[0] * data.Y.shape[1]
+    counts = None if task_index is None else np.bincount(task_index, minlength=n_tasks)
+    padded = n_samples * n_tasks if task_index is None else padded_samples(counts, n_features)
     use_gram = squared and (gram is True or gram == "auto" and X.dtype == xp.float64
-                            and data.n_tasks * data.n_features <= padded)
-    if use_gram:
-        data.compute_gram()
+                            and n_tasks * n_features <= padded)
+    one_class_sign = None
+    if use_gram and task_index is not None and gram_task_data_applies(xp, counts, n_features):
+        # large tasks: the Gram form task by task from X, no chunked copy of it
+        data = build_gram_task_data(xp, X, Y, task_index, n_tasks, loss_scaling=loss_scaling,
+                                    center=fit_intercept)
+    else:
+        data = build_task_data(xp, X, Y, task_index, n_tasks if task_index is not None
+                               else None, loss_scaling=loss_scaling)
+        if squared and fit_intercept:
+            data.center()
+        if not squared and fit_intercept:
+            data.center(center_y=False)
+            one_class_sign = drop_one_class_tasks(xp, data)
+        if use_gram:
+            data.compute_gram()
     datafit = make_datafit(loss_obj, data, fit_intercept and not squared, use_gram)
     return Problem(xp=xp, X=X, Y=Y, data=data, datafit=datafit, loss=loss_obj,
                    labels=labels, task_index=task_index, shared=tasks is None,

@@ -163,6 +163,31 @@ def test_reported_objective_on_the_gram_path_is_within_its_rounding_bound(noise)
             penalty_rounding
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("in_order", [True, False])
+def test_gram_form_task_by_task_reaches_the_chunked_layouts_optimum(in_order, fit_intercept,
+                                                                     monkeypatch):
+    """Large tasks go to the Gram form straight from X (``build_gram_task_data``):
+    the same certified optimum as through the chunked layout, sorted rows or not."""
+    import mtlreg._data as data_module
+
+    X, y, tasks = _long(seed=3, sizes=(60, 45, 80), d=6)
+    if in_order:
+        order = np.argsort(tasks, kind="stable")
+        X, y, tasks = X[order], y[order], tasks[order]
+    fits = []
+    for size in (0, np.inf):  # every task large, no task large
+        monkeypatch.setattr(data_module, "DIRECT_GRAM_SIZE", size)
+        problem = prepare(X, y, tasks, fit_intercept=fit_intercept)
+        assert problem.use_gram and (problem.data.X is None)
+        est = mtlreg.L21Regressor(alpha=0.05, tol=1e-12, fit_intercept=fit_intercept)
+        fits.append(est.fit(X, y, tasks=tasks))
+    direct, chunked = fits
+    assert direct.converged_ and chunked.converged_
+    assert_same_optimum(direct.objective_, direct.dual_gap_, chunked.objective_,
+                        chunked.dual_gap_)
+
+
 # -- capabilities are declared and checked ------------------------------------------------------
 
 def test_solvers_name_what_is_missing():

@@ -105,6 +105,37 @@ def test_centring_and_gram_match_per_task_loops(chunk, loop, monkeypatch):
                       sum_rounding(4 * n_t, n_t * np.outer(x_max, x_max)))
 
 
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("in_order", [True, False])
+def test_gram_form_task_by_task_matches_per_task_loops(in_order, center):
+    """``build_gram_task_data`` (views of a task-sorted X, or a gather per task) against
+    per-task NumPy sums, within their rounding bounds; no per-sample array is kept."""
+    from mtlreg._data import build_gram_task_data
+
+    X, y, tasks = _unequal(seed=4)
+    labels, index = encode_tasks(tasks, X.shape[0])
+    if in_order:
+        order = np.argsort(index, kind="stable")
+        X, y, index = X[order], y[order], index[order]
+    T = labels.shape[0]
+    data = build_gram_task_data(xp, X, y, index, T, center=center)
+    assert data.X is None and data.Y is None and data.weight is None
+    assert (data.X_offset is None) == (not center)
+    for t in range(T):
+        Xt, yt = X[index == t], y[index == t]
+        n_t = Xt.shape[0]
+        # centred values are at most |x| + |mean x| <= 2 max |x|: sums of n_t products
+        x_max, y_max = 2 * np.abs(Xt).max(0), 2 * np.abs(yt).max()
+        if center:
+            _assert_close(data.X_offset[t], Xt.mean(0), sum_rounding(4 * n_t, np.abs(Xt).mean(0)))
+            _assert_close(data.y_offset[t], yt.mean(), sum_rounding(4 * n_t, np.abs(yt).mean()))
+            Xt, yt = Xt - Xt.mean(0), yt - yt.mean()
+        _assert_close(data.gram[t], Xt.T @ Xt, sum_rounding(4 * n_t, n_t * np.outer(x_max, x_max)))
+        _assert_close(data.Xty[t], Xt.T @ yt, sum_rounding(4 * n_t, n_t * x_max * y_max))
+        _assert_close(data.yty[t], yt @ yt, sum_rounding(4 * n_t, n_t * y_max**2))
+    np.testing.assert_array_equal(data.n_samples_task, np.bincount(index))
+
+
 def test_chunking_keeps_memory_near_the_sample_count():
     """One task of 5,000 samples and 199 of 5: no padding of every task to 5,000."""
     counts = np.array([5000] + [5] * 199)
