@@ -73,9 +73,11 @@ def test_linear_maps_and_task_sums_match_per_task_loops(chunk, sum_loops, monkey
 @pytest.mark.parametrize("chunk", [None, 3, 120])
 def test_centring_and_gram_match_per_task_loops(chunk, loop, monkeypatch):
     """Both Gram paths (one product per task on its row slices, one per row and a
-    gather), plain and weighted as the logistic metric uses them."""
+    gather), plain and weighted as the logistic metric uses them; the padding
+    zeroed row by row (``loop``) or by a pass over all of X."""
     if chunk is not None:
         monkeypatch.setattr(data_module, "chunk_length", lambda counts, d: chunk)
+    monkeypatch.setattr(data_module, "ZERO_ROWS_SIZE", 0 if loop else np.inf)
     monkeypatch.setattr(data_module.TaskData, "_gram_loops",
                         lambda self: loop and self.task_slices is not None)
     X, y, tasks = _unequal(seed=2)
@@ -85,6 +87,7 @@ def test_centring_and_gram_match_per_task_loops(chunk, loop, monkeypatch):
     assert (data.task_slices is None) == (chunk == 120)  # 120: one row per task
     D = np.random.default_rng(3).uniform(size=data.Y.shape)
     weighted = data.gram_matrices(xp.asarray(D))
+    assert np.all(np.asarray(data.X)[np.asarray(data.weight) == 0] == 0)  # the padding
     row_task = np.arange(T) if data.row_task is None else np.asarray(data.row_task)
     for t in range(T):
         Xt, yt = X[index == t], y[index == t]
