@@ -7,7 +7,10 @@ Two layouts reach the solvers:
   of ``X``, an array of shape ``(n_rows, m, n_features)``; the last chunk of a
   task is zero-padded and the padding carries zero weight.  Per-task products
   are batched matrix products over the rows, and per-task sums add the rows of
-  a task with one gather, so no Python loop runs over the tasks.  ``m`` is
+  a task with one gather, so no Python loop runs over the tasks in an
+  iteration; large tasks get per-task loops where they are cheaper (the Gram
+  matrices, sums over a task's row slice, zeroing padded rows, and
+  :func:`build_gram_task_data`, which keeps the Gram form alone).  ``m`` is
   chosen to minimize padding plus gather cost: with tasks of equal size every
   task is one row; with very unequal sizes (one task of 5,000 samples, 199 of
   5) the memory stays near ``n_samples * n_features`` instead of
@@ -236,10 +239,11 @@ class TaskData:
     X : array
         ``(n_rows, m, n_features)`` (chunked) or ``(m, n_features)`` (shared);
         ``None`` when only the Gram matrices are kept.
-    Y : array of shape (n_rows, m)
-        Targets (centred per task when the intercept is eliminated), 0 on padding.
-    weight : array of shape (n_rows, m)
-        Loss weight ``c_t`` of each sample, 0 on padding.
+    Y : array of shape (n_rows, m), or None
+        Targets (centred per task when the intercept is eliminated), 0 on padding;
+        None for the Gram form alone (:meth:`from_moments`).
+    weight : array of shape (n_rows, m), or None
+        Loss weight ``c_t`` of each sample, 0 on padding (None as ``Y``).
     task_weight : array of shape (n_tasks,)
         ``c_t``.
     n_samples_task : ndarray of shape (n_tasks,)

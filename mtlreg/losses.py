@@ -53,7 +53,8 @@ class SquaredLoss:
 
         The intercept is eliminated by centring, so the centred residuals
         already sum to zero in every task.  The Fenchel-Young term is
-        ``sum c (1 - s)^2 (z - y)^2 / 2 = (1 - s)^2 F(Z)``: no cancellation.
+        ``sum c (1 - s_t)^2 (z - y)^2 / 2 = sum_t (1 - s_t)^2 F_t(Z)``: no
+        cancellation (``s`` one number, or one per task).
         """
         xp = data.xp
         R = Z - data.Y
@@ -557,7 +558,7 @@ class GramDataFit(BaseDataFit):
         return _largest_gram_eigenvalue(self.data, self.data.gram)
 
     def dual(self, coef, intercept, H):
-        # theta_t = c_t (X_t w_t - y_t); its Fenchel-Young term is (1 - s)^2 F(W)
+        # theta_t = c_t (X_t w_t - y_t); its Fenchel-Young term is sum_t (1 - s_t)^2 F_t(W)
         # (float64 only: the Gram form of F cancels, see ``make_datafit``).
         xp, data = self.xp, self.data
         per_task = 0.5 * xp.sum(coef * H, axis=1) - xp.sum(coef * data.Xty, axis=1) \

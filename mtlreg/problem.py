@@ -39,6 +39,7 @@ from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, Square
 from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
 from .solvers import (SolverResult, admm, admm_then_fista, alternating_minimization, fista,
                       use_working_set, working_set_fista)
+from .solvers.fista import effective_tol
 
 __all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "solver_inputs",
            "alpha_max", "objective_at_zero", "part_ceiling", "check_settings",
@@ -60,7 +61,9 @@ class Problem:
         Targets in ``X``'s dtype (class signs -1/+1 for the logistic loss).
     data : TaskData
         The task-sorted, batched layout the data fit works on (centred when
-        the squared loss' intercepts are eliminated).
+        the squared loss' intercepts are eliminated); on the Gram path only
+        the per-task Gram matrices and moments may be kept (no per-sample
+        arrays when they were computed task by task from ``X``).
     datafit : BaseDataFit
         The smooth data fit the solvers see (on Gram matrices when cheaper).
     loss : SquaredLoss or LogisticLoss
@@ -483,7 +486,9 @@ class Solution:
     intercept : array of shape (n_tasks,)
         Intercepts for the uncentred data (zeros without ``fit_intercept``).
     objective : float
-        Objective at the solution (evaluated on the data).
+        Objective at the solution: on the Gram path its Gram form when the
+        bound on that form's rounding (added to ``dual_gap``) still certifies
+        ``tol``, else evaluated on the data.
     dual_gap : float or None
         Certified duality gap (None without a certificate).
     converged : bool
@@ -573,13 +578,21 @@ def solve(problem, objective, *, start=None, tol=1e-6, max_iter=5000):
                 parts = xp.stack([_zero_tasks(xp, parts[i, ...], sign) for i in range(k)])
             intercept = _one_class_intercepts(xp, intercept, sign)
     value = float(result.objective)
-    if problem.use_gram and _gram_rounding(problem, coef) > 0.01 * tol * abs(value):
-        # The Gram form of F cancels on near-exact fits: there, report the
-        # objective evaluated on the data (one pass)
-        value = _squared_objective(problem, coef, intercept,
-                                   objective.structure_value(result.coef))
+    gap = None if result.dual_gap is None else float(result.dual_gap)
+    if problem.use_gram:
+        # The Gram form of F cancels on near-exact fits and on features with large
+        # means.  Its value is reported, with its rounding bound added to the
+        # certified gap, when the sum still certifies tol; else the objective is
+        # evaluated on the data (one pass).
+        bound = _gram_rounding(problem, coef)
+        if result.converged and gap is not None and \
+                gap + bound <= effective_tol(tol, data.dtype, xp) * abs(value):
+            gap += bound
+        else:
+            value = _squared_objective(problem, coef, intercept,
+                                       objective.structure_value(result.coef))
     return Solution(parts=parts, coef=coef, intercept=intercept, objective=value,
-                    dual_gap=None if result.dual_gap is None else float(result.dual_gap),
+                    dual_gap=gap,
                     converged=bool(result.converged), n_iter=int(result.n_iter),
                     criterion=result.criterion, criterion_name=result.criterion_name,
                     history=result.history, raw=result)
@@ -665,19 +678,27 @@ def _one_class_intercepts(xp, intercept, sign):
 
 def _gram_rounding(problem, coef):
     """Bound on the rounding error of the Gram form of the squared loss at ``W``,
-    ``sum_t c_t (w^T G w / 2 - w^T q + ||y||^2 / 2)`` with ``G = X^T X`` and
-    ``q = X^T y`` themselves rounded: each of its sums of ``n_t + 2 d + 4``
-    products errs by at most that many eps times the sum of the products'
-    magnitudes, and by Cauchy-Schwarz ``sum_i |x_ij| |x_ik| <= sqrt(G_jj G_kk)``,
-    ``sum_i |x_ij| |y_i| <= sqrt(G_jj ||y||^2)``; so the error is at most
-    ``sum_t c_t 2 (n_t + 2 d + 4) eps (||y_t|| + sum_j |w_tj| sqrt(G_t,jj))^2``
-    (a factor 2 for the rounding of the bound itself and of the halves)."""
+    ``sum_t c_t (w^T G w / 2 - w^T q + ||y||^2 / 2)``, against the loss of the raw
+    data at ``W`` and the intercepts that centring eliminates.  ``G = X^T X`` and
+    ``q = X^T y`` come from centred values, each rounded to ``eps`` times its
+    raw magnitude plus the mean's (the means' own rounding shifts a whole
+    column, which the centred column's zero sum cancels); each sum of the form
+    has ``n_t + 2 d + 4`` products, each erring by at most that many eps times
+    the sum of the products' magnitudes; and by Cauchy-Schwarz those are at most
+    ``(||y_t|| + sum_j |w_tj| ||x_tj||)^2`` over the raw columns, whose squared
+    norms are ``G_t,jj + n_t mean_j^2`` (``||y_t||^2 + n_t mean_y^2``).  A factor 8
+    covers the centring, the halves and the rounding of the bound itself."""
     xp, data = problem.xp, problem.data
-    diag = xp.linalg.diagonal(data.gram)
-    s = xp.sum(xp.abs(coef) * xp.sqrt(xp.clip(diag, 0.0, None)), axis=-1)
     n_t = xp.asarray(data.n_samples_task, dtype=data.dtype, device=data.device)
+    columns = xp.clip(xp.linalg.diagonal(data.gram), 0.0, None)
+    targets = data.yty
+    if data.X_offset is not None:
+        columns = columns + n_t[:, None] * data.X_offset * data.X_offset
+    if data.y_offset is not None:
+        targets = targets + n_t * data.y_offset * data.y_offset
+    s = xp.sum(xp.abs(coef) * xp.sqrt(columns), axis=-1)
     eps = float(xp.finfo(data.dtype).eps)
-    size = 2.0 * (n_t + 2 * data.n_features + 4) * eps * (xp.sqrt(data.yty) + s) ** 2
+    size = 8.0 * (n_t + 2 * data.n_features + 4) * eps * (xp.sqrt(targets) + s) ** 2
     return as_float(xp.sum(data.task_weight * size))
 
 

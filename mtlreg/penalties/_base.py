@@ -58,9 +58,9 @@ class Penalty(DeclaresCapabilities, ABC):
 
     def task_dual_scales(self, V):
         """Per task, the largest ``s_t`` in [0, 1] with the conjugate finite at
-        ``diag(s) V`` (``separable_over_entries``: the penalty is a sum over the
-        tasks, so each task's dual point may be scaled on its own)."""
-        raise NotImplementedError(f"{type(self).__name__} is not separable over entries")
+        ``diag(s) V`` (a penalty that is a sum over the tasks, so that each task's
+        dual point may be scaled on its own), or None: one common scale only."""
+        return None
 
     def conjugate(self, V):
         """``h*(V) = sup_W <V, W> - h(W)`` (when ``has_conjugate``)."""
@@ -175,6 +175,8 @@ class NormPenalty(ScaledPenalty):
         return 1.0 if dn <= self.alpha else self.alpha / dn
 
     def task_dual_scales(self, V):
+        if not self.separable_over_entries:
+            return None
         xp = self.xp
         ones = xp.ones((V.shape[0],), dtype=V.dtype, device=device(V))
         if self.ridge > 0:

@@ -49,11 +49,12 @@ def duality_gap(datafit, penalty, coef, intercept, state, dual_point=None):
         datafit.dual(coef, intercept, state)
     s = penalty.dual_scale(-V)
     gap = _gap_at(datafit, penalty, coef, V, fenchel_young, s)
-    if s < 1.0 and penalty.separable_over_entries and getattr(fenchel_young, "per_task", False):
+    if s < 1.0 and getattr(fenchel_young, "per_task", False):
         # a sum over the tasks (L1) with a per-task loss: each task's dual point may
         # be scaled on its own, a tighter bound than the scale the worst task sets
         s_t = penalty.task_dual_scales(-V)
-        gap = min(gap, _gap_at(datafit, penalty, coef, V, fenchel_young, s_t))
+        if s_t is not None:
+            gap = min(gap, _gap_at(datafit, penalty, coef, V, fenchel_young, s_t))
     return gap
 
 
