@@ -420,7 +420,9 @@ class TaskData:
         xp = self.xp
         if self.shared:
             XT = xp.permute_dims(self.X, (1, 0))
-            return XT @ self.X if weight is None else (XT[None, :, :] * weight[:, None, :]) @ self.X
+            if weight is None:
+                return XT @ self.X
+            return (XT[None, :, :] * weight[:, None, :]) @ self.X
         if self._gram_loops():
             grams = []
             for t in range(self.n_tasks):

@@ -20,9 +20,9 @@ coordinate costs a pass over its task's samples for the partial derivative,
 and one more to update ``Z`` when it moves (scikit-learn's ``Lasso`` and
 ``MultiTaskLasso`` on a Fortran-ordered ``X``).  ``XT`` is the design with
 each row's samples last, ``(n_rows, k, m)``, or ``(1, k, n)`` shared by the
-tasks (``Z`` is then ``(n_tasks, n)``); the rows ``bounds[t]:bounds[t + 1]`` of ``Z``, ``Y`` and ``weight``
-(``(n_rows, m)``) are task ``t``'s samples; ``A[t, j] = sum weight x_j^2``
-and ``N[t, j] = sum x_j^2`` over those samples.
+tasks (``Z`` is then ``(n_tasks, n)``); the rows ``bounds[t]:bounds[t + 1]``
+of ``Z``, ``Y`` and ``weight`` (``(n_rows, m)``) are task ``t``'s samples;
+``A[t, j] = sum weight x_j^2`` and ``N[t, j] = sum x_j^2`` over those samples.
 """
 
 import numpy as np

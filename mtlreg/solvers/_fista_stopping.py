@@ -42,8 +42,8 @@ def duality_gap(datafit, penalty, coef, intercept, state, dual_point=None):
     every task that has a free intercept) and ``s`` the dual scaling that makes
     ``h*`` finite: one number, or one per task when both the penalty and the
     loss's Fenchel-Young term separate over the tasks (the callable's
-    ``per_task`` attribute) and that gives the smaller gap.  ``dual_point`` is ``datafit.dual(coef, intercept, state)``
-    when the caller has it already.
+    ``per_task`` attribute) and that gives the smaller gap.  ``dual_point`` is
+    ``datafit.dual(coef, intercept, state)`` when the caller has it already.
     """
     V, fenchel_young = dual_point if dual_point is not None else \
         datafit.dual(coef, intercept, state)

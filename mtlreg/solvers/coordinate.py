@@ -3,7 +3,8 @@
 The subproblems of :func:`mtlreg.solvers.working_set_fista` have few features.
 For the squared loss they are put in Gram form (``k x k`` per task, float64)
 when their Gram matrices are small, and kept on the data otherwise (each
-coordinate then reads its task's samples, as scikit-learn does); and, when the optional compiled epochs are available (numba,
+coordinate then reads its task's samples, as scikit-learn does); and, when
+the optional compiled epochs are available (numba,
 :mod:`mtlreg.solvers._cd_kernel`), solved by cyclic coordinate descent for
 the L1 norm (each entry, as scikit-learn's ``Lasso``) and block coordinate
 descent for the L2,1 norm (each feature across the tasks, as
