@@ -101,6 +101,14 @@ class LogisticLoss:
         M = -Y * Z
         return xp.sum(weight * _log1pexp(xp, M))
 
+    def derivatives(self, xp, Y, Z, weight):
+        """``weight * loss'(y, z)`` and ``weight * loss''(y, z)`` per sample
+        (``loss'' = sigma(z) sigma(-z) = e / (1 + e)^2`` with ``e = exp(-|z|)``:
+        no cancellation)."""
+        M = -Y * Z
+        E = xp.exp(-xp.abs(M))
+        return -weight * Y * _sigmoid(xp, M), weight * E / ((1.0 + E) * (1.0 + E))
+
     def _dual_v(self, data, Z, intercept_free):
         """``v`` of the dual point ``theta = -c y v``; feasible for the intercepts."""
         xp, Y, weight = data.xp, data.Y, data.weight

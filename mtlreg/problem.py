@@ -37,8 +37,9 @@ from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, SquaredLoss,
                      make_datafit, optimal_intercepts_at_zero)
 from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
-from .solvers import (SolverResult, admm, admm_then_fista, alternating_minimization, fista,
-                      use_working_set, working_set_fista)
+from .solvers import (SolverResult, admm, admm_then_fista, alternating_minimization,
+                      coordinate_descent, fista, use_prox_newton, use_working_set,
+                      working_set_fista)
 from .solvers.fista import effective_tol
 
 __all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "solver_inputs",
@@ -612,6 +613,9 @@ def _choose_solver(objective, datafit, penalty):
         return admm
     if not objective.solver_options and use_working_set(datafit, penalty):
         return working_set_fista
+    if objective.solver == "auto" and not objective.solver_options and \
+            use_prox_newton(datafit, penalty):
+        return coordinate_descent
     if objective.solver == "auto" and not objective.solver_options and \
             (datafit.has_proximal_solve and penalty.has_conjugate
              or _splits_smooth_term(datafit, penalty)):

@@ -12,7 +12,7 @@ import pytest
 import array_api_compat.numpy as xp
 from mtlreg._data import TaskData, build_task_data, encode_tasks
 from mtlreg.losses import DataFit, LogisticLoss, SquaredLoss, make_datafit, optimal_intercepts_at_zero
-from mtlreg.penalties import L21
+from mtlreg.penalties import L21, NORMS
 from mtlreg.solvers import fista
 
 from certificates import (EPS, assert_same_optimum, assert_same_solution, assert_stopping_rule,
@@ -579,7 +579,7 @@ def test_restricted_state_is_the_full_state(layout, per_task, monkeypatch):
 
 
 @pytest.mark.parametrize("form", ["gram", "data"])
-@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
+@pytest.mark.parametrize("penalty_name", ["l1", "l21", "l1inf"])
 @pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])
 def test_coordinate_descent_reaches_the_fista_optimum(layout, penalty_name, form, monkeypatch):
     """Compiled coordinate descent (with Anderson acceleration) and FISTA on the same
@@ -590,7 +590,7 @@ def test_coordinate_descent_reaches_the_fista_optimum(layout, penalty_name, form
     from mtlreg.solvers.coordinate import applies, coordinate_descent
 
     datafit = _cd_problem(layout, form, monkeypatch)
-    penalty = (L1 if penalty_name == "l1" else L21)(xp, 0.05, ridge=0.01)
+    penalty = NORMS[penalty_name](xp, 0.05, ridge=0.01)
     assert applies(datafit, penalty)
     zeros = xp.zeros((3, datafit.data.n_features))
     cd = coordinate_descent(datafit, penalty, zeros, None, tol=1e-12, max_iter=20000)
@@ -637,14 +637,14 @@ def test_working_sets_with_and_without_the_compiled_path(compiled, monkeypatch):
     assert_same_optimum(est.objective_, est.dual_gap_, plain.objective_, plain.dual_gap_)
 
 
-@pytest.mark.parametrize("form", ["gram", "data"])
-@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
+@pytest.mark.parametrize("form", ["gram", "data", "logistic"])
+@pytest.mark.parametrize("penalty_name", ["l1", "l21", "l1inf"])
 def test_coordinate_descent_zeroes_a_feature_without_data(penalty_name, form):
     """A constant feature is all zeros once centred: the penalty alone acts on its
     coefficients, so a warm start with a non-zero coefficient there must go to 0
     (else the gap keeps its penalty term and never closes)."""
     pytest.importorskip("numba")
-    from mtlreg.losses import DataFit, GramDataFit, SquaredLoss
+    from mtlreg.losses import DataFit, GramDataFit, LogisticLoss, SquaredLoss
     from mtlreg.penalties import L1
     from mtlreg.solvers.coordinate import coordinate_descent
 
@@ -655,8 +655,106 @@ def test_coordinate_descent_zeroes_a_feature_without_data(penalty_name, form):
     data.center()
     datafit = GramDataFit(data.compute_gram(keep_X=True)) if form == "gram" else \
         DataFit(SquaredLoss(), data, fit_intercept=False)
-    penalty = (L1 if penalty_name == "l1" else L21)(xp, 0.05)
+    intercept = None
+    if form == "logistic":
+        data.Y = xp.where(data.Y > 0, 1.0, -1.0)
+        datafit, intercept = DataFit(LogisticLoss(), data, fit_intercept=True), xp.zeros(3)
+    penalty = NORMS[penalty_name](xp, 0.05)
     start = np.zeros((3, 6))
     start[:, 5] = 1.0  # the constant feature
-    cd = coordinate_descent(datafit, penalty, start, None, tol=1e-10, max_iter=5000)
+    cd = coordinate_descent(datafit, penalty, start, intercept, tol=1e-10, max_iter=5000)
     assert cd.converged and np.all(cd.coef[:, 5] == 0.0)
+
+
+def _logistic_cd_problem(layout, fit_intercept, monkeypatch):
+    """:func:`_cd_problem`'s data with the targets' signs as labels (labels of 0 on
+    the padding), as a logistic data fit with or without intercepts."""
+    from mtlreg.losses import DataFit, LogisticLoss
+
+    data = _cd_problem(layout, "data", monkeypatch).data
+    data.Y = xp.where(data.Y > 0, 1.0, -1.0) * xp.astype(data.weight > 0, data.Y.dtype)
+    return DataFit(LogisticLoss(), data, fit_intercept=fit_intercept, intercept_scale=0.5)
+
+
+@pytest.mark.parametrize("fit_intercept", [False, True])
+@pytest.mark.parametrize("penalty_name", ["l1", "l21", "l1inf"])
+@pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])
+def test_prox_newton_reaches_the_fista_optimum(layout, penalty_name, fit_intercept,
+                                               monkeypatch):
+    """Proximal Newton coordinate descent on the logistic loss (intercepts as
+    coordinates, ridge included) and FISTA on the same problem: both certify
+    1e-12, so their objectives agree within their gaps; and its reported
+    objective and gap are those of its own point (state computed afresh)."""
+    pytest.importorskip("numba")
+    from mtlreg.penalties import L1
+    from mtlreg.solvers._fista_stopping import duality_gap
+    from mtlreg.solvers.coordinate import applies, coordinate_descent
+
+    datafit = _logistic_cd_problem(layout, fit_intercept, monkeypatch)
+    penalty = NORMS[penalty_name](xp, 0.02, ridge=0.01)
+    assert applies(datafit, penalty)
+    zeros = xp.zeros((3, datafit.data.n_features))
+    b0 = xp.zeros(3) if fit_intercept else None
+    cd = coordinate_descent(datafit, penalty, zeros, b0, tol=1e-12, max_iter=20000)
+    fi = fista(datafit, penalty, zeros, b0, tol=1e-12, max_iter=20000)
+    assert cd.converged and fi.converged
+    assert cd.solver == "proximal Newton coordinate descent"
+    assert_same_optimum(cd.objective, cd.dual_gap, fi.objective, fi.dual_gap)
+    state = datafit.state(cd.coef, cd.intercept)
+    assert cd.objective == float(datafit.value(cd.coef, cd.intercept, state)
+                                 + penalty.value(cd.coef))
+    assert cd.dual_gap == duality_gap(datafit, penalty, cd.coef, cd.intercept, state)
+    if fit_intercept:  # the intercepts moved off their start
+        assert np.any(np.asarray(cd.intercept) != 0)
+
+
+@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
+def test_prox_newton_backtracks_a_step_that_overshoots(penalty_name, monkeypatch):
+    """Far from the optimum (large features, a start far off) the second-order model
+    overestimates the decrease: the full step is refused by the Armijo test and a
+    shorter one taken, or no step passes and the majorizing model (curvature 1/4)
+    takes over; every accepted step lowers the objective, and the fit still
+    certifies the FISTA optimum."""
+    pytest.importorskip("numba")
+    from mtlreg.penalties import L1
+    from mtlreg.solvers.coordinate import coordinate_descent
+
+    datafit = _logistic_cd_problem("long", True, monkeypatch)
+    datafit.data.X = datafit.data.X * 3.0
+    penalty = (L1 if penalty_name == "l1" else L21)(xp, 0.02)
+    start = 10.0 * np.asarray(np.random.default_rng(4).standard_normal((3, 12)))
+    steps = []
+    real = coordinate._armijo
+    monkeypatch.setattr(coordinate, "_armijo", lambda *a: steps.append(real(*a)) or steps[-1])
+    cd = coordinate_descent(datafit, penalty, start, xp.zeros(3), tol=1e-10, max_iter=20000)
+    fi = fista(datafit, penalty, start, xp.zeros(3), tol=1e-10, max_iter=100000)
+    assert cd.converged and fi.converged
+    assert any(t is not None and t < 1 for t in steps)
+    assert any(t is None and u is not None for t, u in zip(steps, steps[1:]))
+    objectives = [h[1] for h in cd.history]
+    assert all(b <= a + rounding(a) for a, b in zip(objectives, objectives[1:]))
+    assert_same_optimum(cd.objective, cd.dual_gap, fi.objective, fi.dual_gap)
+
+
+@pytest.mark.parametrize("penalty_name", ["l1", "l21"])
+def test_logistic_fits_use_prox_newton_and_match_fista(penalty_name, monkeypatch):
+    """A logistic L1 or L2,1 classifier with few features is solved by proximal
+    Newton on the whole problem, and certifies the optimum FISTA certifies."""
+    pytest.importorskip("numba")
+    import mtlreg
+    import mtlreg.problem
+    from mtlreg import alpha_max, stack_tasks
+
+    rng = np.random.default_rng(9)
+    Xs = [rng.standard_normal((n, 8)) * s for n, s in ((40, 1.0), (70, 3.0), (25, 0.3))]
+    ys = [(X[:, 0] - X[:, 1] + 0.5 * rng.standard_normal(len(X)) > 0).astype(int) for X in Xs]
+    X, y, tasks = stack_tasks(Xs, ys)
+    Est = mtlreg.LassoClassifier if penalty_name == "l1" else mtlreg.L21Classifier
+    alpha = 0.1 * alpha_max(X, y, tasks, penalty=penalty_name, loss="logistic")
+    newton = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
+    assert newton.solution_.raw.solver == "proximal Newton coordinate descent"
+    monkeypatch.setattr(mtlreg.problem, "use_prox_newton", lambda *a: False)
+    plain = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
+    assert plain.solution_.raw.solver != newton.solution_.raw.solver
+    assert newton.converged_ and plain.converged_
+    assert_same_optimum(newton.objective_, newton.dual_gap_, plain.objective_, plain.dual_gap_)

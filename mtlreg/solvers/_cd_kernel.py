@@ -1,17 +1,19 @@
-"""Compiled epochs of coordinate descent on the squared loss (numba).
+"""Compiled epochs of coordinate descent (numba).
 
 An optional fast path (``pip install "mtlreg[fast]"``): without numba,
 :data:`AVAILABLE` is False and the working sets keep FISTA.  Everything else
-about the solve (working sets, Anderson acceleration, the certificate) is
-array code in :mod:`mtlreg.solvers.coordinate`; these loops are the part that
-Python cannot run fast, one coefficient at a time.
+about the solve (working sets, Anderson acceleration, the proximal Newton
+steps, the certificate) is array code in :mod:`mtlreg.solvers.coordinate`;
+these loops are the part that Python cannot run fast, one coefficient at a
+time.
 
 The data fit is ``F(W) = sum_t c_t (w_t^T G_t w_t / 2 - w_t^T q_t + ...)``, its
 state ``H_t = G_t w_t``; the penalty ``alpha * Omega(W) + ridge * ||W||_F^2``
-with ``Omega`` the L1 norm (``kind = 0``: each entry its own exact
-minimization, as scikit-learn's ``Lasso``) or the L2,1 norm (``kind = 1``:
+with ``Omega`` the L1 norm (``kind = "entries"``: each entry its own exact
+minimization, as scikit-learn's ``Lasso``), the L2,1 norm (``"groups"``:
 feature ``j`` across the tasks as one block, step ``1 / max_t c_t (G_t)_jj``,
-as scikit-learn's ``MultiTaskLasso``).  ``gram`` is ``(T, k, k)``, or
+as scikit-learn's ``MultiTaskLasso``) or the L1,inf norm (``"linf"``: the same
+blocks, with the prox of the max norm).  ``gram`` is ``(T, k, k)``, or
 ``(1, k, k)`` for a design shared by the tasks.
 
 The data form (:func:`data_epochs`, for working sets too large for their Gram
@@ -23,6 +25,13 @@ each row's samples last, ``(n_rows, k, m)``, or ``(1, k, n)`` shared by the
 tasks (``Z`` is then ``(n_tasks, n)``); the rows ``bounds[t]:bounds[t + 1]``
 of ``Z``, ``Y`` and ``weight`` (``(n_rows, m)``) are task ``t``'s samples;
 ``A[t, j] = sum weight x_j^2`` and ``N[t, j] = sum x_j^2`` over those samples.
+
+The same loops minimize the second-order model of any loss around a point
+(:func:`newton_epochs`, the inner solve of proximal Newton): per sample a
+slope ``g`` and a curvature ``h`` (the loss's first and second derivatives,
+times the sample's weight), the partial derivative ``sum x_j (g + h d)`` with
+``d`` the change of the linear predictor, and the unpenalized intercepts as
+coordinates of their own.
 """
 
 import numpy as np
@@ -35,7 +44,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "epochs", "data_epochs"]
+__all__ = ["AVAILABLE", "epochs", "data_epochs", "newton_epochs"]
 
 
 def _soft(z, alpha, a, ridge):
@@ -57,6 +66,33 @@ def _group_scale(z, alpha, a, ridge):
     if norm > alpha / a:
         return (1.0 - alpha / (a * norm)) / (1.0 + 2.0 * ridge / a)
     return 0.0
+
+
+def _linf_prox(z, alpha, a, ridge):
+    """``z <- argmin_w a ||w - z||^2 / 2 + alpha ||w||_inf + ridge ||w||^2``: with
+    ``z' = z a / (a + 2 ridge)`` and ``tau = alpha / (a + 2 ridge)``, the prox of
+    ``tau ||.||_inf`` at ``z'`` clips it to ``[-theta, theta]``, ``theta`` the
+    shrinkage of the projection onto the L1 ball of radius ``tau``
+    (:func:`mtlreg.penalties.linf.l1_ball_threshold`; 0 when ``z'`` is inside)."""
+    shrink = a / (a + 2.0 * ridge)
+    tau = alpha / (a + 2.0 * ridge)
+    u = np.sort(np.abs(z))[::-1] * shrink
+    total, theta = 0.0, 0.0
+    for k in range(u.shape[0]):
+        total += u[k]
+        theta = max(theta, (total - tau) / (k + 1))
+    for t in range(z.shape[0]):
+        z[t] = min(max(z[t] * shrink, -theta), theta)
+
+
+def _block(z, alpha, a, ridge, linf):
+    """``z <- `` the block's minimizer: the L2,1 group shrink, or the L1,inf prox."""
+    if linf:
+        _linf_prox(z, alpha, a, ridge)
+    else:
+        scale = _group_scale(z, alpha, a, ridge)
+        for t in range(z.shape[0]):
+            z[t] *= scale
 
 
 def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
@@ -81,7 +117,7 @@ def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
                         H[t, i] += delta * G[j, i]
 
 
-def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs):
+def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs, linf):
     T, k = W.shape
     shared = gram.shape[0] == 1
     z = np.empty(T)
@@ -99,9 +135,9 @@ def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs):
                 continue
             for t in range(T):
                 z[t] = W[t, j] - (c[t] * H[t, j] - cq[t, j]) / a
-            scale = _group_scale(z, alpha, a, ridge)
+            _block(z, alpha, a, ridge, linf)
             for t in range(T):
-                delta = scale * z[t] - W[t, j]
+                delta = z[t] - W[t, j]
                 if delta != 0.0:
                     W[t, j] += delta
                     G = gram[0] if shared else gram[t]
@@ -109,13 +145,17 @@ def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs):
                         H[t, i] += delta * G[j, i]
 
 
-def _partial(XT, R, weight, lo, hi, shared, j):
-    """``sum weight x_j r`` over rows ``lo:hi`` (task ``t``'s samples)."""
+def _partial(XT, R, weight, offset, lo, hi, shared, j):
+    """``sum x_j (weight r + offset)`` over rows ``lo:hi`` (task ``t``'s samples;
+    ``offset`` None: zero)."""
     g = 0.0
     for r in range(lo, hi):
         X = XT[0] if shared else XT[r]
         for i in range(R.shape[1]):
-            g += weight[r, i] * X[j, i] * R[r, i]
+            if offset is None:
+                g += weight[r, i] * X[j, i] * R[r, i]
+            else:
+                g += X[j, i] * (weight[r, i] * R[r, i] + offset[r, i])
     return g
 
 
@@ -127,10 +167,33 @@ def _move(XT, R, lo, hi, shared, j, delta):
             R[r, i] += delta * X[j, i]
 
 
-def _data_entries(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
+def _intercepts(R, weight, offset, bounds, AB, B):
+    """One exact step on each task's unpenalized intercept (curvature ``AB[t]``),
+    moving ``B`` and ``R``; returns the largest ``AB[t] delta^2``."""
+    change = 0.0
+    for t in range(AB.shape[0]):
+        a = AB[t]
+        if a <= 0.0:
+            continue
+        g = 0.0
+        for r in range(bounds[t], bounds[t + 1]):
+            for i in range(R.shape[1]):
+                g += weight[r, i] * R[r, i] + (0.0 if offset is None else offset[r, i])
+        delta = -g / a
+        B[t] += delta
+        for r in range(bounds[t], bounds[t + 1]):
+            for i in range(R.shape[1]):
+                R[r, i] += delta
+        change = max(change, a * delta * delta)
+    return change
+
+
+def _data_entries(XT, weight, offset, bounds, A, N, W, R, alpha, ridge, n_epochs, AB, B):
     T, k = W.shape
     shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
+    change = 0.0
     for _ in range(n_epochs):
+        change = 0.0
         for t in range(T):
             lo, hi = bounds[t], bounds[t + 1]
             for j in range(k):
@@ -139,19 +202,26 @@ def _data_entries(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
                     if N[t, j] <= 0.0:  # no data: the penalty alone, minimized at 0
                         W[t, j] = 0.0
                     continue  # (or a task without loss weight: nothing to descend)
-                z = W[t, j] - _partial(XT, R, weight, lo, hi, shared, j) / a
+                z = W[t, j] - _partial(XT, R, weight, offset, lo, hi, shared, j) / a
                 new = _soft(z, alpha, a, ridge)
                 delta = new - W[t, j]
                 if delta != 0.0:
                     W[t, j] = new
                     _move(XT, R, lo, hi, shared, j, delta)
+                    change = max(change, a * delta * delta)
+        if AB is not None:
+            change = max(change, _intercepts(R, weight, offset, bounds, AB, B))
+    return change
 
 
-def _data_groups(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
+def _data_groups(XT, weight, offset, bounds, A, N, W, R, alpha, ridge, n_epochs, AB, B,
+                 linf):
     T, k = W.shape
     shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
     z = np.empty(T)
+    change = 0.0
     for _ in range(n_epochs):
+        change = 0.0
         for j in range(k):
             a = 0.0
             for t in range(T):
@@ -162,37 +232,62 @@ def _data_groups(XT, weight, bounds, A, N, W, R, alpha, ridge, n_epochs):
                         W[t, j] = 0.0
                 continue
             for t in range(T):
-                z[t] = W[t, j] - _partial(XT, R, weight, bounds[t], bounds[t + 1],
+                z[t] = W[t, j] - _partial(XT, R, weight, offset, bounds[t], bounds[t + 1],
                                           shared, j) / a
-            scale = _group_scale(z, alpha, a, ridge)
+            _block(z, alpha, a, ridge, linf)
             for t in range(T):
-                delta = scale * z[t] - W[t, j]
+                delta = z[t] - W[t, j]
                 if delta != 0.0:
                     W[t, j] += delta
                     _move(XT, R, bounds[t], bounds[t + 1], shared, j, delta)
+                    change = max(change, a * delta * delta)
+        if AB is not None:
+            change = max(change, _intercepts(R, weight, offset, bounds, AB, B))
+    return change
 
 
 if AVAILABLE:
     _jit = numba.njit(cache=True, nogil=True)
     _soft, _group_scale = _jit(_soft), _jit(_group_scale)
+    _linf_prox, _block = _jit(_linf_prox), _jit(_block)
     _entries, _groups = _jit(_entries), _jit(_groups)
     # the data form's sums over samples may be reordered (vectorized), as BLAS does
     _fast = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-    _partial, _move = _fast(_partial), _fast(_move)
+    _partial, _move, _intercepts = _fast(_partial), _fast(_move), _fast(_intercepts)
     _data_entries, _data_groups = _fast(_data_entries), _fast(_data_groups)
 
 
 def epochs(kind, gram, cq, c, W, H, alpha, ridge, n_epochs):
     """``n_epochs`` sweeps over every coefficient, updating ``W`` and ``H`` in
     place (float64, C-contiguous host arrays)."""
-    (_entries if kind == "entries" else _groups)(gram, cq, c, W, H, float(alpha),
-                                                   float(ridge), int(n_epochs))
+    args = (gram, cq, c, W, H, float(alpha), float(ridge), int(n_epochs))
+    if kind == "entries":
+        _entries(*args)
+    else:
+        _groups(*args, kind == "linf")
+
+
+def _data_sweep(kind, *args):
+    if kind == "entries":
+        return _data_entries(*args)
+    return _data_groups(*args, kind == "linf")
 
 
 def data_epochs(kind, XT, Y, weight, bounds, A, N, W, Z, alpha, ridge, n_epochs):
     """The data form of :func:`epochs`: updates ``W`` and ``Z`` in place (the
     epochs update the residuals ``Z - Y``, one load fewer per sample)."""
     R = Z - Y
-    (_data_entries if kind == "entries" else _data_groups)(
-        XT, weight, bounds, A, N, W, R, float(alpha), float(ridge), int(n_epochs))
+    _data_sweep(kind, XT, weight, None, bounds, A, N, W, R, float(alpha), float(ridge),
+                int(n_epochs), None, None)
     np.add(R, Y, out=Z)
+
+
+def newton_epochs(kind, XT, curvature, slope, bounds, A, N, W, D, alpha, ridge, n_epochs,
+                  AB=None, B=None):
+    """Epochs on the quadratic model ``sum slope d + curvature d^2 / 2`` of the loss
+    around a point (``d`` the change of each sample's linear predictor, kept in
+    ``D``) plus the penalty at ``W``: updates ``W``, ``D`` and the intercepts'
+    changes ``B`` (curvatures ``AB``; None: no intercept) in place.  Returns the
+    last epoch's largest ``a delta^2`` (``a`` the coordinate's curvature)."""
+    return _data_sweep(kind, XT, curvature, slope, bounds, A, N, W, D, float(alpha),
+                       float(ridge), int(n_epochs), AB, B)

@@ -1,4 +1,5 @@
-"""Coordinate descent with Anderson acceleration for the working sets' subproblems.
+"""Coordinate descent: Anderson-accelerated epochs for the squared loss, proximal
+Newton for the logistic loss.
 
 The subproblems of :func:`mtlreg.solvers.working_set_fista` have few features.
 For the squared loss they are put in Gram form (``k x k`` per task, float64)
@@ -7,7 +8,7 @@ coordinate then reads its task's samples, as scikit-learn does); and, when
 the optional compiled epochs are available (numba,
 :mod:`mtlreg.solvers._cd_kernel`), solved by cyclic coordinate descent for
 the L1 norm (each entry, as scikit-learn's ``Lasso``) and block coordinate
-descent for the L2,1 norm (each feature across the tasks, as
+descent for the L2,1 and L1,inf norms (each feature across the tasks, as
 ``MultiTaskLasso``).  Every ``anderson`` epochs the last iterates are
 extrapolated (Anderson acceleration, as in celer and skglm: the affine
 combination of the last ``anderson + 1`` iterates that minimizes the norm of
@@ -15,6 +16,13 @@ their combined differences), kept when it lowers the objective.  The stop is
 FISTA's: the certified duality gap of the subproblem below ``tol`` times its
 objective, checked every ``check_every`` epochs.  The working-set loop then
 certifies the full problem as always.
+
+The logistic loss (any loss whose curvature varies) is solved by proximal
+Newton (:func:`_prox_newton`, as skglm and glmnet do): the same epochs on the
+loss's second-order model, with the intercepts as coordinates, then a
+backtracking line search; the gap is certified after every Newton step, on a
+state computed afresh.  It serves the working sets' subproblems and, for few
+features, the whole problem (:func:`use_prox_newton`).
 """
 
 import math
@@ -23,34 +31,53 @@ import numpy as np
 
 from .._backend import as_float, is_numpy_namespace
 from ..losses import DataFit
-from ..penalties import L1, L21
+from ..penalties import L1, L21, L1Inf
 from . import _cd_kernel
 from ._fista_stopping import duality_gap, effective_tol, gap_threshold, objective_scale
 from ._result import SolverResult
 
-__all__ = ["coordinate_descent", "applies", "penalty_applies", "anderson_weights"]
+__all__ = ["coordinate_descent", "applies", "penalty_applies", "use_prox_newton",
+           "anderson_weights"]
 
-_KINDS = ((L1, "entries"), (L21, "groups"))
+_KINDS = ((L1, "entries"), (L21, "groups"), (L1Inf, "linf"))
+NEWTON_EPOCHS = 20   # epochs on one second-order model at most
+NEWTON_RTOL = 1e-3   # ... stopping when an epoch moves its coordinates this much less
+ARMIJO = 1e-4        # the sufficient decrease of the proximal Newton step
+MAX_HALVINGS = 30
+_EPS = float(np.finfo(np.float64).eps)
 
 
 def penalty_applies(penalty):
-    """The compiled epochs know this penalty (L1 or L2,1, with or without ridge)."""
+    """The compiled epochs know this penalty (L1, L2,1 or L1,inf, with or without
+    ridge)."""
     return _kind(penalty) is not None
 
 
 def applies(datafit, penalty):
     """The compiled epochs are installed and fit this subproblem: NumPy float64
-    data, an L1 or L2,1 penalty, the squared loss without an intercept variable
-    (centred data) in Gram form (``gram`` on the data fit) or on the data with
-    each task's rows consecutive (the chunked layout, see :func:`_task_bounds`)."""
+    data, an L1, L2,1 or L1,inf penalty, and either the squared loss without an
+    intercept variable (centred data) in Gram form (``gram`` on the data fit),
+    or the squared loss or a loss of varying curvature (logistic: proximal
+    Newton) on the data with each task's rows consecutive (the chunked layout,
+    see :func:`_task_bounds`)."""
     if not (_cd_kernel.AVAILABLE and is_numpy_namespace(datafit.xp)
             and getattr(datafit.data, "dtype", None) == datafit.xp.float64
             and penalty_applies(penalty)):
         return False
     if getattr(datafit.data, "gram", None) is not None and getattr(datafit, "c", None) is not None:
         return True
-    return (isinstance(datafit, DataFit) and datafit.has_quadratic_dual
-            and datafit.data.X is not None and _task_bounds(datafit.data) is not None)
+    return (isinstance(datafit, DataFit) and datafit.data.X is not None
+            and (datafit.has_quadratic_dual or datafit.curvature_varies)
+            and _task_bounds(datafit.data) is not None)
+
+
+def use_prox_newton(datafit, penalty):
+    """Proximal Newton coordinate descent applies to this whole problem: a loss of
+    varying curvature (logistic) on data that :func:`applies` accepts.  (The
+    squared loss keeps FISTA on its Gram form; coordinate descent serves its
+    working sets.)"""
+    return (datafit.curvature_varies and penalty_applies(penalty) and penalty.alpha > 0
+            and applies(datafit, penalty))
 
 
 def _task_bounds(data):
@@ -78,13 +105,17 @@ def coordinate_descent(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_ite
     ``max_iter`` counts epochs.  Returns a :class:`SolverResult` certified for
     the problem it was given."""
     if not applies(datafit, penalty):
-        raise TypeError("coordinate_descent needs numba, a NumPy float64 squared-loss data "
-                        "fit without intercept variable (Gram form, or data whose tasks' rows "
-                        "are consecutive) and an L1 or L2,1 penalty.")
+        raise TypeError("coordinate_descent needs numba, a NumPy float64 data fit (the "
+                        "squared loss without intercept variable in Gram form, or the squared "
+                        "or logistic loss on data whose tasks' rows are consecutive) and an "
+                        "L1, L2,1 or L1,inf penalty.")
     xp = datafit.xp
     tol = effective_tol(tol, coef0.dtype, xp)
     if scale is None:
         scale = objective_scale(datafit, intercept0, coef0)
+    if datafit.curvature_varies:
+        return _prox_newton(datafit, penalty, _kind(penalty), coef0, intercept0, tol,
+                            max_iter, scale)
     run = (_gram_epochs if getattr(datafit, "c", None) is not None else _data_epochs)(
         datafit, _kind(penalty), penalty)
     W = np.array(coef0, dtype=np.float64, order="C")
@@ -126,22 +157,133 @@ def _data_epochs(datafit, kind, penalty):
     """One epoch on the data, updating ``(W, Z = X W)`` in place.  Holds a copy
     of the design with each row's samples last (its columns contiguous)."""
     data = datafit.data
-    X = np.asarray(data.X, dtype=np.float64)
+    XT, X2, bounds, N = _design(data)
     weight = np.ascontiguousarray(data.weight, dtype=np.float64)
     Y = np.ascontiguousarray(data.Y, dtype=np.float64)
+    A = _curvatures(data, X2, bounds, weight)
+    return lambda W, Z: _cd_kernel.data_epochs(kind, XT, Y, weight, bounds, A, N, W, Z,
+                                               penalty.alpha, penalty.ridge, 1)
+
+
+def _design(data):
+    """``(XT, X2, bounds, N)``: the design with each row's samples last (``(1, k, n)``
+    for a shared design, ``(n_rows, k, m)`` else), its squares, the task bounds of
+    :func:`_task_bounds` and ``N[t, j] = sum x_j^2`` over task ``t``'s samples."""
+    X = np.asarray(data.X, dtype=np.float64)
     bounds = _task_bounds(data)
     X2 = X * X
     if data.shared:  # X (n, k); Y, weight (n_tasks, n)
         XT = np.ascontiguousarray(X.T)[None]
-        A = weight @ X2
-        N = np.broadcast_to(np.sum(X2, axis=0), A.shape)
+        N = np.broadcast_to(np.sum(X2, axis=0), (data.n_tasks, X.shape[1]))
     else:  # X (n_rows, m, k); Y, weight (n_rows, m)
         XT = np.ascontiguousarray(np.swapaxes(X, 1, 2))
-        A = np.add.reduceat(np.einsum("ri,rij->rj", weight, X2), bounds[:-1], axis=0)
         N = np.add.reduceat(np.sum(X2, axis=1), bounds[:-1], axis=0)
-    A, N = np.ascontiguousarray(A), np.ascontiguousarray(N)
-    return lambda W, Z: _cd_kernel.data_epochs(kind, XT, Y, weight, bounds, A, N, W, Z,
-                                               penalty.alpha, penalty.ridge, 1)
+    return XT, X2, bounds, np.ascontiguousarray(N)
+
+
+def _curvatures(data, X2, bounds, metric):
+    """``A[t, j] = sum metric x_j^2`` over task ``t``'s samples (``metric`` per sample)."""
+    if data.shared:
+        return np.ascontiguousarray(metric @ X2)
+    return np.ascontiguousarray(np.add.reduceat(np.einsum("ri,rij->rj", metric, X2),
+                                                bounds[:-1], axis=0))
+
+
+def _task_totals(data, bounds, metric):
+    """``sum metric`` over each task's samples."""
+    rows = np.sum(metric, axis=1)
+    return rows if data.shared else np.add.reduceat(rows, bounds[:-1])
+
+
+def _prox_newton(datafit, penalty, kind, coef0, intercept0, tol, max_iter, scale):
+    """Proximal Newton on a loss of varying curvature (logistic), as in skglm and
+    glmnet: at each step the loss is replaced by its second-order model around
+    ``(W, b)``, which coordinate descent minimizes with the penalty for at most
+    ``NEWTON_EPOCHS`` epochs (the unpenalized intercepts are coordinates too);
+    the step then backtracks along that direction until the objective decreases
+    enough (Armijo).  Where no step does (far from the optimum, where the
+    curvature vanishes on badly fitted samples and the model's step is huge),
+    the model is rebuilt with the loss's largest curvature instead, a quadratic
+    above the loss, whose minimization lowers the objective.  ``max_iter``
+    counts epochs.  The certified gap is checked after every step."""
+    data, loss = datafit.data, datafit.loss
+    design = _design(data)
+    Y = np.ascontiguousarray(data.Y, dtype=np.float64)
+    weight = np.ascontiguousarray(data.weight, dtype=np.float64)
+    W = np.array(coef0, dtype=np.float64, order="C")
+    b = None if intercept0 is None else np.array(intercept0, dtype=np.float64)
+    Z = np.ascontiguousarray(datafit.state(W, b), dtype=np.float64)
+    objective = as_float(loss.value(np, Y, Z, weight) + penalty.value(W))
+    history, converged, gap, epoch = [], False, math.inf, 0
+    while epoch < max_iter:
+        slope, curvature = loss.derivatives(np, Y, Z, weight)
+        step = None
+        for metric in (curvature, loss.curvature * weight):
+            W1, D, B, used = _model_step(data, design, kind, penalty, W, Z, b is not None,
+                                         slope, metric, max_iter - epoch)
+            epoch += used
+            step = _armijo(loss, penalty, Y, weight, objective, W, Z, W1, D, slope)
+            if step is not None or epoch >= max_iter:
+                break
+        if step is None:  # no descent left at this precision
+            gap = duality_gap(datafit, penalty, W, b, Z)
+            history.append((epoch, objective, gap))
+            break
+        W = W1 if step == 1.0 else W + step * (W1 - W)
+        b = None if b is None else b + step * B / datafit.intercept_scale
+        # the state afresh: the epochs' updates of D drift by their rounding,
+        # and the certificate must hold at (W, b) itself
+        Z = np.ascontiguousarray(datafit.state(W, b), dtype=np.float64)
+        objective = as_float(loss.value(np, Y, Z, weight) + penalty.value(W))
+        gap = duality_gap(datafit, penalty, W, b, Z)
+        history.append((epoch, objective, gap))
+        if gap <= gap_threshold(tol, objective):
+            converged = True
+            break
+    return SolverResult(coef=W, intercept=b, n_iter=epoch, converged=converged,
+                        objective=objective, criterion=gap, dual_gap=gap, history=history,
+                        scale=scale, criterion_name="duality gap",
+                        solver="proximal Newton coordinate descent")
+
+
+def _model_step(data, design, kind, penalty, W, Z, intercept, slope, curvature, budget):
+    """Coordinate descent from ``W`` on the quadratic model ``slope d + curvature
+    d^2 / 2`` of the loss plus the penalty, for at most ``NEWTON_EPOCHS`` (and
+    ``budget``) epochs: ``(W1, D, B, epochs)`` with ``D`` the change of the linear
+    predictor and ``B`` the intercepts' (None without intercepts)."""
+    XT, X2, bounds, N = design
+    A = _curvatures(data, X2, bounds, curvature)
+    AB = np.ascontiguousarray(_task_totals(data, bounds, curvature)) if intercept else None
+    W1, D, B = W.copy(), np.zeros_like(Z), np.zeros(data.n_tasks)
+    first, used = None, 0
+    for _ in range(max(1, min(NEWTON_EPOCHS, budget))):
+        change = _cd_kernel.newton_epochs(kind, XT, curvature, slope, bounds, A, N, W1, D,
+                                          penalty.alpha, penalty.ridge, 1, AB, B)
+        used += 1
+        first = change if first is None else first
+        if change <= NEWTON_RTOL * first:
+            break
+    return W1, D, B, used
+
+
+def _armijo(loss, penalty, Y, weight, objective, W, Z, W1, D, slope):
+    """The largest step ``t`` in 1, 1/2, 1/4, ... along ``(W1 - W, D)`` that lowers
+    the objective by at least ``ARMIJO t`` times the model's decrease, or the full
+    step when it does not raise the objective by more than its rounding (near the
+    optimum the model's decrease is below what the objective resolves, while the
+    step still sharpens the dual point); None when no step does."""
+    if not np.any(D) and np.array_equal(W, W1):
+        return None
+    decrease = float(np.sum(slope * D)) + as_float(penalty.value(W1) - penalty.value(W))
+    t = 1.0
+    for _ in range(MAX_HALVINGS):
+        Wt = W1 if t == 1.0 else W + t * (W1 - W)
+        value = as_float(loss.value(np, Y, Z + t * D, weight) + penalty.value(Wt))
+        if value <= objective + ARMIJO * t * decrease or \
+                t == 1.0 and value <= objective + 4 * _EPS * abs(objective):
+            return t
+        t *= 0.5
+    return None
 
 
 def anderson_weights(differences):

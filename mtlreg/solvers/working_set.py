@@ -1,4 +1,4 @@
-"""Working sets for feature-separable norms (L1, L2,1) with many features.
+"""Working sets for feature-separable norms (L1, L2,1, L1,inf) with many features.
 
 With ``n_features`` large and a sparse solution, most FISTA work is spent on
 features whose coefficients stay zero.  The working-set scheme (as in celer
@@ -9,11 +9,12 @@ is below ``tol``.  The certificate is the same as plain FISTA's: the dual
 point is built from the residuals of all features, so the reported gap
 bounds the suboptimality of the full problem.
 
-The subproblems of the squared loss with an L1 or L2,1 penalty are solved by
-coordinate descent with Anderson acceleration, on their Gram form or (when
-the Gram matrices would be larger than the data) on the data, when the
-optional compiled epochs are installed (numba, :mod:`mtlreg.solvers.coordinate`);
-otherwise, and for the other losses and penalties, by FISTA.
+The subproblems with an L1, L2,1 or L1,inf penalty are solved by coordinate
+descent when the optional compiled epochs are installed (numba,
+:mod:`mtlreg.solvers.coordinate`): for the squared loss with Anderson
+acceleration, on their Gram form or (when the Gram matrices would be larger
+than the data) on the data; for the logistic loss by proximal Newton on the
+data.  Otherwise, and for the other penalties, by FISTA.
 
 A penalty that is a sum over the entries (L1: an independent Lasso per task)
 gets a working set per task: each task keeps its own features in use and its
