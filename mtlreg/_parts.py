@@ -28,7 +28,7 @@ class SumOfParts(BaseDataFit):
     """The data fit ``F(sum_i P_i, b)`` of stacked parts."""
 
     def __init__(self, inner, n_parts):
-        self.inner = inner
+        self.inner = self.parts_of = inner
         self.n_parts = n_parts
         self.xp = inner.xp
         self.data = inner.data
@@ -37,6 +37,8 @@ class SumOfParts(BaseDataFit):
         self.has_proximal_solve = inner.has_proximal_solve
         self.curvature_varies = inner.curvature_varies
         self.lipschitz_is_exact = inner.lipschitz_is_exact
+        self.can_restrict_features = inner.can_restrict_features
+        self.restricted_state_is_full = inner.restricted_state_is_full
 
     def _sum(self, coef):
         return sum_parts(self.xp, coef, self.n_parts)
@@ -68,6 +70,17 @@ class SumOfParts(BaseDataFit):
     def bregman(self, Z, W):
         return self.inner.bregman(self._sum(Z), self._sum(W))
 
+    def restrict_features(self, index):
+        """Every part on the features ``index`` (one list for all the tasks)."""
+        return SumOfParts(self.inner.restrict_features(index), self.n_parts)
+
+    def gram_form(self):
+        """The parts' sum on the inner fit's Gram form, or None (see
+        :meth:`mtlreg.losses.DataFit.gram_form`)."""
+        gram_form = getattr(self.inner, "gram_form", None)
+        inner = None if gram_form is None else gram_form()
+        return None if inner is None else SumOfParts(inner, self.n_parts)
+
 
 class PartsPenalty(Penalty):
     """``sum_i h_i(P_i)`` for stacked parts ``P_i`` of ``n_tasks`` rows each."""
@@ -77,6 +90,12 @@ class PartsPenalty(Penalty):
         self.parts = parts
         self.has_conjugate = all(p.has_conjugate for p in parts)
         self.zero_task_is_free = all(p.zero_task_is_free for p in parts)
+        self.separable_over_features = all(p.separable_over_features for p in parts)
+
+    @property
+    def alpha(self):
+        """The smallest of the parts' strengths (0: some part is unpenalized)."""
+        return min(float(getattr(p, "alpha", 0.0)) for p in self.parts)
 
     def _blocks(self, coef):
         return split_parts(self.xp, coef, len(self.parts))
@@ -97,3 +116,13 @@ class PartsPenalty(Penalty):
     def conjugate(self, V):
         blocks = self._blocks(V)
         return sum(p.conjugate(blocks[i, ...]) for i, p in enumerate(self.parts))
+
+    def feature_scores(self, V):
+        """Each feature's largest dual-norm part relative to its part's strength
+        (``V`` the parts' stacked dual point; ``separable_over_features``)."""
+        blocks = self._blocks(V)
+        scores = [p.feature_scores(blocks[i, ...]) / p.alpha for i, p in enumerate(self.parts)]
+        top = scores[0]
+        for score in scores[1:]:
+            top = self.xp.maximum(top, score)
+        return top

@@ -168,8 +168,10 @@ class _MultiTaskLinearModel(BaseEstimator):
                 setattr(self, name, value)
         self._fitted_to_host()
         if not solution.converged and solution.raw.note:
+            advice = "Use solver='fista' for a fit certified to tol" \
+                if solution.raw.solver == "alternating" else "Increase tol, or scale the features"
             warnings.warn(f"{type(self).__name__} did not converge: {solution.raw.note}. "
-                          f"Use solver='fista' for a fit certified to tol.", ConvergenceWarning)
+                          f"{advice}.", ConvergenceWarning)
         elif not solution.converged:
             if solution.criterion_name == "duality gap":
                 detail = (f"duality gap {solution.dual_gap:.3g} > tol * objective = "

@@ -250,6 +250,8 @@ class BaseDataFit(DeclaresCapabilities, ABC):
     can_restrict_features = False
     restricted_state_is_full = False
     smooth = None
+    parts_of = None  # the data fit of the parts' sum, when the variable stacks parts
+    n_parts = 1
     CAPABILITIES = ("has_dual", "has_quadratic_dual", "has_range_dual", "has_proximal_solve",
                     "lipschitz_is_exact", "curvature_varies", "can_restrict_features",
                     "restricted_state_is_full")

@@ -38,7 +38,7 @@ from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, Square
                      make_datafit, optimal_intercepts_at_zero)
 from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
 from .solvers import (SolverResult, admm, admm_then_fista, alternating_minimization,
-                      coordinate_descent, fista, use_prox_newton, use_working_set,
+                      coordinate_descent, fista, use_coordinate_descent, use_working_set,
                       working_set_fista)
 from .solvers.fista import effective_tol
 
@@ -614,7 +614,7 @@ def _choose_solver(objective, datafit, penalty):
     if not objective.solver_options and use_working_set(datafit, penalty):
         return working_set_fista
     if objective.solver == "auto" and not objective.solver_options and \
-            use_prox_newton(datafit, penalty):
+            use_coordinate_descent(datafit, penalty):
         return coordinate_descent
     if objective.solver == "auto" and not objective.solver_options and \
             (datafit.has_proximal_solve and penalty.has_conjugate

@@ -534,11 +534,12 @@ def test_warm_start_refit(Est):
     model = clone(est).fit(X, y, tasks=tasks)
     first = copy.deepcopy(model)
     n_cold = model.n_iter_
-    assert model.converged_ and n_cold > 10 and np.abs(model.coef_).max() > 1e-3
+    assert model.converged_ and n_cold >= 10 and np.abs(model.coef_).max() > 1e-3
     # same alpha, warm: started at the solution, it stops sooner (FISTA checks
     # every 10 iterations; most models stop at the first check, but FISTA is
     # not monotone: the two-part models' gap there was 0.3 to 0.7 of the
-    # threshold on one machine, so no check count is guaranteed) at the same
+    # threshold on one machine, so no check count is guaranteed; coordinate
+    # descent checks a warm start before its first epoch) at the same
     # solution, within the certificates
     model.set_params(warm_start=True).fit(X, y, tasks=tasks)
     assert model.converged_ and model.n_iter_ < n_cold

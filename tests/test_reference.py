@@ -410,9 +410,14 @@ def test_dual_gap_at_convergence(name, loss_scaling, ridge):
 
 @pytest.mark.parametrize("name", sorted(ESTIMATORS))
 @pytest.mark.parametrize("loss_scaling", ["mean", "sum"])
-def test_dual_gap_is_an_upper_bound_far_from_optimum(name, loss_scaling):
+def test_dual_gap_is_an_upper_bound_far_from_optimum(name, loss_scaling, monkeypatch):
     """At a loose tol, and when stopped by max_iter, the certified gap is large but still
-    bounds objective_ - optimum from above."""
+    bounds objective_ - optimum from above.  (Coordinate descent, the Lasso's solver
+    with numba, certifies 1e-12 within 3 epochs on these problems, so it stops at no
+    point far from the optimum: the Lasso's fits here are ADMM's.)"""
+    import mtlreg.problem
+
+    monkeypatch.setattr(mtlreg.problem, "use_coordinate_descent", lambda *a: False)
     cls, (X, y, tasks), kw, reference, scale = _gap_problem(name, loss_scaling)
     # the reference's own error and the rounding: what the comparison cannot resolve
     unresolved = reference.accuracy + rounding(reference.upper, scale)

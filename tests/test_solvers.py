@@ -193,6 +193,51 @@ def test_working_set_reaches_the_plain_fista_optimum(penalty, logistic, monkeypa
                          coefficients=False)
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+@pytest.mark.parametrize("group_norm", ["linf", "l2"])
+@pytest.mark.parametrize("logistic", [False, True])
+def test_dirty_working_sets_reach_the_plain_optimum(group_norm, logistic, compiled,
+                                                    monkeypatch):
+    """The dirty models' two parts are separable over the features: with many
+    features they get working sets (both parts restricted to the same features,
+    solved by coordinate descent with numba, else by FISTA), and the fit certifies
+    the optimum that the whole problem's solver certifies."""
+    import mtlreg
+    import mtlreg.problem
+    from mtlreg import alpha_max
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.setattr(working_set._cd, "AVAILABLE", False)
+
+    rng = np.random.default_rng(13)
+    d, T = working_set.MIN_FEATURES + 50, 4
+    X = rng.standard_normal((60, d))
+    W = np.zeros((d, T))
+    W[:4] = rng.standard_normal((4, T))
+    W[4:6, 0] = 3.0  # a task-specific pair
+    Y = X @ W + 0.1 * rng.standard_normal((60, T))
+    loss = "logistic" if logistic else "squared"
+    if logistic:
+        Y = (Y > 0).astype(int)
+    Est = mtlreg.DirtyClassifier if logistic else mtlreg.DirtyRegressor
+    a = 0.2 * alpha_max(X, Y, penalty="l1inf" if group_norm == "linf" else "l21", loss=loss)
+    b = 0.2 * alpha_max(X, Y, penalty="l1", loss=loss)
+    calls = []
+    real = working_set.working_set_fista
+    monkeypatch.setattr(mtlreg.problem, "working_set_fista",
+                        lambda *args, **kw: calls.append(1) or real(*args, **kw))
+    ws = Est(alpha=a, beta=b, group_norm=group_norm, tol=1e-10).fit(X, Y)
+    assert calls and ws.converged_
+    assert (ws.solution_.raw.solver == "working-set coordinate descent") == compiled
+    assert np.any(ws.coef_shared_ != 0) and np.any(ws.coef_specific_ != 0)
+    monkeypatch.setattr(mtlreg.problem, "use_working_set", lambda *a: False)
+    plain = Est(alpha=a, beta=b, group_norm=group_norm, tol=1e-10).fit(X, Y)
+    assert plain.converged_
+    assert_same_optimum(ws.objective_, ws.dual_gap_, plain.objective_, plain.dual_gap_)
+
+
 @pytest.mark.parametrize("shared", [False, True])
 @pytest.mark.parametrize("gram", [False, True])
 def test_restrict_features_per_task_is_each_tasks_own_columns(shared, gram):
@@ -364,11 +409,11 @@ def _ill_conditioned(seed=3, sizes=(30, 45, 25), d=5):
                                   "SparseTraceRegressor", "DirtyRegressor", "RobustRegressor",
                                   "RMTFLRegressor"])
 def test_admm_certified_gap_is_a_true_bound(name):
-    """The squared loss's Gram path solves by ADMM (``solver="auto"``); its gap, built at
-    the penalty's iterate ``Z`` as FISTA's, bounds the suboptimality: the objective
-    lies within it of an independent CVXPY solve of the docstring's objective, on a
-    design whose feature scales span four decades (where FISTA needs thousands of
-    iterations)."""
+    """The squared loss's Gram path solves by ADMM (``solver="auto"``; the Lasso by
+    coordinate descent when numba is installed); its gap, built at the penalty's
+    iterate ``Z`` as FISTA's, bounds the suboptimality: the objective lies within it
+    of an independent CVXPY solve of the docstring's objective, on a design whose
+    feature scales span four decades (where FISTA needs thousands of iterations)."""
     import cvxpy as cp
 
     import mtlreg
@@ -383,7 +428,9 @@ def test_admm_certified_gap_is_a_true_bound(name):
     if "beta" in probe.get_params():
         params["beta"] = 0.3 * mtlreg.alpha_max(X, y, tasks, estimator=probe, param="beta")
     est = Est(tol=1e-9, max_iter=20000, **params).fit(X, y, tasks=tasks)
-    assert est.solution_.raw.solver == "admm" and est.converged_
+    lasso_cd = name == "LassoRegressor" and coordinate._cd_kernel.AVAILABLE
+    assert est.solution_.raw.solver == ("coordinate descent" if lasso_cd else "admm")
+    assert est.converged_
     d, T = Xs[0].shape[1], len(Xs)
     P, Q, b = cp.Variable((d, T)), cp.Variable((d, T)), cp.Variable(T)
     a, bt = params["alpha"], params.get("beta", 0.0)
@@ -578,25 +625,45 @@ def test_restricted_state_is_the_full_state(layout, per_task, monkeypatch):
     assert np.all(np.abs(np.asarray(full) - np.asarray(part)) <= sum_rounding(4 * d, size))
 
 
+CD_PENALTIES = ["l1", "l21", "l1inf", "sparse_l21", "dirty", "dirty_l2"]
+
+
+def _cd_penalty(name, datafit, alpha, ridge=0.0):
+    """A penalty the compiled epochs know, and the data fit it goes with: a norm, or
+    a dirty model's two parts (L1,inf or L2,1 shared, L1 specific) on the parts' sum."""
+    from mtlreg._parts import PartsPenalty, SumOfParts
+    from mtlreg.penalties import L1, L1Inf
+
+    if not name.startswith("dirty"):
+        return NORMS[name](xp, alpha, ridge=ridge), datafit
+    shared = (L1Inf if name == "dirty" else L21)(xp, 3 * alpha, ridge=ridge)
+    return PartsPenalty(xp, (shared, L1(xp, alpha, ridge=ridge))), SumOfParts(datafit, 2)
+
+
 @pytest.mark.parametrize("form", ["gram", "data"])
-@pytest.mark.parametrize("penalty_name", ["l1", "l21", "l1inf"])
+@pytest.mark.parametrize("penalty_name", CD_PENALTIES)
 @pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])
 def test_coordinate_descent_reaches_the_fista_optimum(layout, penalty_name, form, monkeypatch):
     """Compiled coordinate descent (with Anderson acceleration) and FISTA on the same
-    problem, in Gram form or on the data, ridge included: both certify 1e-12, so
-    their objectives agree within their gaps."""
+    problem, in Gram form or on the data, ridge included, for every norm the epochs
+    know and the dirty models' parts: both certify 1e-12, so their objectives agree
+    within their gaps."""
     pytest.importorskip("numba")
-    from mtlreg.penalties import L1
     from mtlreg.solvers.coordinate import applies, coordinate_descent
 
-    datafit = _cd_problem(layout, form, monkeypatch)
-    penalty = NORMS[penalty_name](xp, 0.05, ridge=0.01)
+    penalty, datafit = _cd_penalty(penalty_name, _cd_problem(layout, form, monkeypatch),
+                                   0.05, ridge=0.01)
     assert applies(datafit, penalty)
-    zeros = xp.zeros((3, datafit.data.n_features))
+    zeros = xp.zeros((3 * getattr(datafit, "n_parts", 1), datafit.data.n_features))
     cd = coordinate_descent(datafit, penalty, zeros, None, tol=1e-12, max_iter=20000)
     fi = fista(datafit, penalty, zeros, None, tol=1e-12, max_iter=20000)
     assert cd.converged and fi.converged and cd.solver == "coordinate descent"
     assert_same_optimum(cd.objective, cd.dual_gap, fi.objective, fi.dual_gap)
+    # reported at the returned point's own state (computed afresh, not the epochs')
+    from mtlreg.solvers._fista_stopping import duality_gap
+    state = datafit.state(cd.coef, None)
+    assert cd.objective == float(datafit.value(cd.coef, None, state) + penalty.value(cd.coef))
+    assert cd.dual_gap == duality_gap(datafit, penalty, cd.coef, None, state)
 
 
 @pytest.mark.parametrize("compiled", [False, "gram", "data"])
@@ -677,12 +744,13 @@ def _logistic_cd_problem(layout, fit_intercept, monkeypatch):
 
 
 @pytest.mark.parametrize("fit_intercept", [False, True])
-@pytest.mark.parametrize("penalty_name", ["l1", "l21", "l1inf"])
+@pytest.mark.parametrize("penalty_name", CD_PENALTIES)
 @pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])
 def test_prox_newton_reaches_the_fista_optimum(layout, penalty_name, fit_intercept,
                                                monkeypatch):
     """Proximal Newton coordinate descent on the logistic loss (intercepts as
-    coordinates, ridge included) and FISTA on the same problem: both certify
+    coordinates, ridge included; every norm the epochs know and the dirty models'
+    parts) and FISTA on the same problem: both certify
     1e-12, so their objectives agree within their gaps; and its reported
     objective and gap are those of its own point (state computed afresh)."""
     pytest.importorskip("numba")
@@ -690,10 +758,11 @@ def test_prox_newton_reaches_the_fista_optimum(layout, penalty_name, fit_interce
     from mtlreg.solvers._fista_stopping import duality_gap
     from mtlreg.solvers.coordinate import applies, coordinate_descent
 
-    datafit = _logistic_cd_problem(layout, fit_intercept, monkeypatch)
-    penalty = NORMS[penalty_name](xp, 0.02, ridge=0.01)
+    penalty, datafit = _cd_penalty(penalty_name,
+                                   _logistic_cd_problem(layout, fit_intercept, monkeypatch),
+                                   0.02, ridge=0.01)
     assert applies(datafit, penalty)
-    zeros = xp.zeros((3, datafit.data.n_features))
+    zeros = xp.zeros((3 * getattr(datafit, "n_parts", 1), datafit.data.n_features))
     b0 = xp.zeros(3) if fit_intercept else None
     cd = coordinate_descent(datafit, penalty, zeros, b0, tol=1e-12, max_iter=20000)
     fi = fista(datafit, penalty, zeros, b0, tol=1e-12, max_iter=20000)
@@ -706,6 +775,27 @@ def test_prox_newton_reaches_the_fista_optimum(layout, penalty_name, fit_interce
     assert cd.dual_gap == duality_gap(datafit, penalty, cd.coef, cd.intercept, state)
     if fit_intercept:  # the intercepts moved off their start
         assert np.any(np.asarray(cd.intercept) != 0)
+
+
+def test_a_task_without_loss_weight_goes_to_zero_from_a_warm_start():
+    """A task of one class has no loss (its weight is 0; its intercept goes to
+    infinity): the penalty alone acts on its coefficients, whose minimizer is 0.
+    Coordinate descent must move them there from a warm start that is not 0 (and
+    keep its state), else the gap keeps their penalty and the fit never stops."""
+    pytest.importorskip("numba")
+    import mtlreg
+    from mtlreg import stack_tasks
+
+    rng = np.random.default_rng(4)
+    Xs = [rng.standard_normal((30, 5)) for _ in range(2)]
+    ys = [(X[:, 0] > 0).astype(int) for X in Xs]
+    ys[1][:] = 1  # one class
+    est = mtlreg.LassoClassifier(alpha=0.02, tol=1e-8, max_iter=2000)
+    problem = est.prepare(*stack_tasks(Xs, ys))
+    est.fit_problem(problem, start=(np.ones((1, 2, 5)), np.zeros(2)))
+    assert est.solution_.raw.solver == "proximal Newton coordinate descent"
+    assert est.converged_ and est.n_iter_ < 2000
+    assert np.all(np.asarray(est.solution_.raw.coef)[1] == 0.0)
 
 
 @pytest.mark.parametrize("penalty_name", ["l1", "l21"])
@@ -736,25 +826,40 @@ def test_prox_newton_backtracks_a_step_that_overshoots(penalty_name, monkeypatch
     assert_same_optimum(cd.objective, cd.dual_gap, fi.objective, fi.dual_gap)
 
 
+@pytest.mark.parametrize("gram", [False, True])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("penalty_name", ["l1", "l21"])
-def test_logistic_fits_use_prox_newton_and_match_fista(penalty_name, monkeypatch):
-    """A logistic L1 or L2,1 classifier with few features is solved by proximal
-    Newton on the whole problem, and certifies the optimum FISTA certifies."""
+def test_whole_problems_use_coordinate_descent_and_match(penalty_name, loss, gram,
+                                                         monkeypatch):
+    """With few features, coordinate descent solves the whole problem where it is
+    expected to win: proximal Newton for the logistic loss, and the squared loss's
+    Lasso (on the data, or in Gram form when ``n_tasks * d <= n_samples``); the
+    squared loss's L2,1 keeps its solver.  Each certifies the optimum that the
+    solver it replaced certifies."""
     pytest.importorskip("numba")
     import mtlreg
     import mtlreg.problem
     from mtlreg import alpha_max, stack_tasks
 
     rng = np.random.default_rng(9)
-    Xs = [rng.standard_normal((n, 8)) * s for n, s in ((40, 1.0), (70, 3.0), (25, 0.3))]
-    ys = [(X[:, 0] - X[:, 1] + 0.5 * rng.standard_normal(len(X)) > 0).astype(int) for X in Xs]
+    sizes = ((40, 1.0), (70, 3.0), (25, 0.3)) if gram else ((6, 1.0), (9, 3.0), (5, 0.3))
+    Xs = [rng.standard_normal((n, 8)) * s for n, s in sizes]
+    ys = [X[:, 0] - X[:, 1] + 0.5 * rng.standard_normal(len(X)) for X in Xs]
+    if loss == "logistic":
+        ys = [(y > 0).astype(int) for y in ys]
     X, y, tasks = stack_tasks(Xs, ys)
-    Est = mtlreg.LassoClassifier if penalty_name == "l1" else mtlreg.L21Classifier
-    alpha = 0.1 * alpha_max(X, y, tasks, penalty=penalty_name, loss="logistic")
-    newton = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
-    assert newton.solution_.raw.solver == "proximal Newton coordinate descent"
-    monkeypatch.setattr(mtlreg.problem, "use_prox_newton", lambda *a: False)
+    Est = getattr(mtlreg, ("Lasso" if penalty_name == "l1" else "L21")
+                  + ("Classifier" if loss == "logistic" else "Regressor"))
+    alpha = 0.1 * alpha_max(X, y, tasks, penalty=penalty_name, loss=loss)
+    cd = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
+    expected = {"logistic": "proximal Newton coordinate descent",
+                "squared": "coordinate descent" if penalty_name == "l1" else None}[loss]
+    if expected is None:
+        assert "coordinate descent" not in cd.solution_.raw.solver
+        return
+    assert cd.solution_.raw.solver == expected
+    monkeypatch.setattr(mtlreg.problem, "use_coordinate_descent", lambda *a: False)
     plain = Est(alpha=alpha, tol=1e-10).fit(X, y, tasks=tasks)
-    assert plain.solution_.raw.solver != newton.solution_.raw.solver
-    assert newton.converged_ and plain.converged_
-    assert_same_optimum(newton.objective_, newton.dual_gap_, plain.objective_, plain.dual_gap_)
+    assert plain.solution_.raw.solver != cd.solution_.raw.solver
+    assert cd.converged_ and plain.converged_
+    assert_same_optimum(cd.objective_, cd.dual_gap_, plain.objective_, plain.dual_gap_)

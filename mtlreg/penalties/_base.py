@@ -36,6 +36,7 @@ class Penalty(DeclaresCapabilities, ABC):
     """A proximable term ``h(W)`` of the objective (``W = coef.T``)."""
 
     has_conjugate = False
+    parts = ()  # the parts' penalties, for a penalty on stacked parts
     separable_over_features = False
     separable_over_entries = False
     has_auxiliary = False

@@ -44,7 +44,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "epochs", "data_epochs", "newton_epochs"]
+__all__ = ["AVAILABLE", "KINDS", "epochs", "data_epochs", "newton_epochs"]
 
 
 def _soft(z, alpha, a, ridge):
@@ -57,92 +57,113 @@ def _soft(z, alpha, a, ridge):
     return 0.0
 
 
-def _group_scale(z, alpha, a, ridge):
-    """``s`` with ``s z = argmin_w a ||w - z||^2 / 2 + alpha ||w|| + ridge ||w||^2``."""
+def _block(z, kind, alpha, a, ridge, ratio):
+    """``z <- argmin_w a ||w - z||^2 / 2 + alpha Omega(w) + ridge ||w||^2`` for a
+    block norm ``Omega``: the L2 norm (``kind`` 1), the max norm (2) or the
+    sparse-group norm ``ratio ||w||_1 + (1 - ratio) ||w||_2`` (3).  With
+    ``b = a + 2 ridge`` it is the prox of ``(alpha / b) Omega`` at ``z a / b``."""
+    b = a + 2.0 * ridge
+    tau = alpha / b
+    for t in range(z.shape[0]):
+        z[t] *= a / b
+    if kind == 2:
+        _linf_prox(z, tau)
+        return
+    if kind == 3:
+        for t in range(z.shape[0]):
+            z[t] = _soft(z[t], ratio * tau, 1.0, 0.0)
+        tau = (1.0 - ratio) * tau
     norm = 0.0
     for v in z:
         norm += v * v
     norm = np.sqrt(norm)
-    if norm > alpha / a:
-        return (1.0 - alpha / (a * norm)) / (1.0 + 2.0 * ridge / a)
-    return 0.0
+    scale = 1.0 - tau / norm if norm > tau else 0.0
+    for t in range(z.shape[0]):
+        z[t] *= scale
 
 
-def _linf_prox(z, alpha, a, ridge):
-    """``z <- argmin_w a ||w - z||^2 / 2 + alpha ||w||_inf + ridge ||w||^2``: with
-    ``z' = z a / (a + 2 ridge)`` and ``tau = alpha / (a + 2 ridge)``, the prox of
-    ``tau ||.||_inf`` at ``z'`` clips it to ``[-theta, theta]``, ``theta`` the
-    shrinkage of the projection onto the L1 ball of radius ``tau``
-    (:func:`mtlreg.penalties.linf.l1_ball_threshold`; 0 when ``z'`` is inside)."""
-    shrink = a / (a + 2.0 * ridge)
-    tau = alpha / (a + 2.0 * ridge)
-    u = np.sort(np.abs(z))[::-1] * shrink
+def _linf_prox(z, tau):
+    """``z <-`` the prox of ``tau ||.||_inf``: ``z`` clipped to ``[-theta, theta]``,
+    ``theta`` the shrinkage of the projection onto the L1 ball of radius ``tau``
+    (:func:`mtlreg.penalties.linf.l1_ball_threshold`; 0 when ``z`` is inside)."""
+    u = np.sort(np.abs(z))[::-1]
     total, theta = 0.0, 0.0
     for k in range(u.shape[0]):
         total += u[k]
         theta = max(theta, (total - tau) / (k + 1))
     for t in range(z.shape[0]):
-        z[t] = min(max(z[t] * shrink, -theta), theta)
+        z[t] = min(max(z[t], -theta), theta)
 
 
-def _block(z, alpha, a, ridge, linf):
-    """``z <- `` the block's minimizer: the L2,1 group shrink, or the L1,inf prox."""
-    if linf:
-        _linf_prox(z, alpha, a, ridge)
-    else:
-        scale = _group_scale(z, alpha, a, ridge)
-        for t in range(z.shape[0]):
-            z[t] *= scale
-
-
-def _entries(gram, cq, c, W, H, alpha, ridge, n_epochs):
-    T, k = W.shape
+def _entries(gram, cq, c, W, H, o, alpha, ridge):
+    """One sweep over the entries of the part in rows ``o:o + T`` of ``W``."""
+    T, k = H.shape
     shared = gram.shape[0] == 1
-    for _ in range(n_epochs):
+    for t in range(T):
+        G = gram[0] if shared else gram[t]
+        for j in range(k):
+            if G[j, j] <= 0.0:  # no data: the penalty alone, minimized at 0 (G[j, :] = 0)
+                W[o + t, j] = 0.0
+                continue
+            a = c[t] * G[j, j]
+            if a <= 0.0:  # a task without loss weight: the penalty alone, minimized at 0
+                delta = -W[o + t, j]
+                W[o + t, j] = 0.0
+                for i in range(k):
+                    H[t, i] += delta * G[j, i]
+                continue
+            z = W[o + t, j] - (c[t] * H[t, j] - cq[t, j]) / a
+            new = _soft(z, alpha, a, ridge)
+            delta = new - W[o + t, j]
+            if delta != 0.0:
+                W[o + t, j] = new
+                for i in range(k):
+                    H[t, i] += delta * G[j, i]
+
+
+def _blocks(gram, cq, c, W, H, o, kind, alpha, ridge, ratio, z):
+    """One sweep over the blocks (a feature across the tasks) of the part in rows
+    ``o:o + T`` of ``W``."""
+    T, k = H.shape
+    shared = gram.shape[0] == 1
+    for j in range(k):
+        a = 0.0
         for t in range(T):
             G = gram[0] if shared else gram[t]
-            for j in range(k):
-                if G[j, j] <= 0.0:  # no data: the penalty alone, minimized at 0 (G[j, :] = 0)
-                    W[t, j] = 0.0
-                    continue
-                a = c[t] * G[j, j]
-                if a <= 0.0:  # a task without loss weight: nothing to descend
-                    continue
-                z = W[t, j] - (c[t] * H[t, j] - cq[t, j]) / a
-                new = _soft(z, alpha, a, ridge)
-                delta = new - W[t, j]
-                if delta != 0.0:
-                    W[t, j] = new
-                    for i in range(k):
-                        H[t, i] += delta * G[j, i]
-
-
-def _groups(gram, cq, c, W, H, alpha, ridge, n_epochs, linf):
-    T, k = W.shape
-    shared = gram.shape[0] == 1
-    z = np.empty(T)
-    for _ in range(n_epochs):
-        for j in range(k):
-            a = 0.0
+            a = max(a, c[t] * G[j, j])
+        if a <= 0.0:  # no data or loss weight in any task: the penalty alone, min at 0
             for t in range(T):
                 G = gram[0] if shared else gram[t]
-                a = max(a, c[t] * G[j, j])
-            if a <= 0.0:  # no data in any task: the penalty alone, minimized at 0
-                for t in range(T):
-                    G = gram[0] if shared else gram[t]
-                    if G[j, j] <= 0.0:  # (G[j, :] = 0: H does not change)
-                        W[t, j] = 0.0
-                continue
-            for t in range(T):
-                z[t] = W[t, j] - (c[t] * H[t, j] - cq[t, j]) / a
-            _block(z, alpha, a, ridge, linf)
-            for t in range(T):
-                delta = z[t] - W[t, j]
-                if delta != 0.0:
-                    W[t, j] += delta
-                    G = gram[0] if shared else gram[t]
-                    for i in range(k):
-                        H[t, i] += delta * G[j, i]
+                delta = -W[o + t, j]
+                W[o + t, j] = 0.0
+                for i in range(k):
+                    H[t, i] += delta * G[j, i]
+            continue
+        for t in range(T):
+            z[t] = W[o + t, j] - (c[t] * H[t, j] - cq[t, j]) / a
+        _block(z, kind, alpha, a, ridge, ratio)
+        for t in range(T):
+            delta = z[t] - W[o + t, j]
+            if delta != 0.0:
+                W[o + t, j] += delta
+                G = gram[0] if shared else gram[t]
+                for i in range(k):
+                    H[t, i] += delta * G[j, i]
+
+
+def _gram_sweeps(gram, cq, c, W, H, parts, n_epochs):
+    """``n_epochs`` sweeps over every part (``parts[p] = (kind, alpha, ridge,
+    ratio)``, kind 0 the entries of L1)."""
+    T = H.shape[0]
+    z = np.empty(T)
+    for _ in range(n_epochs):
+        for p in range(parts.shape[0]):
+            kind = int(parts[p, 0])
+            if kind == 0:
+                _entries(gram, cq, c, W, H, p * T, parts[p, 1], parts[p, 2])
+            else:
+                _blocks(gram, cq, c, W, H, p * T, kind, parts[p, 1], parts[p, 2],
+                        parts[p, 3], z)
 
 
 def _partial(XT, R, weight, offset, lo, hi, shared, j):
@@ -188,59 +209,76 @@ def _intercepts(R, weight, offset, bounds, AB, B):
     return change
 
 
-def _data_entries(XT, weight, offset, bounds, A, N, W, R, alpha, ridge, n_epochs, AB, B):
-    T, k = W.shape
+def _data_entries(XT, weight, offset, bounds, A, N, W, R, o, alpha, ridge):
+    """The data form of :func:`_entries`; returns the largest ``a delta^2``."""
+    T, k = A.shape
     shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
     change = 0.0
-    for _ in range(n_epochs):
-        change = 0.0
-        for t in range(T):
-            lo, hi = bounds[t], bounds[t + 1]
-            for j in range(k):
-                a = A[t, j]
-                if a <= 0.0:
-                    if N[t, j] <= 0.0:  # no data: the penalty alone, minimized at 0
-                        W[t, j] = 0.0
-                    continue  # (or a task without loss weight: nothing to descend)
-                z = W[t, j] - _partial(XT, R, weight, offset, lo, hi, shared, j) / a
-                new = _soft(z, alpha, a, ridge)
-                delta = new - W[t, j]
-                if delta != 0.0:
-                    W[t, j] = new
-                    _move(XT, R, lo, hi, shared, j, delta)
-                    change = max(change, a * delta * delta)
-        if AB is not None:
-            change = max(change, _intercepts(R, weight, offset, bounds, AB, B))
+    for t in range(T):
+        lo, hi = bounds[t], bounds[t + 1]
+        for j in range(k):
+            a = A[t, j]
+            if a <= 0.0:  # no data, no loss weight or no curvature: the penalty alone
+                if N[t, j] > 0.0 and W[o + t, j] != 0.0:
+                    _move(XT, R, lo, hi, shared, j, -W[o + t, j])
+                W[o + t, j] = 0.0
+                continue
+            z = W[o + t, j] - _partial(XT, R, weight, offset, lo, hi, shared, j) / a
+            new = _soft(z, alpha, a, ridge)
+            delta = new - W[o + t, j]
+            if delta != 0.0:
+                W[o + t, j] = new
+                _move(XT, R, lo, hi, shared, j, delta)
+                change = max(change, a * delta * delta)
     return change
 
 
-def _data_groups(XT, weight, offset, bounds, A, N, W, R, alpha, ridge, n_epochs, AB, B,
-                 linf):
-    T, k = W.shape
+def _data_blocks(XT, weight, offset, bounds, A, N, W, R, o, kind, alpha, ridge, ratio, z):
+    """The data form of :func:`_blocks`; returns the largest ``a delta^2``."""
+    T, k = A.shape
     shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
+    change = 0.0
+    for j in range(k):
+        a = 0.0
+        for t in range(T):
+            a = max(a, A[t, j])
+        if a <= 0.0:  # no data, loss weight or curvature in any task: the penalty alone
+            for t in range(T):
+                if N[t, j] > 0.0 and W[o + t, j] != 0.0:
+                    _move(XT, R, bounds[t], bounds[t + 1], shared, j, -W[o + t, j])
+                W[o + t, j] = 0.0
+            continue
+        for t in range(T):
+            z[t] = W[o + t, j] - _partial(XT, R, weight, offset, bounds[t], bounds[t + 1],
+                                          shared, j) / a
+        _block(z, kind, alpha, a, ridge, ratio)
+        for t in range(T):
+            delta = z[t] - W[o + t, j]
+            if delta != 0.0:
+                W[o + t, j] += delta
+                _move(XT, R, bounds[t], bounds[t + 1], shared, j, delta)
+                change = max(change, a * delta * delta)
+    return change
+
+
+def _data_sweeps(XT, weight, offset, bounds, A, N, W, R, parts, n_epochs, AB, B):
+    """The data form of :func:`_gram_sweeps`, then the intercepts (``AB`` not
+    None) at the end of each epoch; returns the last epoch's largest
+    ``a delta^2``."""
+    T = A.shape[0]
     z = np.empty(T)
     change = 0.0
     for _ in range(n_epochs):
         change = 0.0
-        for j in range(k):
-            a = 0.0
-            for t in range(T):
-                a = max(a, A[t, j])
-            if a <= 0.0:  # no data in any task: the penalty alone, minimized at 0
-                for t in range(T):
-                    if N[t, j] <= 0.0:
-                        W[t, j] = 0.0
-                continue
-            for t in range(T):
-                z[t] = W[t, j] - _partial(XT, R, weight, offset, bounds[t], bounds[t + 1],
-                                          shared, j) / a
-            _block(z, alpha, a, ridge, linf)
-            for t in range(T):
-                delta = z[t] - W[t, j]
-                if delta != 0.0:
-                    W[t, j] += delta
-                    _move(XT, R, bounds[t], bounds[t + 1], shared, j, delta)
-                    change = max(change, a * delta * delta)
+        for p in range(parts.shape[0]):
+            kind = int(parts[p, 0])
+            if kind == 0:
+                moved = _data_entries(XT, weight, offset, bounds, A, N, W, R, p * T,
+                                      parts[p, 1], parts[p, 2])
+            else:
+                moved = _data_blocks(XT, weight, offset, bounds, A, N, W, R, p * T, kind,
+                                     parts[p, 1], parts[p, 2], parts[p, 3], z)
+            change = max(change, moved)
         if AB is not None:
             change = max(change, _intercepts(R, weight, offset, bounds, AB, B))
     return change
@@ -248,46 +286,37 @@ def _data_groups(XT, weight, offset, bounds, A, N, W, R, alpha, ridge, n_epochs,
 
 if AVAILABLE:
     _jit = numba.njit(cache=True, nogil=True)
-    _soft, _group_scale = _jit(_soft), _jit(_group_scale)
-    _linf_prox, _block = _jit(_linf_prox), _jit(_block)
-    _entries, _groups = _jit(_entries), _jit(_groups)
+    _soft, _linf_prox, _block = _jit(_soft), _jit(_linf_prox), _jit(_block)
+    _entries, _blocks, _gram_sweeps = _jit(_entries), _jit(_blocks), _jit(_gram_sweeps)
     # the data form's sums over samples may be reordered (vectorized), as BLAS does
     _fast = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
     _partial, _move, _intercepts = _fast(_partial), _fast(_move), _fast(_intercepts)
-    _data_entries, _data_groups = _fast(_data_entries), _fast(_data_groups)
+    _data_entries, _data_blocks = _fast(_data_entries), _fast(_data_blocks)
+    _data_sweeps = _fast(_data_sweeps)
+
+KINDS = {"entries": 0, "l2": 1, "linf": 2, "sparse_l2": 3}
 
 
-def epochs(kind, gram, cq, c, W, H, alpha, ridge, n_epochs):
-    """``n_epochs`` sweeps over every coefficient, updating ``W`` and ``H`` in
-    place (float64, C-contiguous host arrays)."""
-    args = (gram, cq, c, W, H, float(alpha), float(ridge), int(n_epochs))
-    if kind == "entries":
-        _entries(*args)
-    else:
-        _groups(*args, kind == "linf")
+def epochs(parts, gram, cq, c, W, H, n_epochs):
+    """``n_epochs`` sweeps over every coefficient, updating ``W`` (the parts
+    stacked, ``(n_parts * T, k)``) and ``H`` (``(T, k)``) in place (float64,
+    C-contiguous host arrays).  ``parts``: one row ``(kind, alpha, ridge, ratio)``
+    per part, ``kind`` from :data:`KINDS`."""
+    _gram_sweeps(gram, cq, c, W, H, parts, int(n_epochs))
 
 
-def _data_sweep(kind, *args):
-    if kind == "entries":
-        return _data_entries(*args)
-    return _data_groups(*args, kind == "linf")
-
-
-def data_epochs(kind, XT, Y, weight, bounds, A, N, W, Z, alpha, ridge, n_epochs):
+def data_epochs(parts, XT, Y, weight, bounds, A, N, W, Z, n_epochs):
     """The data form of :func:`epochs`: updates ``W`` and ``Z`` in place (the
     epochs update the residuals ``Z - Y``, one load fewer per sample)."""
     R = Z - Y
-    _data_sweep(kind, XT, weight, None, bounds, A, N, W, R, float(alpha), float(ridge),
-                int(n_epochs), None, None)
+    _data_sweeps(XT, weight, None, bounds, A, N, W, R, parts, int(n_epochs), None, None)
     np.add(R, Y, out=Z)
 
 
-def newton_epochs(kind, XT, curvature, slope, bounds, A, N, W, D, alpha, ridge, n_epochs,
-                  AB=None, B=None):
+def newton_epochs(parts, XT, curvature, slope, bounds, A, N, W, D, n_epochs, AB=None, B=None):
     """Epochs on the quadratic model ``sum slope d + curvature d^2 / 2`` of the loss
     around a point (``d`` the change of each sample's linear predictor, kept in
     ``D``) plus the penalty at ``W``: updates ``W``, ``D`` and the intercepts'
     changes ``B`` (curvatures ``AB``; None: no intercept) in place.  Returns the
     last epoch's largest ``a delta^2`` (``a`` the coordinate's curvature)."""
-    return _data_sweep(kind, XT, curvature, slope, bounds, A, N, W, D, float(alpha),
-                       float(ridge), int(n_epochs), AB, B)
+    return _data_sweeps(XT, curvature, slope, bounds, A, N, W, D, parts, int(n_epochs), AB, B)
