@@ -841,8 +841,9 @@ def intercept_scale_for(data):
     objective, the dual point and the certificate are unchanged (a change of
     variables of an unpenalized block)."""
     xp = data.xp
-    X2 = xp.sum(data.X * data.X, axis=0) if data.shared else \
-        data.task_sum(xp.sum(xp.sum(data.X * data.X, axis=1), axis=1))
+    # sums of squares by vecdot: no temporary of the design's size
+    X2 = xp.vecdot(data.X, data.X, axis=-2) if data.shared else \
+        data.task_sum(xp.sum(xp.vecdot(data.X, data.X, axis=-1), axis=1))
     c = data.task_weight
     features = as_float(xp.max(c * X2)) if not data.shared else \
         as_float(xp.sum(X2)) * as_float(xp.max(c))

@@ -640,16 +640,58 @@ def _cd_penalty(name, datafit, alpha, ridge=0.0):
     return PartsPenalty(xp, (shared, L1(xp, alpha, ridge=ridge))), SumOfParts(datafit, 2)
 
 
-@pytest.mark.parametrize("form", ["gram", "data"])
+def _read_design_in_place(monkeypatch):
+    """Make the compiled epochs read the task data's own design (no copy, as on
+    large designs) instead of a copy with each feature's samples contiguous."""
+    from mtlreg.solvers import coordinate
+
+    monkeypatch.setattr(coordinate, "COPY_SIZE", 0)
+
+
+@pytest.mark.parametrize("layout", ["shared", "chunked"])
+@pytest.mark.parametrize("in_place", [False, True])
+def test_curvatures_of_either_design_layout(layout, in_place, monkeypatch):
+    """``A[t, j] = sum metric x_j^2`` over each task's samples, from the compiled
+    epochs' view of the design (in place or copied), equals NumPy's sum."""
+    pytest.importorskip("numba")
+    from mtlreg.solvers import _cd_kernel
+    from mtlreg.solvers.coordinate import _design
+
+    if in_place:
+        _read_design_in_place(monkeypatch)
+    data = _cd_problem(layout, "data", monkeypatch).data
+    X3, cols, bounds, N = _design(data)
+    assert cols is not in_place
+    metric = np.random.default_rng(2).uniform(size=tuple(data.Y.shape)) * np.asarray(
+        data.weight > 0)
+    X = np.asarray(data.X)
+    if data.shared:
+        expected = metric @ (X * X)
+    else:
+        rows = np.einsum("ri,rij->rj", metric, X * X)
+        expected = np.add.reduceat(rows, bounds[:-1], axis=0)
+    got = _cd_kernel.curvatures(X3, cols, metric, bounds)
+    # sums of nonnegative terms: each within n_t eps of its value (fastmath reorders)
+    n = X.shape[-2] * (bounds[1:] - bounds[:-1])[:, None]
+    assert np.all(np.abs(got - expected) <= n * EPS * expected)
+    assert np.allclose(N, _cd_kernel.curvatures(X3, cols, np.ones_like(metric), bounds),
+                       rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("form, in_place", [("gram", False), ("data", False), ("data", True)])
 @pytest.mark.parametrize("penalty_name", CD_PENALTIES)
 @pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])
-def test_coordinate_descent_reaches_the_fista_optimum(layout, penalty_name, form, monkeypatch):
+def test_coordinate_descent_reaches_the_fista_optimum(layout, penalty_name, form, in_place,
+                                                      monkeypatch):
     """Compiled coordinate descent (with Anderson acceleration) and FISTA on the same
-    problem, in Gram form or on the data, ridge included, for every norm the epochs
-    know and the dirty models' parts: both certify 1e-12, so their objectives agree
-    within their gaps."""
+    problem, in Gram form or on the data (its design read in place or copied),
+    ridge included, for every norm the epochs know and the dirty models' parts:
+    both certify 1e-12, so their objectives agree within their gaps."""
     pytest.importorskip("numba")
     from mtlreg.solvers.coordinate import applies, coordinate_descent
+
+    if in_place:
+        _read_design_in_place(monkeypatch)
 
     penalty, datafit = _cd_penalty(penalty_name, _cd_problem(layout, form, monkeypatch),
                                    0.05, ridge=0.01)
@@ -743,20 +785,24 @@ def _logistic_cd_problem(layout, fit_intercept, monkeypatch):
     return DataFit(LogisticLoss(), data, fit_intercept=fit_intercept, intercept_scale=0.5)
 
 
+@pytest.mark.parametrize("in_place", [False, True])
 @pytest.mark.parametrize("fit_intercept", [False, True])
 @pytest.mark.parametrize("penalty_name", CD_PENALTIES)
 @pytest.mark.parametrize("layout", ["shared", "long", "chunked", "restricted"])
-def test_prox_newton_reaches_the_fista_optimum(layout, penalty_name, fit_intercept,
+def test_prox_newton_reaches_the_fista_optimum(layout, penalty_name, fit_intercept, in_place,
                                                monkeypatch):
     """Proximal Newton coordinate descent on the logistic loss (intercepts as
     coordinates, ridge included; every norm the epochs know and the dirty models'
-    parts) and FISTA on the same problem: both certify
-    1e-12, so their objectives agree within their gaps; and its reported
+    parts; the design read in place or copied) and FISTA on the same problem: both
+    certify 1e-12, so their objectives agree within their gaps; and its reported
     objective and gap are those of its own point (state computed afresh)."""
     pytest.importorskip("numba")
     from mtlreg.penalties import L1
     from mtlreg.solvers._fista_stopping import duality_gap
     from mtlreg.solvers.coordinate import applies, coordinate_descent
+
+    if in_place:
+        _read_design_in_place(monkeypatch)
 
     penalty, datafit = _cd_penalty(penalty_name,
                                    _logistic_cd_problem(layout, fit_intercept, monkeypatch),
@@ -863,3 +909,55 @@ def test_whole_problems_use_coordinate_descent_and_match(penalty_name, loss, gra
     assert plain.solution_.raw.solver != cd.solution_.raw.solver
     assert cd.converged_ and plain.converged_
     assert_same_optimum(cd.objective_, cd.dual_gap_, plain.objective_, plain.dual_gap_)
+
+
+def _solve_peak(est, problem):
+    """Peak of the memory allocated by ``fit_problem`` (tracemalloc), the problem
+    prepared beforehand."""
+    import tracemalloc
+
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        est.fit_problem(problem)
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+@pytest.mark.parametrize("name, n_t", [("LassoClassifier", 40), ("L21Classifier", 40),
+                                       ("LassoRegressor", 16)])
+def test_coordinate_descent_reads_a_large_design_in_place(name, n_t, monkeypatch):
+    """On a design larger than ``COPY_SIZE`` the compiled epochs read the task data's
+    own array: the solve allocates nothing of the design's size (its peak stays
+    below the design's bytes), where the copy's peak shows that the measurement
+    sees one."""
+    pytest.importorskip("numba")
+    import warnings
+
+    import mtlreg
+
+    rng = np.random.default_rng(3)
+    T, d = 100 if n_t == 40 else 400, 50
+    X = rng.standard_normal((T * n_t, d))
+    tasks = np.repeat(np.arange(T), n_t)
+    y = X[:, 0] - X[:, 1] + rng.standard_normal(T * n_t)
+    y = (y > 0).astype(int) if name.endswith("Classifier") else y
+    Est = getattr(mtlreg, name)
+    peaks = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # max_iter=20 stops before convergence
+        Est(max_iter=20).fit(X[:5 * n_t], y[:5 * n_t], tasks=tasks[:5 * n_t])  # kernels
+        for copy_size in (0, 2 ** 62):
+            monkeypatch.setattr(coordinate, "COPY_SIZE", copy_size)
+            est = Est(max_iter=20)
+            problem = est.prepare(X, y, tasks)
+            peaks[copy_size] = _solve_peak(est, problem)
+            assert "coordinate descent" in est.solution_.raw.solver
+    size = problem.data.X.nbytes
+    assert size >= X.nbytes  # the task data's chunked design (padding included)
+    assert peaks[0] < size <= peaks[2 ** 62]

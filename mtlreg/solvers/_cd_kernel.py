@@ -20,9 +20,12 @@ The data form (:func:`data_epochs`, for working sets too large for their Gram
 matrices) keeps the residuals ``Z - Y`` of every sample instead of ``H``: a
 coordinate costs a pass over its task's samples for the partial derivative,
 and one more to update ``Z`` when it moves (scikit-learn's ``Lasso`` and
-``MultiTaskLasso`` on a Fortran-ordered ``X``).  ``XT`` is the design with
-each row's samples last, ``(n_rows, k, m)``, or ``(1, k, n)`` shared by the
-tasks (``Z`` is then ``(n_tasks, n)``); the rows ``bounds[t]:bounds[t + 1]``
+``MultiTaskLasso`` on a Fortran-ordered ``X``).  ``X3`` is the design, C-contiguous:
+the task data's own chunked array ``(n_rows, m, k)`` (``cols=False``: read in
+place, a feature's samples ``k`` numbers apart, which suits blocks that stay in
+the cache), or a copy with each row's samples last, ``(n_rows, k, m)``
+(``cols=True``); ``(1, n, k)`` or ``(1, k, n)`` for a design shared by the tasks
+(``Z`` is then ``(n_tasks, n)``); the rows ``bounds[t]:bounds[t + 1]``
 of ``Z``, ``Y`` and ``weight`` (``(n_rows, m)``) are task ``t``'s samples;
 ``A[t, j] = sum weight x_j^2`` and ``N[t, j] = sum x_j^2`` over those samples.
 
@@ -44,7 +47,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "KINDS", "epochs", "data_epochs", "newton_epochs"]
+__all__ = ["AVAILABLE", "KINDS", "epochs", "data_epochs", "newton_epochs",
+           "curvatures"]
 
 
 def _soft(z, alpha, a, ridge):
@@ -166,26 +170,57 @@ def _gram_sweeps(gram, cq, c, W, H, parts, n_epochs):
                         parts[p, 3], z)
 
 
-def _partial(XT, R, weight, offset, lo, hi, shared, j):
+def _partial(X3, R, weight, offset, lo, hi, shared, cols, j):
     """``sum x_j (weight r + offset)`` over rows ``lo:hi`` (task ``t``'s samples;
     ``offset`` None: zero)."""
     g = 0.0
     for r in range(lo, hi):
-        X = XT[0] if shared else XT[r]
-        for i in range(R.shape[1]):
-            if offset is None:
-                g += weight[r, i] * X[j, i] * R[r, i]
-            else:
-                g += X[j, i] * (weight[r, i] * R[r, i] + offset[r, i])
+        X = X3[0] if shared else X3[r]
+        if cols:  # two loops: one typed view would lose the contiguity numba vectorizes
+            x = X[j]
+            for i in range(R.shape[1]):
+                g += x[i] * (weight[r, i] * R[r, i] + (0.0 if offset is None else offset[r, i]))
+        else:
+            for i in range(R.shape[1]):
+                g += X[i, j] * (weight[r, i] * R[r, i] +
+                                (0.0 if offset is None else offset[r, i]))
     return g
 
 
-def _move(XT, R, lo, hi, shared, j, delta):
+def _move(X3, R, lo, hi, shared, cols, j, delta):
     """``z += delta x_j`` over rows ``lo:hi``."""
     for r in range(lo, hi):
-        X = XT[0] if shared else XT[r]
-        for i in range(R.shape[1]):
-            R[r, i] += delta * X[j, i]
+        X = X3[0] if shared else X3[r]
+        if cols:
+            x = X[j]
+            for i in range(R.shape[1]):
+                R[r, i] += delta * x[i]
+        else:
+            for i in range(R.shape[1]):
+                R[r, i] += delta * X[i, j]
+
+
+def _curvatures(X3, cols, metric, bounds, A):
+    """``A[t, j] = sum metric x_j^2`` over task ``t``'s samples (``metric`` per
+    sample, shaped like ``R``), with no temporary of the design's size."""
+    shared = X3.shape[0] != metric.shape[0]
+    A[:] = 0.0
+    for t in range(A.shape[0]):
+        for r in range(bounds[t], bounds[t + 1]):
+            X = X3[0] if shared else X3[r]
+            h = metric[r]
+            if cols:
+                for j in range(A.shape[1]):
+                    x = X[j]
+                    a = 0.0
+                    for i in range(h.shape[0]):
+                        a += h[i] * x[i] * x[i]
+                    A[t, j] += a
+            else:
+                for i in range(h.shape[0]):
+                    x = X[i]
+                    for j in range(A.shape[1]):
+                        A[t, j] += h[i] * x[j] * x[j]
 
 
 def _intercepts(R, weight, offset, bounds, AB, B):
@@ -209,10 +244,10 @@ def _intercepts(R, weight, offset, bounds, AB, B):
     return change
 
 
-def _data_entries(XT, weight, offset, bounds, A, N, W, R, o, alpha, ridge):
+def _data_entries(X3, cols, weight, offset, bounds, A, N, W, R, o, alpha, ridge):
     """The data form of :func:`_entries`; returns the largest ``a delta^2``."""
     T, k = A.shape
-    shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
+    shared = X3.shape[0] != R.shape[0]  # one design for every task's row of R
     change = 0.0
     for t in range(T):
         lo, hi = bounds[t], bounds[t + 1]
@@ -220,23 +255,24 @@ def _data_entries(XT, weight, offset, bounds, A, N, W, R, o, alpha, ridge):
             a = A[t, j]
             if a <= 0.0:  # no data, no loss weight or no curvature: the penalty alone
                 if N[t, j] > 0.0 and W[o + t, j] != 0.0:
-                    _move(XT, R, lo, hi, shared, j, -W[o + t, j])
+                    _move(X3, R, lo, hi, shared, cols, j, -W[o + t, j])
                 W[o + t, j] = 0.0
                 continue
-            z = W[o + t, j] - _partial(XT, R, weight, offset, lo, hi, shared, j) / a
+            z = W[o + t, j] - _partial(X3, R, weight, offset, lo, hi, shared, cols, j) / a
             new = _soft(z, alpha, a, ridge)
             delta = new - W[o + t, j]
             if delta != 0.0:
                 W[o + t, j] = new
-                _move(XT, R, lo, hi, shared, j, delta)
+                _move(X3, R, lo, hi, shared, cols, j, delta)
                 change = max(change, a * delta * delta)
     return change
 
 
-def _data_blocks(XT, weight, offset, bounds, A, N, W, R, o, kind, alpha, ridge, ratio, z):
+def _data_blocks(X3, cols, weight, offset, bounds, A, N, W, R, o, kind, alpha, ridge, ratio,
+                 z):
     """The data form of :func:`_blocks`; returns the largest ``a delta^2``."""
     T, k = A.shape
-    shared = XT.shape[0] != R.shape[0]  # one design for every task's row of R
+    shared = X3.shape[0] != R.shape[0]  # one design for every task's row of R
     change = 0.0
     for j in range(k):
         a = 0.0
@@ -245,23 +281,23 @@ def _data_blocks(XT, weight, offset, bounds, A, N, W, R, o, kind, alpha, ridge, 
         if a <= 0.0:  # no data, loss weight or curvature in any task: the penalty alone
             for t in range(T):
                 if N[t, j] > 0.0 and W[o + t, j] != 0.0:
-                    _move(XT, R, bounds[t], bounds[t + 1], shared, j, -W[o + t, j])
+                    _move(X3, R, bounds[t], bounds[t + 1], shared, cols, j, -W[o + t, j])
                 W[o + t, j] = 0.0
             continue
         for t in range(T):
-            z[t] = W[o + t, j] - _partial(XT, R, weight, offset, bounds[t], bounds[t + 1],
-                                          shared, j) / a
+            z[t] = W[o + t, j] - _partial(X3, R, weight, offset, bounds[t], bounds[t + 1],
+                                          shared, cols, j) / a
         _block(z, kind, alpha, a, ridge, ratio)
         for t in range(T):
             delta = z[t] - W[o + t, j]
             if delta != 0.0:
                 W[o + t, j] += delta
-                _move(XT, R, bounds[t], bounds[t + 1], shared, j, delta)
+                _move(X3, R, bounds[t], bounds[t + 1], shared, cols, j, delta)
                 change = max(change, a * delta * delta)
     return change
 
 
-def _data_sweeps(XT, weight, offset, bounds, A, N, W, R, parts, n_epochs, AB, B):
+def _data_sweeps(X3, cols, weight, offset, bounds, A, N, W, R, parts, n_epochs, AB, B):
     """The data form of :func:`_gram_sweeps`, then the intercepts (``AB`` not
     None) at the end of each epoch; returns the last epoch's largest
     ``a delta^2``."""
@@ -273,10 +309,10 @@ def _data_sweeps(XT, weight, offset, bounds, A, N, W, R, parts, n_epochs, AB, B)
         for p in range(parts.shape[0]):
             kind = int(parts[p, 0])
             if kind == 0:
-                moved = _data_entries(XT, weight, offset, bounds, A, N, W, R, p * T,
+                moved = _data_entries(X3, cols, weight, offset, bounds, A, N, W, R, p * T,
                                       parts[p, 1], parts[p, 2])
             else:
-                moved = _data_blocks(XT, weight, offset, bounds, A, N, W, R, p * T, kind,
+                moved = _data_blocks(X3, cols, weight, offset, bounds, A, N, W, R, p * T, kind,
                                      parts[p, 1], parts[p, 2], parts[p, 3], z)
             change = max(change, moved)
         if AB is not None:
@@ -291,6 +327,7 @@ if AVAILABLE:
     # the data form's sums over samples may be reordered (vectorized), as BLAS does
     _fast = numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
     _partial, _move, _intercepts = _fast(_partial), _fast(_move), _fast(_intercepts)
+    _curvatures = _fast(_curvatures)
     _data_entries, _data_blocks = _fast(_data_entries), _fast(_data_blocks)
     _data_sweeps = _fast(_data_sweeps)
 
@@ -305,18 +342,28 @@ def epochs(parts, gram, cq, c, W, H, n_epochs):
     _gram_sweeps(gram, cq, c, W, H, parts, int(n_epochs))
 
 
-def data_epochs(parts, XT, Y, weight, bounds, A, N, W, Z, n_epochs):
+def data_epochs(parts, X3, cols, Y, weight, bounds, A, N, W, Z, n_epochs):
     """The data form of :func:`epochs`: updates ``W`` and ``Z`` in place (the
     epochs update the residuals ``Z - Y``, one load fewer per sample)."""
     R = Z - Y
-    _data_sweeps(XT, weight, None, bounds, A, N, W, R, parts, int(n_epochs), None, None)
+    _data_sweeps(X3, cols, weight, None, bounds, A, N, W, R, parts, int(n_epochs), None, None)
     np.add(R, Y, out=Z)
 
 
-def newton_epochs(parts, XT, curvature, slope, bounds, A, N, W, D, n_epochs, AB=None, B=None):
+def newton_epochs(parts, X3, cols, curvature, slope, bounds, A, N, W, D, n_epochs, AB=None,
+                  B=None):
     """Epochs on the quadratic model ``sum slope d + curvature d^2 / 2`` of the loss
     around a point (``d`` the change of each sample's linear predictor, kept in
     ``D``) plus the penalty at ``W``: updates ``W``, ``D`` and the intercepts'
     changes ``B`` (curvatures ``AB``; None: no intercept) in place.  Returns the
     last epoch's largest ``a delta^2`` (``a`` the coordinate's curvature)."""
-    return _data_sweeps(XT, curvature, slope, bounds, A, N, W, D, parts, int(n_epochs), AB, B)
+    return _data_sweeps(X3, cols, curvature, slope, bounds, A, N, W, D, parts, int(n_epochs), AB, B)
+
+
+def curvatures(X3, cols, metric, bounds):
+    """``A[t, j] = sum metric x_j^2`` over task ``t``'s samples (float64,
+    ``(n_tasks, k)``): ``X3``, ``cols`` and ``bounds`` as in :func:`data_epochs`,
+    ``metric`` shaped like its ``Y`` (``(n_tasks, n)`` for a shared design)."""
+    A = np.empty((bounds.shape[0] - 1, X3.shape[1 if cols else 2]))
+    _curvatures(X3, cols, metric, bounds, A)
+    return A
