@@ -166,6 +166,8 @@ class NormPenalty(ScaledPenalty):
         return self.alpha * self.norm(coef) + self.ridge * xp.sum(coef * coef)
 
     def prox(self, coef, step):
+        if self.ridge == 0:
+            return self.norm_prox(coef, step * self.alpha)
         k = 1.0 + 2.0 * step * self.ridge
         return self.norm_prox(coef / k, step * self.alpha / k)
 

@@ -10,8 +10,8 @@ class _GroupL2(NormPenalty):
     _reduce_axis = 0
 
     def _group_norms(self, coef):
-        xp = self.xp
-        return xp.sqrt(xp.sum(coef * coef, axis=self._reduce_axis))
+        xp = self.xp  # vecdot: no temporary of coef's size (its axis counts from the end)
+        return xp.sqrt(xp.vecdot(coef, coef, axis=self._reduce_axis - coef.ndim))
 
     def norm(self, coef):
         return self.xp.sum(self._group_norms(coef))

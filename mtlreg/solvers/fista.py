@@ -57,9 +57,17 @@ class _Trial(NamedTuple):
 def _extrapolate(x, x_old, beta, has_b):
     """``y = x + beta (x - x_old)``; the state is affine in the point, so it
     is extrapolated from the cached states without a pass over the data."""
-    return _Point(x.coef + beta * (x.coef - x_old.coef),
-                  x.intercept + beta * (x.intercept - x_old.intercept) if has_b else x.intercept,
-                  x.state + beta * (x.state - x_old.state))
+    return _Point(_past_by(x.coef, x_old.coef, beta),
+                  _past_by(x.intercept, x_old.intercept, beta) if has_b else x.intercept,
+                  _past_by(x.state, x_old.state, beta))
+
+
+def _past_by(a, a_old, beta):
+    """``a + beta (a - a_old)`` in one new array (in-place updates of it)."""
+    out = a - a_old
+    out *= beta
+    out += a
+    return out
 
 
 def _proximal_step(datafit, penalty, x, y, L, has_b):
@@ -67,11 +75,16 @@ def _proximal_step(datafit, penalty, x, y, L, has_b):
     the intercepts): one ``value_and_grad`` at ``y``, one ``state`` at the new point."""
     xp = datafit.xp
     fy, gy, gyb = datafit.value_and_grad(y.coef, y.intercept, y.state)
-    coef = penalty.prox(y.coef - gy / L, 1.0 / L)
+    forward = gy / -L
+    forward += y.coef
+    coef = penalty.prox(forward, 1.0 / L)
+    del forward
     intercept = y.intercept - gyb / L if has_b else x.intercept
     new = _Point(coef, intercept, datafit.state(coef, intercept))
     step = coef - y.coef
-    restart_dot = xp.sum(step * (x.coef - coef))
+    back = x.coef - coef
+    restart_dot = xp.sum(xp.vecdot(step, back, axis=-1))
+    del back
     step_b = None
     if has_b:
         step_b = intercept - y.intercept
