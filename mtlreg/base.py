@@ -192,9 +192,8 @@ class _MultiTaskLinearModel(BaseEstimator):
         if self.device in (None, "cpu"):
             return
         for name, value in list(vars(self).items()):
-            if name.endswith("_") and hasattr(value, "__dlpack__") \
-                    and not isinstance(value, np.ndarray):
-                setattr(self, name, to_numpy(value))
+            if name.endswith("_") and name != "solution_":
+                setattr(self, name, _to_host(value))
         self.solution_ = self.solution_.to_numpy()
 
     # -- predict -----------------------------------------------------------------
@@ -437,3 +436,12 @@ def follow_namespace(xp, labels, X):
     if is_numpy_namespace(xp) or labels.dtype.kind not in "biuf":
         return labels
     return xp.asarray(labels, device=device(X))
+
+
+def _to_host(value):
+    """A device array as NumPy; the arrays in a tuple too (factored readouts)."""
+    if isinstance(value, tuple):
+        return tuple(_to_host(v) for v in value)
+    if hasattr(value, "__dlpack__") and not isinstance(value, np.ndarray):
+        return to_numpy(value)
+    return value

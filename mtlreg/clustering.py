@@ -18,6 +18,7 @@ from .base import (
     set_params_from_init,
 )
 from .penalties import ClusteredPenalty, Zero
+from .penalties.aso import factored_matrix
 from .problem import Objective, Part
 
 __all__ = ["ClusteredRegressor", "ClusteredClassifier", "cluster_tasks"]
@@ -48,11 +49,17 @@ _DETAIL = """Convex relaxation of clustered multi-task learning (Jacob, Bach & V
     gradient steps on ``(W, M)`` jointly, with a gradient in ``M`` that is not
     symmetric.)
 
-    Cost per iteration: the data fit's gradient, the ``n_tasks x n_tasks``
-    product ``W^T W`` (``O(n_tasks^2 n_features)``) and its eigendecomposition
-    (``O(n_tasks^3)``), on the array namespace; the bisection runs on the
-    ``n_tasks`` eigenvalues.  The eigendecomposition dominates beyond a few
-    hundred tasks."""
+    The term depends on the nonzero singular values of ``W`` alone, so it is
+    also cASO's (:class:`~mtlreg.CASORegressor`, ``M`` over the features;
+    Zhou, Chen & Ye, NIPS 2011): the same implementation computes both on the
+    smaller side of ``W``.  Cost per iteration: the data fit's gradient, the
+    Gram matrix of ``W`` on its smaller side (``O(n_tasks n_features
+    min(n_tasks, n_features))``) and its eigendecomposition
+    (``O(min(n_tasks, n_features)^3)``), on the array namespace; no
+    ``n_tasks x n_tasks`` matrix when ``n_tasks > n_features``.  The fitted
+    ``M`` is kept in factored form (``cluster_factors_``, ``O(n_tasks r)``),
+    and ``clusters_`` comes from its top eigenvectors; ``cluster_matrix_``
+    builds the dense ``n_tasks x n_tasks`` matrix when it is read."""
 
 _PARAMS = """
     beta : float, default=alpha's default
@@ -65,7 +72,14 @@ _PARAMS = """
         ``n_clusters_`` says how many were used."""
 
 _ATTRS = """
+    cluster_factors_ : tuple (V, m, rest)
+        The optimal ``M`` at the solution in factored form, ``M = V diag(m) V^T
+        + rest (I - V V^T)``: ``V`` of shape (n_tasks, r) with orthonormal
+        columns, ``m`` of shape (r,), ``rest`` a float (``O(n_tasks r)``
+        memory, ``r <= min(n_tasks, n_features)``).
     cluster_matrix_ : ndarray of shape (n_tasks, n_tasks)
+        ``M`` as a dense matrix, built from ``cluster_factors_`` each time it is
+        read (``n_tasks^2`` numbers: 800 MB at 10,000 tasks in float64).
         The optimal ``M`` at the solution: the relaxed counterpart of the
         projection ``E (E^T E)^-1 E^T`` onto cluster indicators, with block
         structure when the tasks are clustered (its eigenvalues lie in
@@ -88,7 +102,12 @@ def cluster_tasks(M, n_clusters, random_state=0):
 
     Parameters
     ----------
-    M : array of shape (n_tasks, n_tasks), symmetric
+    M : array of shape (n_tasks, n_tasks), symmetric, or tuple (V, m, rest)
+        The factored form ``V diag(m) V^T + rest (I - V V^T)`` (``V`` with
+        orthonormal columns, as ``cluster_factors_``): its top eigenvectors
+        are columns of ``V`` when ``n_clusters`` of the ``m`` are at least
+        ``rest``, and no ``n_tasks x n_tasks`` matrix is formed; otherwise the
+        dense matrix is.
     n_clusters : int
     random_state : int, default=0
         Seed of k-means (10 restarts), so that the result is reproducible.
@@ -97,16 +116,38 @@ def cluster_tasks(M, n_clusters, random_state=0):
     -------
     ndarray of int of shape (n_tasks,)
     """
+    E = _top_eigenvectors(M, n_clusters)
+    if E is None:
+        T = _n_tasks(M)
+        return np.arange(T) if n_clusters >= T else np.zeros(T, dtype=np.int64)
+    return _spectral_labels(E, n_clusters, random_state)
+
+
+def _n_tasks(M):
+    return (M[0] if isinstance(M, tuple) else M).shape[0]
+
+
+def _top_eigenvectors(M, n_clusters):
+    """The top ``n_clusters`` eigenvectors of ``M`` (dense or factored) as a host
+    array, or None when there is nothing to cluster (one cluster, or one per task)."""
+    T = _n_tasks(M)
+    if n_clusters >= T or n_clusters == 1:
+        return None
+    if isinstance(M, tuple):
+        V, m, rest = (float(v) if isinstance(v, (int, float)) else to_numpy(v) for v in M)
+        order = np.argsort(np.asarray(m))[::-1][:n_clusters]
+        if order.shape[0] == n_clusters and np.min(np.asarray(m)[order]) >= rest:
+            return np.asarray(V, dtype=np.float64)[:, order]
+        M = factored_matrix(*M)
+    M = np.asarray(to_numpy(M), dtype=np.float64)
+    lam, U = small_linalg(np, "eigh", 0.5 * (M + M.T))
+    return U[:, np.argsort(lam)[::-1][:n_clusters]]
+
+
+def _spectral_labels(E, n_clusters, random_state):
+    """k-means on the unit-normalized rows of ``E``; labels in order of first appearance."""
     from sklearn.cluster import KMeans
 
-    M = np.asarray(to_numpy(M), dtype=np.float64)
-    T = M.shape[0]
-    if n_clusters >= T:
-        return np.arange(T)
-    if n_clusters == 1:
-        return np.zeros(T, dtype=np.int64)
-    lam, U = small_linalg(np, "eigh", 0.5 * (M + M.T))
-    E = U[:, np.argsort(lam)[::-1][:n_clusters]]
     norms = np.linalg.norm(E, axis=1, keepdims=True)
     E = E / np.where(norms > 0, norms, 1.0)
     raw = KMeans(n_clusters=n_clusters, n_init=10, random_state=random_state).fit_predict(E)
@@ -127,13 +168,18 @@ class _Clustered:
         term = ClusteredPenalty(xp, self.alpha, self.beta, k, ridge=self.ridge)
 
         def readouts(solution):
-            M = term.optimal_M(solution.coef)
-            labels = cluster_tasks(M, k)
-            return {"cluster_matrix_": M, "n_clusters_": k,
+            factors = term.optimal_M_factors(solution.coef)
+            labels = cluster_tasks(factors, k)
+            return {"cluster_factors_": factors, "n_clusters_": k,
                     "clusters_": labels if is_numpy_namespace(xp) else
                     xp.asarray(labels, device=device(solution.coef))}
 
         return Objective(parts=(Part(Zero(xp)),), smooth=term, readouts=readouts)
+
+    @property
+    def cluster_matrix_(self):
+        """The dense ``n_tasks x n_tasks`` ``M``, built from ``cluster_factors_``."""
+        return factored_matrix(*self.cluster_factors_)
 
 
 class ClusteredRegressor(_Clustered, MultiTaskRegressorBase):

@@ -108,6 +108,49 @@ def test_term_is_the_minimum_over_M_at_a_feasible_optimal_M(T, d, k, ridge):
         assert _term(W, M, eta, c) + ridge_part >= value - slack
 
 
+@pytest.mark.parametrize("T, d", [(9, 4), (4, 9), (5, 5)])
+@pytest.mark.parametrize("ridge", [0.0, 0.3])
+def test_clustered_and_caso_are_one_term_computed_on_the_smaller_side(T, d, ridge):
+    """The term depends on the nonzero singular values of ``W`` alone (Zhou, Chen &
+    Ye 2011): clustered MTL (``M`` over the tasks) and cASO (``M`` over the
+    features) are one function, computed on the smaller side.  Each value and
+    gradient equals the quadratic form at its own side's dense optimal ``M`` (the
+    readout, from the other side's eigendecomposition when that side is the
+    larger), and the two terms' values, gradients and conjugates agree."""
+    from mtlreg.penalties import ASOPenalty
+
+    rng = np.random.default_rng(T * 100 + d)
+    coef, V = rng.standard_normal((T, d)), rng.standard_normal((T, d))
+    alpha, beta = 0.7, 0.3
+    eta, c = _constants(alpha, beta)
+    lipschitz = 2 * c / eta + 2 * ridge
+    for k in (1, 2, 6):
+        clustered = ClusteredPenalty(xp, alpha, beta, k, ridge=ridge)
+        caso = ASOPenalty(xp, alpha, beta, k, ridge=ridge)
+        M_tasks, M_features = (np.asarray(p.optimal_M(coef)) for p in (clustered, caso))
+        assert M_tasks.shape == (T, T) and M_features.shape == (d, d)
+        inv_tasks = np.linalg.inv(eta * np.eye(T) + M_tasks)
+        inv_features = np.linalg.inv(eta * np.eye(d) + M_features)
+        ridge_part = ridge * np.sum(coef * coef)
+        references = {
+            clustered: (c * np.trace(coef.T @ inv_tasks @ coef) + ridge_part,
+                        2 * c * inv_tasks @ coef + 2 * ridge * coef),
+            caso: (c * np.trace(coef @ inv_features @ coef.T) + ridge_part,
+                   2 * c * coef @ inv_features + 2 * ridge * coef)}
+        results = {}
+        for pen, (value, grad) in references.items():
+            got_value, got_grad = (np.asarray(v) for v in pen.value_and_grad(coef))
+            assert abs(float(got_value) - value) <= rounding(value)
+            # a gradient Lipschitz in W, from eigendecompositions exact to O(n eps ||W||)
+            bound = spectral_rounding(max(T, d)) * lipschitz * np.linalg.norm(coef)
+            assert np.max(np.abs(got_grad - grad)) <= bound
+            results[pen] = (float(got_value), got_grad, pen.conjugate(V))
+        (v1, g1, s1), (v2, g2, s2) = results[clustered], results[caso]
+        assert abs(v1 - v2) <= rounding(v1)
+        assert np.max(np.abs(g1 - g2)) <= bound
+        assert abs(s1 - s2) <= rounding(s1)
+
+
 @pytest.mark.parametrize("T, d, k", SHAPES)
 def test_optimal_M_has_trace_n_clusters(T, d, k):
     """To the rounding of the breakpoint sums: ``_water_filling``'s ``kappa``."""
@@ -777,3 +820,38 @@ def test_regressor_follows_the_input_namespace(device_name, dtype_name):
     assert e < delta / 2
     assert np.linalg.norm(M - M_ref, 2) <= e / (delta - e) + spectral_rounding(T, dtype_name)
     np.testing.assert_array_equal(to_numpy(est.clusters_), ref.clusters_)
+
+
+def test_many_tasks_fit_without_a_tasks_by_tasks_matrix():
+    """With more tasks than features the term, its gap and the readouts work on the
+    features' side and on ``M``'s factors: the fit allocates less than one
+    ``T x T`` float64 matrix (tracemalloc), ``clusters_`` are those of the dense
+    ``cluster_matrix_`` (built on request), and ``cluster_factors_`` hold ``r <= d``
+    orthonormal columns."""
+    import tracemalloc
+
+    from mtlreg.clustering import cluster_tasks
+
+    rng = np.random.default_rng(21)
+    T, n_t, d, k = 1500, 6, 5, 3
+    centers = rng.standard_normal((k, d))
+    W = centers[rng.integers(0, k, T)] + 0.1 * rng.standard_normal((T, d))
+    X = rng.standard_normal((T * n_t, d))
+    tasks = np.repeat(np.arange(T), n_t)
+    y = np.einsum("nd,nd->n", X, W[tasks]) + 0.1 * rng.standard_normal(T * n_t)
+    est = ClusteredRegressor(alpha=0.1, beta=0.1, n_clusters=k, max_iter=200)
+    problem = est.prepare(X, y, tasks)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # the readouts matter here
+        est.fit_problem(problem)  # warm-up: imports, caches
+        tracemalloc.start()
+        try:
+            est.fit_problem(problem)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 8 * T * T
+    V, m, rest = est.cluster_factors_
+    assert V.shape[0] == T and V.shape[1] <= d and m.shape == (V.shape[1],)
+    np.testing.assert_allclose(V.T @ V, np.eye(V.shape[1]), atol=spectral_rounding(T))
+    np.testing.assert_array_equal(est.clusters_, cluster_tasks(est.cluster_matrix_, k))

@@ -94,9 +94,12 @@ def _assert_same_fit(est, ref, X, y, tasks, dtype_name="float64"):
 
 
 def _device_arrays(est):
-    return [name for name, value in vars(est).items()
-            if name.endswith("_") and hasattr(value, "__dlpack__")
-            and not isinstance(value, np.ndarray)]
+    """Fitted attributes holding a non-NumPy array (itself, or in a tuple)."""
+    def on_device(value):
+        if isinstance(value, tuple):
+            return any(on_device(v) for v in value)
+        return hasattr(value, "__dlpack__") and not isinstance(value, np.ndarray)
+    return [name for name, value in vars(est).items() if name.endswith("_") and on_device(value)]
 
 
 # ------------------------------------------------------------------ everywhere

@@ -151,7 +151,8 @@ def test_plot_task_clusters_is_readable(plt, monkeypatch, tmp_path, T):
     est = ClusteredRegressor()  # the fitted attributes the plot reads
     est.tasks_ = np.sort(_labels("strings", T, rng))
     est.clusters_ = rng.integers(0, min(T, 3), T)
-    est.cluster_matrix_ = _symmetric(T, rng)
+    lam, V = np.linalg.eigh(_symmetric(T, rng))
+    est.cluster_factors_ = (V, lam, 0.0)  # cluster_matrix_ is built from them
     order = np.argsort(est.clusters_, kind="stable")
     ax = None
 

@@ -17,6 +17,16 @@ is convex and differentiable with gradient ``2 c (eta I + M*)^-1 W_s``
 (Danskin), Lipschitz with constant ``2 c / eta``: the solver treats it as a
 smooth term.  ``ridge * ||W||_F^2`` is added to it.
 
+The term depends on the nonzero singular values of ``W`` alone: a zero
+singular value adds ``0 / (eta + m_i) = 0``, and the optimal ``m_i`` of the
+nonzero ones do not depend on how many zeros there are (with more than ``k``
+nonzero values the zeros get ``m_i = 0``; with at most ``k`` the nonzero ones
+saturate at 1).  cASO and clustered MTL are therefore one function of ``W``
+(Zhou, Chen & Ye, NIPS 2011), and both are computed on the smaller side of
+``W``: the ``min(d, T) x min(d, T)`` Gram matrix, ``O(T d min(d, T))`` a
+gradient, never a ``T x T`` matrix when ``T > d``.  Only the readout
+:meth:`ASOPenalty.optimal_M` differs (``d x d`` or ``T x T``).
+
 Its conjugate has a closed form too, which certifies a duality gap: for
 fixed ``M`` the term is the quadratic ``tr(W_s B W_s^T)`` with
 ``B = c (eta I + M)^-1 + ridge I``, whose conjugate is
@@ -30,10 +40,10 @@ summed against the eigenvalues ``lambda_i`` of ``S``, maximized where
 
 import math
 
-from .._backend import as_float, device, small_linalg
+from .._backend import as_float, device, get_namespace, small_linalg
 from ._base import SmoothTerm
 
-__all__ = ["ASOPenalty", "ClusteredPenalty", "aso_eigenvalues"]
+__all__ = ["ASOPenalty", "ClusteredPenalty", "aso_eigenvalues", "factored_matrix"]
 
 
 def aso_eigenvalues(xp, sigma, eta, k):
@@ -108,6 +118,15 @@ def aso_eigenvalues(xp, sigma, eta, k):
     return xp.where(n_pos <= k, saturated, m)
 
 
+def factored_matrix(V, m, rest):
+    """``V diag(m) V^T + rest (I - V V^T)`` as a dense matrix (in ``V``'s namespace)."""
+    xp = get_namespace(V)
+    M = (V * (m - rest)[None, :]) @ xp.permute_dims(V, (1, 0))
+    if rest:
+        M = M + rest * xp.eye(V.shape[0], dtype=V.dtype, device=device(V))
+    return M
+
+
 class ASOPenalty(SmoothTerm):
     """The cASO term (``M`` over features) as a smooth function of ``coef``
     (``W = coef.T``), plus ``ridge * ||W||_F^2``."""
@@ -130,34 +149,41 @@ class ASOPenalty(SmoothTerm):
         self.eta = self.beta / self.alpha
         self.c = self.alpha * self.eta * (1.0 + self.eta)
 
-    def _gram(self, coef):
-        """``W_s^T W_s``: ``W W^T`` (features) or ``W^T W`` (tasks), symmetrized."""
+    @staticmethod
+    def _smaller_side(coef):
+        """True for the tasks' side (``coef`` is ``(T, d)``): the smaller Gram."""
+        return coef.shape[0] <= coef.shape[1]
+
+    def _gram(self, coef, tasks_side):
+        """``coef coef^T`` (``T x T``, the tasks' side) or ``coef^T coef``
+        (``d x d``), symmetrized."""
         xp = self.xp
-        A = coef @ xp.permute_dims(coef, (1, 0)) if self.over_tasks else \
+        A = coef @ xp.permute_dims(coef, (1, 0)) if tasks_side else \
             xp.permute_dims(coef, (1, 0)) @ coef
         return 0.5 * (A + xp.permute_dims(A, (1, 0)))
 
-    def _apply(self, coef, U, factor):
-        """``coef`` multiplied by ``U diag(factor) U^T`` on the structure's side."""
+    def _apply(self, coef, U, factor, tasks_side):
+        """``coef`` multiplied by ``U diag(factor) U^T`` on the given side."""
         xp = self.xp
-        if self.over_tasks:
+        if tasks_side:
             return (U * factor[None, :]) @ (xp.permute_dims(U, (1, 0)) @ coef)
         return ((coef @ U) * factor[None, :]) @ xp.permute_dims(U, (1, 0))
 
-    def _optimal_m(self, coef):
+    def _optimal_m(self, coef, tasks_side):
         xp = self.xp
-        lam, U = small_linalg(xp, "eigh", self._gram(coef))
+        lam, U = small_linalg(xp, "eigh", self._gram(coef, tasks_side))
         sigma = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)))
         return U, lam, aso_eigenvalues(xp, sigma, self.eta, self.k)
 
     def value_and_grad(self, coef):
         """``g(coef)`` and its gradient ``2 c coef (eta I + M*)^-1`` (+ ridge)."""
         xp = self.xp
-        U, lam, m = self._optimal_m(coef)
+        side = self._smaller_side(coef)
+        U, lam, m = self._optimal_m(coef, side)
         inv = 1.0 / (self.eta + m)
         # the value stays a device scalar: the solver reads it at checks only
         value = self.c * xp.sum(xp.maximum(lam, xp.zeros_like(lam)) * inv)
-        grad = 2.0 * self.c * self._apply(coef, U, inv)
+        grad = 2.0 * self.c * self._apply(coef, U, inv, side)
         if self.ridge:
             value = value + self.ridge * xp.sum(coef * coef)
             grad = grad + 2.0 * self.ridge * coef
@@ -166,10 +192,42 @@ class ASOPenalty(SmoothTerm):
     def value(self, coef):
         return self.value_and_grad(coef)[0]
 
-    def optimal_M(self, coef):
+    def optimal_M_factors(self, coef):
+        """The minimizing ``M`` on the structure's own side (``n = d`` for cASO,
+        ``T`` for clustered MTL) as ``M = V diag(m) V^T + rest (I - V V^T)``:
+        ``V`` (``n x r``, orthonormal columns), ``m`` (``r``) and the scalar
+        ``rest``, computed from the smaller side's eigendecomposition (no
+        ``n x n`` matrix).  From the other side, ``V`` holds the singular
+        vectors of the ``r`` singular values above the rounding floor of
+        :func:`aso_eigenvalues`, and ``rest`` is what that function gives the
+        ``n - r`` zero directions on the structure's side: 0 with more than
+        ``k`` of them positive, else the remaining trace shared evenly."""
         xp = self.xp
-        U, _, m = self._optimal_m(coef)
-        return (U * m[None, :]) @ xp.permute_dims(U, (1, 0))
+        side = self._smaller_side(coef)
+        U, lam, m = self._optimal_m(coef, side)
+        if side == self.over_tasks:
+            return U, m, 0.0
+        sigma = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)))
+        n_small = sigma.shape[0]
+        floor = math.sqrt(n_small * float(xp.finfo(sigma.dtype).eps)) * as_float(xp.max(sigma))
+        keep = xp.nonzero(sigma > floor)[0]
+        # largest singular values first (eigh's order is ascending)
+        keep = xp.flip(keep)
+        U, sigma, m = xp.take(U, keep, axis=1), xp.take(sigma, keep), xp.take(m, keep)
+        # the other side's singular vectors: coef^T u / sigma (features) or coef u / sigma
+        V = (coef @ U if not side else xp.permute_dims(coef, (1, 0)) @ U) / sigma[None, :]
+        # orthonormal to rounding (a column of a small sigma carries eps sigma_max / sigma):
+        # a thin QR, column by column from the largest singular value
+        V = xp.linalg.qr(V)[0] if V.shape[1] else V
+        n, r = V.shape[0], V.shape[1]
+        if r > self.k or n == r:
+            return V, m, 0.0
+        return V, xp.ones_like(m), min((self.k - r) / (n - r), 1.0)
+
+    def optimal_M(self, coef):
+        """The minimizing ``M`` on the structure's own side, dense (``d x d`` for
+        cASO, ``T x T`` for clustered MTL); see :meth:`optimal_M_factors`."""
+        return factored_matrix(*self.optimal_M_factors(coef))
 
     def lipschitz(self):
         return 2.0 * self.c / self.eta + 2.0 * self.ridge
@@ -177,7 +235,7 @@ class ASOPenalty(SmoothTerm):
     def conjugate(self, V):
         """``g*(V) = sup_W <W, V> - g(W)`` (closed form, see the module doc)."""
         xp = self.xp
-        lam = small_linalg(xp, "eigvalsh", self._gram(V))  # ascending
+        lam = small_linalg(xp, "eigvalsh", self._gram(V, self._smaller_side(V)))  # ascending
         lam = xp.maximum(lam, xp.zeros_like(lam))
         n = lam.shape[0]
         if self.ridge == 0.0:  # M puts its k units on the largest eigenvalues

@@ -212,13 +212,14 @@ def _data_epochs(datafit, spec):
 def _design(data):
     """``(X3, cols, bounds, N)``: the design as the compiled epochs read it (see
     :mod:`._cd_kernel`), the task bounds of :func:`_task_bounds` and ``N[t, j] =
-    sum x_j^2`` over task ``t``'s samples.  ``X3`` is the task data's own array,
-    ``(n_rows, m, k)`` or ``(1, n, k)`` for a shared design (``cols=False``), when
-    it holds more than ``COPY_SIZE`` numbers and a row's block at most
-    ``NATIVE_BLOCK_SIZE``: the block stays in the cache while the epochs read a
-    feature's samples ``k`` numbers apart, and no memory is added.  Otherwise it
-    is copied with each feature's samples contiguous (``cols=True``): extra
-    memory of the design's size."""
+    sum x_j^2`` over task ``t``'s samples.  ``X3`` is the task data's own chunked
+    array ``(n_rows, m, k)`` (``cols=False``) when it holds more than
+    ``COPY_SIZE`` numbers and a row's chunk at most ``NATIVE_BLOCK_SIZE``: the
+    chunk stays in the cache while the epochs read a feature's samples ``k``
+    numbers apart, and no memory is added.  Otherwise, and always for a shared
+    design (``(1, n, k)``: one block, the whole design), it is copied with each
+    feature's samples contiguous (``cols=True``): extra memory of the design's
+    size."""
     X = np.asarray(data.X, dtype=np.float64)
     X3 = X[None] if data.shared else X
     cols = X3.size <= COPY_SIZE or X3.shape[1] * X3.shape[2] > NATIVE_BLOCK_SIZE
