@@ -828,8 +828,7 @@ def test_many_tasks_fit_without_a_tasks_by_tasks_matrix():
     ``T x T`` float64 matrix (tracemalloc), ``clusters_`` are those of the dense
     ``cluster_matrix_`` (built on request), and ``cluster_factors_`` hold ``r <= d``
     orthonormal columns."""
-    import tracemalloc
-
+    from benchmarks.suites.memory import traced_peak
     from mtlreg.clustering import cluster_tasks
 
     rng = np.random.default_rng(21)
@@ -844,12 +843,7 @@ def test_many_tasks_fit_without_a_tasks_by_tasks_matrix():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # the readouts matter here
         est.fit_problem(problem)  # warm-up: imports, caches
-        tracemalloc.start()
-        try:
-            est.fit_problem(problem)
-            peak = tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+        peak = traced_peak(lambda: est.fit_problem(problem))
     assert peak < 8 * T * T
     V, m, rest = est.cluster_factors_
     assert V.shape[0] == T and V.shape[1] <= d and m.shape == (V.shape[1],)

@@ -911,24 +911,6 @@ def test_whole_problems_use_coordinate_descent_and_match(penalty_name, loss, gra
     assert_same_optimum(cd.objective_, cd.dual_gap_, plain.objective_, plain.dual_gap_)
 
 
-def _solve_peak(est, problem):
-    """Peak of the memory allocated by ``fit_problem`` (tracemalloc), the problem
-    prepared beforehand."""
-    import tracemalloc
-
-    started = not tracemalloc.is_tracing()
-    if started:
-        tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base = tracemalloc.get_traced_memory()[0]
-        est.fit_problem(problem)
-        return tracemalloc.get_traced_memory()[1] - base
-    finally:
-        if started:
-            tracemalloc.stop()
-
-
 @pytest.mark.parametrize("name, n_t", [("LassoClassifier", 40), ("L21Classifier", 40),
                                        ("LassoRegressor", 16)])
 def test_coordinate_descent_reads_a_large_design_in_place(name, n_t, monkeypatch):
@@ -940,6 +922,7 @@ def test_coordinate_descent_reads_a_large_design_in_place(name, n_t, monkeypatch
     import warnings
 
     import mtlreg
+    from benchmarks.suites.memory import traced_peak
 
     rng = np.random.default_rng(3)
     T, d = 100 if n_t == 40 else 400, 50
@@ -956,7 +939,7 @@ def test_coordinate_descent_reads_a_large_design_in_place(name, n_t, monkeypatch
             monkeypatch.setattr(coordinate, "COPY_SIZE", copy_size)
             est = Est(max_iter=20)
             problem = est.prepare(X, y, tasks)
-            peaks[copy_size] = _solve_peak(est, problem)
+            peaks[copy_size] = traced_peak(lambda: est.fit_problem(problem))
             assert "coordinate descent" in est.solution_.raw.solver
     size = problem.data.X.nbytes
     assert size >= X.nbytes  # the task data's chunked design (padding included)

@@ -63,6 +63,22 @@ def _problem(T, dtype, seed):
     return X, y.astype(dtype), tasks
 
 
+def traced_peak(call):
+    """Peak of the memory allocated while ``call()`` runs, in bytes (``tracemalloc``;
+    what was allocated before is not counted)."""
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        call()
+        return tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
 def measure(name, T, dtype, seed=0):
     """``{peak_over_x, peak_mb, x_mb[, coef_float32]}`` of one estimator's fit."""
     import mtlreg
@@ -78,17 +94,7 @@ def measure(name, T, dtype, seed=0):
         m = 50 * N_T
         cls(max_iter=MAX_ITER).fit(X[:m], y[:m], tasks=tasks[:m])  # loads the kernels
         est = cls(max_iter=MAX_ITER)
-        started = not tracemalloc.is_tracing()
-        if started:
-            tracemalloc.start()
-        try:
-            tracemalloc.reset_peak()
-            base = tracemalloc.get_traced_memory()[0]
-            est.fit(X, y, tasks=tasks)
-            peak = tracemalloc.get_traced_memory()[1] - base
-        finally:
-            if started:
-                tracemalloc.stop()
+        peak = traced_peak(lambda: est.fit(X, y, tasks=tasks))
     out = {"peak_over_x": peak / X.nbytes, "peak_mb": peak / 1e6, "x_mb": X.nbytes / 1e6}
     if dtype == np.float32:
         out["coef_float32"] = float(np.asarray(est.coef_).dtype == np.float32)
