@@ -198,8 +198,8 @@ def _gram_epochs(datafit, spec):
 
 
 def _data_epochs(datafit, spec):
-    """One epoch on the data, updating ``(W, Z = X W)`` in place, on the task
-    data's own design (no copy of it)."""
+    """One epoch on the data, updating ``(W, Z = X W)`` in place, on the design
+    as :func:`_design` gives it (read in place, or a copy)."""
     data = datafit.data
     X3, cols, bounds, N = _design(data)
     weight = np.ascontiguousarray(data.weight, dtype=np.float64)
