@@ -207,7 +207,7 @@ def plot_task_correlation(estimator, *, ax=None, cmap="RdBu_r", title=None, orde
     """
     from sklearn.utils.validation import check_is_fitted
 
-    check_is_fitted(estimator, "task_correlation_")
+    check_is_fitted(estimator, "task_covariance_factors_")
     ax = plot_task_matrix(estimator.task_correlation_, estimator.tasks_, order=order, ax=ax,
                           cmap=cmap, title=title or "learned task correlation")
     ax.images[0].set_clim(-1.0, 1.0)

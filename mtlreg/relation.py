@@ -8,11 +8,13 @@ from numbers import Real
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._backend import get_namespace
 from ._docstring import estimator_doc
 from .base import (SQUARED_TRACE_CONSTRAINTS, MultiTaskClassifierBase, MultiTaskRegressorBase,
                    set_params_from_init)
 from .penalties import L1, GraphQuadratic, TaskSquaredTraceNorm, Zero
-from .penalties.graph import graph_laplacian
+from .penalties.aso import factored_matrix
+from .penalties.graph import complete_laplacian, graph_laplacian
 from .problem import Objective, Part
 
 __all__ = ["RelationRegressor", "RelationClassifier", "GraphRegressor", "GraphClassifier"]
@@ -58,7 +60,10 @@ _RELATION_DETAIL = """Multi-task relationship learning (Zhang & Yeung 2010): the
       ``docs/relation.md`` for measured figures.
 
     ``task_covariance_`` is ``Omega_eps`` at the solution with
-    ``eps = epsilon * sigma_max(W)^2``."""
+    ``eps = epsilon * sigma_max(W)^2``, kept in factored form from a thin SVD
+    of ``W`` (``task_covariance_factors_``): the FISTA solve and the fitted
+    model hold no ``n_tasks x n_tasks`` matrix (the alternating solver's
+    Omega-step does: it is for ``n_tasks`` in the thousands at most)."""
 
 _RELATION_PARAMS = """
     solver : {"fista", "alternating"}, default="fista"
@@ -67,11 +72,20 @@ _RELATION_PARAMS = """
         Floor of the relative perturbation of the Omega-step."""
 
 _RELATION_ATTRS = """
+    task_covariance_factors_ : tuple (V, m, rest)
+        The learned task covariance in factored form, ``Omega = V diag(m) V^T +
+        rest (I - V V^T)``: ``V`` of shape (n_tasks, r) with orthonormal columns
+        (the left singular vectors of ``coef_``, ``r = min(n_tasks,
+        n_features)``), ``m`` of shape (r,), ``rest`` a float (``O(n_tasks r)``
+        memory).
     task_covariance_ : ndarray of shape (n_tasks, n_tasks)
-        The learned task covariance ``Omega`` (trace 1).
+        The learned task covariance ``Omega`` (trace 1), built from
+        ``task_covariance_factors_`` each time it is read (``n_tasks^2``
+        numbers: 800 MB at 10,000 tasks in float64).
     task_correlation_ : ndarray of shape (n_tasks, n_tasks)
         ``Omega_ab / sqrt(Omega_aa Omega_bb)``: the learned task correlations,
-        in the order of ``tasks_`` (see :func:`mtlreg.plotting.plot_task_matrix`)."""
+        in the order of ``tasks_`` (see :func:`mtlreg.plotting.plot_task_matrix`);
+        dense, built when read, like ``task_covariance_``."""
 
 
 class _Relation:
@@ -82,15 +96,27 @@ class _Relation:
         penalty = TaskSquaredTraceNorm(xp, self.alpha, ridge=self.ridge)
 
         def readouts(solution):
-            omega = penalty.auxiliary_matrix(solution.raw.coef, self.epsilon)
-            root = xp.sqrt(xp.linalg.diagonal(omega))
-            return {"task_covariance_": omega,
-                    "task_correlation_": omega / (root[:, None] * root[None, :])}
+            return {"task_covariance_factors_": penalty.auxiliary_factors(solution.raw.coef,
+                                                                          self.epsilon)}
 
         return Objective(parts=(Part(penalty),), solver=self.solver,
                          solver_options={"eps_floor": self.epsilon, "stop": "change"}
                          if self.solver == "alternating" else {},
                          readouts=readouts)
+
+
+    @property
+    def task_covariance_(self):
+        """The dense ``Omega``, built from ``task_covariance_factors_``."""
+        return factored_matrix(*self.task_covariance_factors_)
+
+    @property
+    def task_correlation_(self):
+        """``Omega_ab / sqrt(Omega_aa Omega_bb)``, dense."""
+        omega = self.task_covariance_
+        xp = get_namespace(omega)
+        root = xp.sqrt(xp.linalg.diagonal(omega))
+        return omega / (root[:, None] * root[None, :])
 
 
 class RelationRegressor(_Relation, MultiTaskRegressorBase):
@@ -177,14 +203,23 @@ class _Graph:
 
     def get_objective(self, problem):
         xp, data = problem.xp, problem.data
-        L = graph_laplacian(self.graph, problem.labels, self.graph_format)
-        laplacian = xp.asarray(L, dtype=data.dtype, device=data.device)
-        term = GraphQuadratic(xp, self.alpha, L, ridge=self.ridge, like=laplacian)
+        # the complete graph (None) in closed form; any other as a sparse Laplacian
+        L = None if self.graph is None else graph_laplacian(self.graph, problem.labels,
+                                                            self.graph_format)
+        like = xp.empty((0,), dtype=data.dtype, device=data.device)
+        term = GraphQuadratic(xp, self.alpha, L, ridge=self.ridge, like=like,
+                              n_tasks=problem.n_tasks)
         # The graph term is smooth with zero gradient at W = 0: W = 0 exactly
         # when beta reaches the L1 threshold, whatever alpha is.
         l1 = L1(xp, self.beta) if self.beta > 0 else Zero(xp)
         return Objective(parts=(Part(l1, param="beta", norm="l1"),), smooth=term,
-                         readouts=lambda solution: {"laplacian_": laplacian})
+                         readouts=lambda solution: {"_laplacian": L})
+
+    @property
+    def laplacian_(self):
+        """The Laplacian used, sparse; the complete graph's is built when read."""
+        L = self._laplacian
+        return complete_laplacian(self.n_tasks_) if L is None else L
 
 
 class GraphRegressor(_Graph, MultiTaskRegressorBase):

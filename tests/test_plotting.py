@@ -177,7 +177,8 @@ def test_plot_task_correlation_is_readable(plt, monkeypatch, tmp_path, T):
     est.tasks_ = np.sort(_labels("integers", T, rng))
     C = _symmetric(T, rng)
     np.fill_diagonal(C, 1.0)
-    est.task_correlation_ = C
+    lam, V = np.linalg.eigh(C)  # a covariance with unit diagonal: its correlation is C
+    est.task_covariance_factors_ = (V, lam, 0.0)
     order = rng.permutation(T)
     ax = None
 

@@ -36,7 +36,8 @@ from mtlreg.penalties.quadratic import MetricQuadratic
 from mtlreg.penalties.trace import TaskSquaredTraceNorm
 
 from certificates import (assert_same_optimum, assert_same_solution, assert_stopping_rule,
-                          distance_between, rounding, split_tasks, sum_rounding,
+                          distance_between, rounding, spectral_rounding, split_tasks,
+                          sum_rounding,
                           squared_loss_certificate, task_weights)
 from cvxpy_reference import TOLERANCES, assert_matches_reference, solve_reference
 
@@ -354,7 +355,7 @@ def test_graph_penalty_counts_each_unordered_edge_once():
     assert penalty(None) == pytest.approx(alpha * 3 * spread, rel=1e-12)
     with pytest.warns(UserWarning, match="non-zero diagonal, which is ignored"):
         ones = graph_laplacian(np.ones((3, 3)), labels)
-    np.testing.assert_allclose(graph_laplacian(None, labels), ones, atol=0)
+    np.testing.assert_allclose(graph_laplacian(None, labels).toarray(), ones.toarray(), atol=0)
     # incidence R: alpha ||W R||_F^2
     R = rng.standard_normal((3, 2))
     L = graph_laplacian(R, labels, "incidence")
@@ -410,7 +411,7 @@ def test_fitted_objective_and_laplacian_follow_the_convention():
     assert est.tasks_.tolist() == ["a", "b", "c", "d"]
     expected_L = np.zeros((4, 4))
     expected_L[:2, :2] = [[2.0, -2.0], [-2.0, 2.0]]
-    np.testing.assert_allclose(est.laplacian_, expected_L, atol=0)
+    np.testing.assert_allclose(est.laplacian_.toarray(), expected_L, atol=0)
     W, b = est.coef_, est.intercept_
     loss = sum(0.5 * np.mean((yt - Xt @ W[t] - b[t]) ** 2) for t, (Xt, yt) in
                enumerate(zip(Xs, ys)))
@@ -420,20 +421,21 @@ def test_fitted_objective_and_laplacian_follow_the_convention():
     twice = GraphRegressor(alpha=alpha, graph=[("a", "b", 1.0), ("b", "a", 1.0)]).fit(
         X, y, tasks=tasks)
     np.testing.assert_allclose(twice.coef_, est.coef_, atol=1e-12)
-    np.testing.assert_allclose(twice.laplacian_, est.laplacian_, atol=0)
+    np.testing.assert_allclose(twice.laplacian_.toarray(), est.laplacian_.toarray(), atol=0)
 
 
 def test_laplacian_attribute_and_graph_none():
     Xs, ys, X, y, tasks = _string_tasks(8, False)
     A = _adjacency(_EDGES)
     est = GraphRegressor(alpha=0.3, graph=A).fit(X, y, tasks=tasks)
-    np.testing.assert_allclose(est.laplacian_, np.diag(A.sum(axis=1)) - A, atol=0)
+    np.testing.assert_allclose(est.laplacian_.toarray(), np.diag(A.sum(axis=1)) - A, atol=0)
     # graph=None is the complete graph with unit weights (the diagonal is ignored)
     none = GraphRegressor(alpha=0.3, tol=1e-12).fit(X, y, tasks=tasks)
     with pytest.warns(UserWarning, match="graph_format='incidence'"):
         complete = GraphRegressor(alpha=0.3, graph=np.ones((4, 4)), tol=1e-12).fit(X, y,
                                                                                   tasks=tasks)
-    np.testing.assert_allclose(none.laplacian_, 4 * np.eye(4) - np.ones((4, 4)), atol=0)
+    np.testing.assert_allclose(none.laplacian_.toarray(), 4 * np.eye(4) - np.ones((4, 4)),
+                               atol=0)
     np.testing.assert_allclose(none.coef_, complete.coef_, atol=1e-10)
     W = none.coef_
     loss = sum(0.5 * np.mean((yt - Xt @ W[t] - none.intercept_[t]) ** 2) for t, (Xt, yt) in
@@ -496,7 +498,7 @@ def test_no_edges_gives_independent_least_squares(graph, alpha):
     Xs, ys, X, y, tasks = _string_tasks(11, False)
     est = GraphRegressor(alpha=alpha, graph=graph, tol=1e-12).fit(X, y, tasks=tasks)
     if graph is not None:
-        np.testing.assert_allclose(est.laplacian_, 0, atol=0)
+        np.testing.assert_allclose(est.laplacian_.toarray(), 0, atol=0)
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
         ref = LinearRegression().fit(Xt, yt)
         # both points are within their certified distance of the per-task least squares
@@ -771,7 +773,7 @@ def test_graph_regressor_on_badly_scaled_features_converges_by_admm():
     assert est.converged_ and est.solution_.raw.solver == "admm"
     T, d = len(Xs), Xs[0].shape[1]
     L = graph_laplacian(None, np.arange(T))
-    H = np.kron(2.0 * L, np.eye(d))  # alpha = 1: 2 alpha (L kron I)
+    H = np.kron(2.0 * L.toarray(), np.eye(d))  # alpha = 1: 2 alpha (L kron I)
     b = np.zeros(T * d)
     const = 0.0
     for t, (Xt, yt) in enumerate(zip(Xs, ys)):
@@ -787,3 +789,101 @@ def test_graph_regressor_on_badly_scaled_features_converges_by_admm():
     solve_error = sum_rounding(64 * T * d, np.linalg.cond(Hs) * abs((b / D) @ ws))
     assert_same_optimum(est.objective_, est.dual_gap_, optimum, 0.0,
                         slack=rounding(optimum) + solve_error)
+
+
+# -- many tasks: factored covariance, sparse and closed-form graphs (issue 18) ------------------
+
+def _many_small_tasks(seed, T, n_t, d):
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal(d) + 0.3 * rng.standard_normal((T, d))
+    X = rng.standard_normal((T * n_t, d))
+    tasks = np.repeat(np.arange(T), n_t)
+    y = np.einsum("nd,nd->n", X, W[tasks]) + 0.1 * rng.standard_normal(T * n_t)
+    return X, y, tasks
+
+
+def _fit_traced(est, X, y, tasks):
+    """Peak of the memory allocated by a fit (tracemalloc), after an untraced warm-up."""
+    from benchmarks.suites.memory import traced_peak
+
+    problem = est.prepare(X, y, tasks)
+    est.fit_problem(problem)  # warm-up: imports, caches, compiled kernels
+    return traced_peak(lambda: est.fit_problem(problem))
+
+
+def test_relation_keeps_the_task_covariance_factored():
+    """More tasks than features: the fit allocates less than one ``T x T`` float64
+    matrix; ``task_covariance_factors_`` hold ``r <= d`` orthonormal columns, and the
+    dense ``task_covariance_`` built on request is the documented ``Omega_eps`` (its
+    eigenvalues are ``m`` on ``V`` and ``rest`` elsewhere, trace 1)."""
+    T, n_t, d = 1500, 6, 5
+    X, y, tasks = _many_small_tasks(31, T, n_t, d)
+    est = RelationRegressor(alpha=0.05)
+    peak = _fit_traced(est, X, y, tasks)
+    assert peak < 8 * T * T
+    assert est.converged_
+    V, m, rest = est.task_covariance_factors_
+    assert V.shape == (T, d) and m.shape == (d,)
+    np.testing.assert_allclose(V.T @ V, np.eye(d), atol=spectral_rounding(T))
+    # the documented Omega_eps = R / tr R with R^2 = M = W^T W + eps I: C^2 tr(M) / tr(C^2)
+    # = M (squaring is well conditioned, unlike a dense square root at eps's level)
+    s_max = np.linalg.norm(est.coef_, 2)
+    M = est.coef_ @ est.coef_.T + est.epsilon * s_max**2 * np.eye(T)
+    C = est.task_covariance_
+    C2 = C @ C
+    np.testing.assert_allclose(C2 * (np.trace(M) / np.trace(C2)), M, rtol=0,
+                               atol=spectral_rounding(T) * np.abs(M).max())
+    assert np.trace(C) == pytest.approx(1.0, abs=spectral_rounding(T))
+
+
+def _ring(T):
+    return [(t, (t + 1) % T) for t in range(T)]
+
+
+def test_graph_on_a_sparse_ring_of_many_tasks_stays_sparse():
+    """``T`` above the eigendecomposition's limit: the ring's Laplacian stays sparse
+    (``3 T`` entries in ``laplacian_``; the fit allocates less than one ``T x T``
+    matrix) and the fit reaches the optimum of the normal equations, solved here by
+    a sparse direct solve of the ``T d x T d`` system, to its certified gap."""
+    from scipy.sparse import block_diag, identity, kron
+    from scipy.sparse.linalg import spsolve
+
+    from mtlreg.penalties.graph import EIGEN_LIMIT
+
+    T, n_t, d, alpha = EIGEN_LIMIT + 500, 6, 3, 0.5
+    X, y, tasks = _many_small_tasks(32, T, n_t, d)
+    est = GraphRegressor(alpha=alpha, graph=_ring(T), tol=1e-10)
+    peak = _fit_traced(est, X, y, tasks)
+    assert peak < 8 * T * T
+    assert est.converged_ and est.laplacian_.nnz == 3 * T
+    Xs = [X[tasks == t] for t in range(T)]
+    ys = [y[tasks == t] for t in range(T)]
+    Xc = [Xt - Xt.mean(0) for Xt in Xs]
+    yc = [yt - yt.mean() for yt in ys]
+    H = block_diag([A.T @ A / n_t for A in Xc]) + kron(2 * alpha * est.laplacian_, identity(d))
+    b = np.concatenate([A.T @ v / n_t for A, v in zip(Xc, yc)])
+    w = spsolve(H.tocsc(), b)
+    optimum = 0.5 * sum(v @ v / n_t for v in yc) - 0.5 * b @ w
+    # the direct solve's residual, measured: |b.w - b.w*| <= ||r|| ||H^-1 b|| / lambda_min(H)
+    residual = np.linalg.norm(H @ w - b)
+    lam_min = min(np.linalg.eigvalsh(A.T @ A / n_t).min() for A in Xc)
+    slack = rounding(optimum) + residual * np.linalg.norm(w) / lam_min
+    assert_same_optimum(est.objective_, est.dual_gap_, optimum, 0.0, slack=slack)
+
+
+@pytest.mark.parametrize("Est", [GraphRegressor, GraphClassifier])
+def test_complete_graph_of_many_tasks_in_closed_form(Est):
+    """``graph=None`` above the eigendecomposition's limit: no ``T x T`` matrix in the
+    fit (the complete graph's closed form), a certified fit, and ``laplacian_`` built
+    when read."""
+    from mtlreg.penalties.graph import EIGEN_LIMIT
+
+    T, n_t, d = EIGEN_LIMIT + 500, 6, 3
+    X, y, tasks = _many_small_tasks(33, T, n_t, d)
+    if Est is GraphClassifier:
+        y = (y > np.median(y)).astype(int)
+    est = Est(alpha=1e-3, tol=1e-8)
+    peak = _fit_traced(est, X, y, tasks)
+    assert peak < 8 * T * T
+    assert est.converged_ and est.dual_gap_ <= 1e-8 * max(1.0, abs(est.objective_))
+    np.testing.assert_array_equal(est.laplacian_.toarray(), T * np.eye(T) - np.ones((T, T)))

@@ -23,11 +23,12 @@ What is measured, for each estimator (its default parameters, ``max_iter=10``):
     1 when the fitted ``coef_`` of a float32 fit is float32, 0 when the fit
     went to float64 (float32 rows only).
 
-The task-relation and task-graph models (``Relation*``, ``Graph*``) hold dense
-``T x T`` matrices today; they are measured at 1,000 tasks only (at 10,000 tasks
-one such matrix is 800 MB).  ``Clustered*`` work on the smaller side of ``W``
-and keep their ``M`` factored; their dense ``cluster_matrix_`` is built only
-when it is read, which the measurement does not do.
+``Clustered*`` and ``Relation*`` work on the smaller side of ``W`` and keep
+their ``n_tasks x n_tasks`` matrices factored; their dense ``cluster_matrix_``,
+``task_covariance_`` and ``task_correlation_`` are built only when read, which
+the measurement does not do.  ``Graph*`` at their default ``graph=None`` (the
+complete graph) use its closed form; a graph given explicitly stays sparse above
+2,000 tasks and is eigendecomposed (a dense ``T x T``) below.
 """
 
 import tracemalloc
@@ -35,7 +36,7 @@ import warnings
 
 import numpy as np
 
-from .._api import Case, Skip
+from .._api import Case
 
 DESCRIPTION = ("Peak memory of fit / X.nbytes (tracemalloc) for every estimator, long format "
                "with T = 1e3 .. 3e4 tasks of 15 samples x 20 features, float64 and float32")
@@ -43,8 +44,6 @@ DESCRIPTION = ("Peak memory of fit / X.nbytes (tracemalloc) for every estimator,
 TASKS = (1000, 10000, 30000)
 N_T, D = 15, 20
 MAX_ITER = 10
-DENSE_TASK_MATRIX = ("Relation", "Graph")
-DENSE_LIMIT = 1000
 
 
 def _estimators():
@@ -83,8 +82,6 @@ def measure(name, T, dtype, seed=0):
     """``{peak_over_x, peak_mb, x_mb[, coef_float32]}`` of one estimator's fit."""
     import mtlreg
 
-    if name.startswith(DENSE_TASK_MATRIX) and T > DENSE_LIMIT:
-        raise Skip(f"dense T x T task matrices: measured up to {DENSE_LIMIT} tasks")
     X, y, tasks = _problem(T, dtype, seed)
     if name.endswith("Classifier"):
         y = (y > 0).astype(np.int64)

@@ -1,4 +1,4 @@
-"""Scaling of mtlreg's L2,1 solver: time per FISTA iteration and peak memory.
+"""Scaling of mtlreg's solvers: time per FISTA iteration, whole fits and peak memory.
 
 Three axes of growth, each with ``L21Regressor`` (squared loss) and
 ``L21Classifier`` (logistic loss):
@@ -64,6 +64,13 @@ the libraries' own setting); recorded as the ``blas_threads`` param.
 wall time predicts more than ``max_time``: its part that grows with the size
 (all but the extra iterations run to lengthen a short timing span) scaled by
 the growth of ``n * d``, plus the rest.
+A fourth axis, ``families``: whole fits of ``L21Regressor``, ``TraceRegressor``,
+``MTFLRegressor``, ``ClusteredRegressor``, ``RelationRegressor`` and
+``GraphRegressor`` (ring graph) at 1,000 to 100,000 tasks (``n_t = 10``,
+``d = 20``): fit time, iterations, peak memory / ``X`` and the ratio of each
+fit's time to ``L21Regressor``'s (:mod:`benchmarks._scale_families`; CPU only).
+``SCALE_AXES`` (comma-separated axis names) runs a subset of the four axes.
+
 With ``ctx.device == "cuda"`` the same cases run on CuPy arrays under
 ``sklearn.config_context(array_api_dispatch=True)`` (skipped when CuPy or a
 CUDA device is missing).
@@ -78,10 +85,12 @@ import warnings
 
 import numpy as np
 
+from benchmarks import _scale_families as _families
 from benchmarks._api import Case, Skip
 
 DESCRIPTION = ("Time per FISTA iteration, setup time and peak memory of L21Regressor/"
-               "L21Classifier as the number of tasks, samples per task and features grow")
+               "L21Classifier as the number of tasks, samples per task and features grow; "
+               "whole fits of six structured families from 1e3 to 1e5 tasks")
 
 K1 = 10            # first iteration budget
 MIN_SPAN_S = 0.3   # the two budgets differ by at least this much solver time
@@ -471,10 +480,26 @@ def _make_run(axis, size, estimator, ctx, track, work, blas_threads):
     return run
 
 
+def _axes():
+    """The axes to run: ``SCALE_AXES`` (comma-separated names among ``AXES`` and
+    ``families``) when set, else all of them."""
+    names = list(AXES) + ["families"]
+    chosen = [a.strip() for a in os.environ.get("SCALE_AXES", "").split(",") if a.strip()]
+    unknown = sorted(set(chosen) - set(names))
+    if unknown:
+        raise ValueError(f"SCALE_AXES names unknown axes {unknown}; the axes are {names}")
+    return chosen or names
+
+
 def cases(ctx):
     device = "cuda" if ctx.device == "cuda" else "cpu"
     blas_threads = _blas_threads()
+    axes = _axes()
+    if "families" in axes and device == "cpu":
+        yield from _families.cases(ctx, blas_threads, _blas_limits)
     for axis, (sizes, fixed) in AXES.items():
+        if axis not in axes:
+            continue
         tracks = {est: _Track() for est in ESTIMATORS}
         for size in sizes:
             counts, d = _dims(axis, size, np.random.default_rng(
@@ -515,10 +540,19 @@ def _field(rec, key):
     return None
 
 
+def summary(records):
+    return _families.summary(records)
+
+
 def figures(records, out_dir):
     import matplotlib
 
     matplotlib.use("Agg")
+    os.makedirs(out_dir, exist_ok=True)
+    return _families.figure(records, out_dir) + _axes_figure(records, out_dir)
+
+
+def _axes_figure(records, out_dir):
     import matplotlib.pyplot as plt
 
     points = {}  # (metric, axis, line) -> {size: [values]}

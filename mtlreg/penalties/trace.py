@@ -1,7 +1,10 @@
 """Squared trace norm: the convex multi-task feature learning (MTFL) penalty."""
 
+import math
+
 from .._backend import as_float, device, small_linalg
 from ._base import ScaledPenalty
+from .aso import factored_matrix
 from .quadratic import MetricQuadratic
 
 
@@ -87,14 +90,26 @@ class SquaredTraceNorm(ScaledPenalty):
         root = xp.sqrt(xp.maximum(lam, xp.zeros_like(lam)) + eps)
         return U, root / xp.sum(root)
 
-    def auxiliary_matrix(self, coef, epsilon):
-        """The auxiliary matrix ``A = U diag(lam) U^T`` at ``coef`` with
-        ``eps = epsilon * sigma_max(W)^2`` (MTFL's ``D``, MTRL's ``Omega``)."""
+    def auxiliary_factors(self, coef, epsilon):
+        """The auxiliary matrix at ``coef`` with ``eps = epsilon * sigma_max(W)^2``
+        (MTFL's ``D``, MTRL's ``Omega``), ``(W W^T + eps I)^1/2 / tr(...)`` on its
+        side, in factored form ``(V, m, rest)``: ``V diag(m) V^T + rest (I - V V^T)``
+        from one thin SVD of ``coef`` (``O(n_tasks n_features min(n_tasks,
+        n_features))``, no square matrix of the larger side): ``V`` the singular
+        vectors on that side, ``m = sqrt(sigma^2 + eps) / tr``, ``rest = sqrt(eps) / tr``."""
         xp = self.xp
-        scale = as_float(xp.max(small_linalg(xp, "svdvals", coef))) ** 2 if as_float(
-            xp.sum(coef * coef)) > 0 else 1.0
-        U, lam = self.auxiliary_step(coef, max(epsilon, 1e-300) * scale)
-        return (U * lam[None, :]) @ xp.permute_dims(U, (1, 0))
+        U, sigma, Vt = small_linalg(xp, "svd", coef, full_matrices=False)
+        top = as_float(xp.max(sigma)) if sigma.shape[0] else 0.0
+        eps = max(epsilon, 1e-300) * (top * top if top > 0 else 1.0)
+        V = U if self.over_tasks else xp.permute_dims(Vt, (1, 0))
+        n = coef.shape[0] if self.over_tasks else coef.shape[1]
+        root = xp.sqrt(sigma * sigma + eps)
+        total = as_float(xp.sum(root)) + (n - V.shape[1]) * math.sqrt(eps)
+        return V, root / total, math.sqrt(eps) / total
+
+    def auxiliary_matrix(self, coef, epsilon):
+        """:meth:`auxiliary_factors` as a dense matrix."""
+        return factored_matrix(*self.auxiliary_factors(coef, epsilon))
 
     def perturbation(self, aux, eps):
         """``alpha * eps * tr(A^-1)``: what ``eps`` adds to the W-step objective
