@@ -73,8 +73,9 @@ def measure(name, T, seed, limits):
     X, y, tasks = _problem(T, seed)
     with warnings.catch_warnings(), limits:
         warnings.simplefilter("ignore", ConvergenceWarning)
-        m = 50 * N_T  # loads the compiled kernels before anything is measured
-        _estimator(name, 50, max_iter=10).fit(X[:m], y[:m], tasks=tasks[:m])
+        few = min(50, T)  # loads the compiled kernels before anything is measured
+        m = few * N_T
+        _estimator(name, few, max_iter=10).fit(X[:m], y[:m], tasks=tasks[:m])
         est = _estimator(name, T)
         t0 = time.perf_counter()
         est.fit(X, y, tasks=tasks)

@@ -104,7 +104,6 @@ class _Relation:
                          if self.solver == "alternating" else {},
                          readouts=readouts)
 
-
     @property
     def task_covariance_(self):
         """The dense ``Omega``, built from ``task_covariance_factors_``."""
@@ -189,8 +188,10 @@ _GRAPH_PARAMS = """
         ``"incidence"`` for a square ``R``)."""
 
 _GRAPH_ATTRS = """
-    laplacian_ : ndarray of shape (n_tasks, n_tasks)
-        The Laplacian ``L`` used (in the order of ``tasks_``)."""
+    laplacian_ : scipy.sparse.csr_array of shape (n_tasks, n_tasks)
+        The Laplacian ``L`` used (in the order of ``tasks_``), sparse; for
+        ``graph=None`` (the complete graph, ``n_tasks^2`` entries) built each
+        time it is read."""
 
 
 class _Graph:

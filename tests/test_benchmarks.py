@@ -476,3 +476,27 @@ def test_sigint_while_writing_a_complete_run_is_deferred(tmp_path, monkeypatch, 
     assert captured.err.rstrip().splitlines()[-1] == f"interrupted: results went to {out}"
     summary = (out / "summary.md").read_text()
     assert "Runs: 1 ok" in summary and "Interrupted" not in summary  # every case ran
+
+
+def test_scale_families_axis_runs_every_family(tmp_path, monkeypatch):
+    """The ``scale`` suite's families axis (issue 18), on two tiny sizes: one whole fit
+    per family and size, its summary row with the ratio to L21Regressor's time (1.00x
+    for itself), and its figure."""
+    from benchmarks import _scale_families as families
+    from benchmarks.suites import scale
+
+    monkeypatch.setenv("SCALE_AXES", "families")
+    monkeypatch.setattr(families, "TASKS", (30, 60))
+    ctx = Context(suite="scale", out_dir=str(tmp_path))
+    records, _, ok = _runner.run_suite(scale, ctx, progress=False)
+    assert ok and len(records) == 2 * len(families.FAMILIES)
+    assert all(r["status"] == "ok" and r["axis"] == "families" for r in records)
+    assert all(r["n_iter"] >= 1 and r["peak_over_x"] > 0 for r in records)
+    text = (tmp_path / "summary.md").read_text()
+    for T in (30, 60):
+        (row,) = [line for line in text.splitlines() if line.startswith(f"| {T} |")]
+        assert row.count(" it, ") == len(families.FAMILIES) and "(1.00x)" in row
+    assert (tmp_path / "scale_families.png").stat().st_size > 0
+    monkeypatch.setenv("SCALE_AXES", "families,nonsense")
+    with pytest.raises(ValueError, match="SCALE_AXES names unknown axes"):
+        list(scale.cases(ctx))

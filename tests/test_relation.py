@@ -864,10 +864,11 @@ def test_graph_on_a_sparse_ring_of_many_tasks_stays_sparse():
     b = np.concatenate([A.T @ v / n_t for A, v in zip(Xc, yc)])
     w = spsolve(H.tocsc(), b)
     optimum = 0.5 * sum(v @ v / n_t for v in yc) - 0.5 * b @ w
-    # the direct solve's residual, measured: |b.w - b.w*| <= ||r|| ||H^-1 b|| / lambda_min(H)
+    # the direct solve's residual r = H w - b, measured: b.w - b.w* = w*.r, and
+    # ||w*|| <= ||w|| + ||r|| / lambda_min(H), lambda_min(H) >= min_t lambda_min(Gc_t / n_t)
     residual = np.linalg.norm(H @ w - b)
     lam_min = min(np.linalg.eigvalsh(A.T @ A / n_t).min() for A in Xc)
-    slack = rounding(optimum) + residual * np.linalg.norm(w) / lam_min
+    slack = rounding(optimum) + residual * (np.linalg.norm(w) + residual / lam_min)
     assert_same_optimum(est.objective_, est.dual_gap_, optimum, 0.0, slack=slack)
 
 
@@ -887,3 +888,68 @@ def test_complete_graph_of_many_tasks_in_closed_form(Est):
     assert peak < 8 * T * T
     assert est.converged_ and est.dual_gap_ <= 1e-8 * max(1.0, abs(est.objective_))
     np.testing.assert_array_equal(est.laplacian_.toarray(), T * np.eye(T) - np.ones((T, T)))
+
+
+def _components_graph():
+    """Weighted edges over 9 tasks: a triangle, a path of 3 and an edge, and an isolated
+    task (4 connected components)."""
+    return [(0, 1, 0.5), (1, 2, 2.0), (0, 2, 1.0), (3, 4, 1.5), (4, 5, 0.7), (6, 7, 3.0)]
+
+
+@pytest.mark.parametrize("ridge", [0.0, 0.3])
+def test_sparse_laplacian_form_against_the_pseudo_inverse(ridge):
+    """The sparse form on a graph with several components and an isolated task: value and
+    gradient, the conjugate ``tr(V^T Q^+ V) / 4`` (on the range of ``L`` when ``ridge =
+    0``, after projecting ``V`` there) against NumPy's pseudo-inverse of the dense ``Q``,
+    the null space against the components' indicators, and a Lipschitz constant at
+    least ``2 (alpha lambda_max(L) + ridge)``."""
+    rng = np.random.default_rng(40)
+    T, d, alpha = 9, 4, 0.8
+    L = graph_laplacian(_components_graph(), np.arange(T))
+    term = GraphQuadratic(xp, alpha, L, ridge=ridge, sparse=True)
+    assert type(term.form).__name__ == "_Sparse" and not term.has_prox
+    dense = L.toarray()
+    coef, V = rng.standard_normal((T, d)), rng.standard_normal((T, d))
+    value, grad = term.value_and_grad(coef)
+    Q = alpha * dense + ridge * np.eye(T)
+    assert abs(value - np.sum(coef * (Q @ coef))) <= sum_rounding(
+        T * d, np.sum(np.abs(coef) * (np.abs(Q) @ np.abs(coef))))
+    np.testing.assert_allclose(grad, 2 * Q @ coef, rtol=0, atol=sum_rounding(T, np.abs(
+        2 * Q).sum(1).max() * np.abs(coef).max()))
+    N = np.asarray(term.null_space)
+    assert N.shape == (T, 4)
+    np.testing.assert_allclose(N.T @ N, np.eye(4), atol=sum_rounding(T, 1.0))
+    np.testing.assert_allclose(dense @ N, 0.0, atol=sum_rounding(T, np.abs(dense).max()))
+    lam = np.linalg.eigvalsh(dense)
+    assert term.lipschitz() >= 2 * (alpha * lam[-1] + ridge) * (1 - 1e-12)
+    if ridge:
+        conj, expected = term.conjugate(V), np.sum(V * np.linalg.solve(Q, V)) / 4
+    else:
+        Vr = V - N @ (N.T @ V)
+        conj, expected = term.range_conjugate(Vr), np.sum(Vr * (np.linalg.pinv(Q) @ Vr)) / 4
+    # both solves are backward stable: relative errors of cond(Q) eps, with a margin
+    lam_range = lam[lam > 1e-9]
+    cond = (alpha * lam[-1] + ridge) / (alpha * lam_range[0] + ridge)
+    assert conj == pytest.approx(expected, rel=64 * T * cond * np.finfo(float).eps)
+
+
+def test_graph_laplacian_of_a_sparse_adjacency_leaves_it_unchanged():
+    """A SciPy sparse adjacency gives the Laplacian of its dense copy, the same warning
+    for a non-zero diagonal and the same errors, and the caller's matrix is unchanged."""
+    from scipy import sparse
+
+    labels = np.arange(4)
+    A = np.array([[1.0, 2.0, 0.0, 0.0], [2.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.5],
+                  [0.0, 0.0, 0.5, 0.0]])
+    given = sparse.csr_matrix(A)
+    before = (given.data.copy(), given.indices.copy(), given.indptr.copy())
+    with pytest.warns(UserWarning, match="non-zero diagonal"):
+        L = graph_laplacian(given, labels)
+    for now, then in zip((given.data, given.indices, given.indptr), before):
+        np.testing.assert_array_equal(now, then)
+    off = A - np.diag(np.diag(A))
+    np.testing.assert_array_equal(L.toarray(), np.diag(off.sum(1)) - off)
+    with pytest.raises(ValueError, match="must be symmetric"):
+        graph_laplacian(sparse.csr_matrix(np.triu(off)), labels)
+    with pytest.raises(ValueError, match="negative weights"):
+        graph_laplacian(sparse.csr_matrix(-off), labels)

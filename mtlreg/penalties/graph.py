@@ -45,7 +45,7 @@ class GraphQuadratic(SmoothTerm):
       its dense eigendecomposition, computed once (``O(T^3)``);
     * a graph Laplacian of more tasks: a sparse matrix (``O(nnz(L) d)`` per
       product).  ``lambda_max(L)`` is bounded by ``max_{a~b} (d_a + d_b)``
-      (exact on a regular ring), and the conjugate takes one sparse LU
+      (exact on a ring of an even number of tasks), and the conjugate takes one sparse LU
       factorization (``Q``, or ``L`` grounded at one task per component),
       once per fit.
 
@@ -69,7 +69,8 @@ class GraphQuadratic(SmoothTerm):
             form = _Complete(xp, int(n_tasks), dtype, dev)
         else:
             L = sp.csr_matrix(laplacian, dtype=np.float64) if sp.issparse(laplacian) \
-                else np.asarray(to_numpy(laplacian), dtype=np.float64)
+                else np.asarray(to_numpy(laplacian) if hasattr(laplacian, "__dlpack__")
+                                else laplacian, dtype=np.float64)
             is_graph = _is_graph_laplacian(L)
             sparse_ok = is_graph and _rows_sum_to_zero(L)
             if sparse and not sparse_ok:
@@ -85,9 +86,20 @@ class GraphQuadratic(SmoothTerm):
         self.has_prox = form.has_resolvent
         self.has_conjugate = self.ridge > 0
         self.has_range_conjugate = self.ridge == 0.0
-        T = form.n_tasks
-        null = np.eye(T) if self.alpha == 0.0 else form.null_space()  # no graph: T components
-        self.null_space = xp.asarray(null, dtype=dtype, device=dev)
+        self._null_like = (dtype, dev)
+        self._null = None
+
+    @property
+    def null_space(self):
+        """Orthonormal null vectors of ``alpha L`` (``T x k``), built when first read: only
+        the range certificate (``ridge = 0``) reads them.  ``alpha = 0``: every task is
+        its own component, ``k = T``."""
+        if self._null is None:
+            T = self.form.n_tasks
+            null = np.eye(T) if self.alpha == 0.0 else self.form.null_space()
+            dtype, dev = self._null_like
+            self._null = self.xp.asarray(null, dtype=dtype, device=dev)
+        return self._null
 
     @property
     def laplacian(self):
@@ -217,7 +229,7 @@ class _Sparse:
     has_resolvent = False
 
     def __init__(self, xp, L, dtype, dev):
-        L = sp.csr_matrix(L, dtype=np.float64)
+        L = sp.csr_matrix(L, dtype=np.float64, copy=True)  # never the caller's arrays
         L.eliminate_zeros()
         self.xp, self.host, self.n_tasks = xp, L, L.shape[0]
         edges = sp.triu(L, k=1).tocoo()
@@ -251,16 +263,24 @@ class _Sparse:
         # on the range of L: V minus its means over each component, then L grounded at
         # the first task of each component (non-singular; the dropped rows' equations
         # hold because V sums to zero over each component), L^+ V = x
-        k, labels = _components(self.host)
+        k, labels, sizes, keep = self._grounding()
         sums = np.zeros((k, V.shape[1]))
         np.add.at(sums, labels, V)
-        V = V - (sums / np.bincount(labels, minlength=k)[:, None])[labels]
-        keep = np.ones(self.n_tasks, dtype=bool)
-        keep[np.unique(labels, return_index=True)[1]] = False
+        V = V - (sums / sizes[:, None])[labels]
         if not np.any(keep):
             return 0.0
         solve = self._factor((alpha, 0.0), lambda: alpha * self.host[keep][:, keep])
         return float(np.sum(V[keep] * solve(V[keep])))
+
+    def _grounding(self):
+        """``(k, labels, sizes, keep)``: the connected components, and the tasks left
+        when the first of each is removed (computed once)."""
+        if "grounding" not in self._factors:
+            k, labels = _components(self.host)
+            keep = np.ones(self.n_tasks, dtype=bool)
+            keep[np.unique(labels, return_index=True)[1]] = False
+            self._factors["grounding"] = (k, labels, np.bincount(labels, minlength=k), keep)
+        return self._factors["grounding"]
 
     def _factor(self, key, matrix):
         if key not in self._factors:
@@ -310,9 +330,12 @@ def _component_indicators(L):
 
 def complete_laplacian(n_tasks):
     """The Laplacian ``T I - 1 1^T`` of the complete graph with unit weights, as a
-    sparse matrix (``T^2`` stored entries: 1.6 GB at 10,000 tasks)."""
+    sparse matrix (``T^2`` stored entries, 12 bytes each with 32-bit indices: 1.2 GB
+    at 10,000 tasks, and as much again for a dense temporary while it is built)."""
     T = int(n_tasks)
-    return sp.csr_array(T * np.eye(T) - np.ones((T, T)))
+    L = np.full((T, T), -1.0)
+    np.fill_diagonal(L, T - 1.0)
+    return sp.csr_array(L)
 
 
 def graph_laplacian(graph, labels, graph_format="auto"):
@@ -366,7 +389,7 @@ def graph_laplacian(graph, labels, graph_format="auto"):
                          f"order of the sorted task labels); got shape {M.shape}.")
     hint = (" If graph is MALSAR's / RMTL's incidence matrix R (penalty ||W R||_F^2), pass "
             "graph_format='incidence'." if auto else "")
-    A = sp.csr_matrix(M)
+    A = sp.csr_matrix(M, copy=True)  # the caller's matrix is left as it is
     if np.any(A.diagonal() != 0):
         warnings.warn("the adjacency matrix has a non-zero diagonal, which is ignored (a "
                       "self-loop adds nothing to sum_ab A_ab ||w_a - w_b||^2)." + hint,

@@ -34,6 +34,7 @@ from .._backend import as_float, is_numpy_namespace
 from ..losses import DataFit
 from ..penalties import L1, L21, L1Inf, SparseL21
 from . import _cd_kernel
+from ._fista_extrapolation import gram_anderson_weights
 from ._fista_stopping import duality_gap, effective_tol, gap_threshold, objective_scale
 from ._result import SolverResult
 
@@ -333,14 +334,7 @@ def anderson_weights(differences):
     rows ``u_i`` of ``differences``, regularized at the rounding level of their Gram
     matrix; None when that system cannot be solved."""
     U = np.asarray(differences, dtype=np.float64)
-    C = U @ U.T
-    C = C + 1e-12 * max(np.trace(C), np.finfo(np.float64).tiny) * np.eye(C.shape[0])
-    try:
-        z = np.linalg.solve(C, np.ones(C.shape[0]))
-    except np.linalg.LinAlgError:
-        return None
-    total = z.sum()
-    return None if not np.isfinite(total) or total == 0 else z / total
+    return gram_anderson_weights(U @ U.T)
 
 
 class _Iterates:

@@ -13,6 +13,7 @@
 import math
 from typing import NamedTuple
 
+from ._fista_extrapolation import ExtrapolatedCheck
 from ._fista_momentum import momentum_for
 from ._fista_step import step_rule
 from ._fista_stopping import (DualityGapStop, GradientMappingStop, duality_gap, effective_tol,
@@ -94,7 +95,7 @@ def _proximal_step(datafit, penalty, x, y, L, has_b):
 
 def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
           check_every=10, use_gap=None, restart=True, lipschitz=None, scale=None,
-          step_shrink=0.95):
+          step_shrink=0.95, extrapolate=True):
     """Minimize ``datafit(W, b) + penalty(W)``.
 
     One iteration costs one ``value_and_grad`` (one pass over the data) at the
@@ -112,6 +113,13 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     else the gradient mapping ``L ||x_{k+1} - y_k|| <= tol * ||grad F(0, b0)||``.
     ``scale``, ``F(0, b0)`` by default, is reported in the result (the
     objective at ``W = 0``); it plays no part in the stopping rule.
+    With the gap, ``extrapolate`` adds a second point at each check: an
+    Anderson extrapolation of the last checked iterates
+    (:mod:`._fista_extrapolation`), with its own objective and certified gap
+    (one more pass over the data and one more gap per check).  It is returned
+    when its gap meets the rule; otherwise, when its objective is lower than
+    the last iterate's, FISTA goes on from it with its momentum reset (a
+    restart at a better point, as skglm does with its extrapolated iterates).
 
     Parameters
     ----------
@@ -139,6 +147,8 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     stop = (DualityGapStop(datafit, penalty, tol) if use_gap else
             GradientMappingStop(datafit, penalty, x, has_b, tol, eps))
     momentum = momentum_for(xp, step, restart, coef0)
+    extrapolation = ExtrapolatedCheck(datafit, penalty, tol, _Point) \
+        if use_gap and extrapolate else None
 
     def try_step(L, L_prev):
         beta = momentum.beta(L, L_prev)
@@ -158,6 +168,12 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
             history.append((k, check.objective, check.criterion))
             if check.near_rounding:
                 step.stop_adapting()
+            moved = None if check.converged or extrapolation is None else \
+                extrapolation.better(x, check)
+            if moved is not None:  # on from the extrapolated point, momentum afresh
+                (x, check), x_old = moved, moved[0]
+                history.append((k, check.objective, check.criterion))
+                momentum = momentum_for(xp, step, restart, coef0)
             if check.converged:
                 converged = True
                 break
