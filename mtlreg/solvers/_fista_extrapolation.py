@@ -16,6 +16,8 @@ stopping rule, so nothing is taken on trust.  A check costs one more pass over
 the data (the extrapolated point's state) and one more gap.
 """
 
+import math
+
 import numpy as np
 
 from .._backend import to_numpy
@@ -28,84 +30,119 @@ EXTRAPOLATED_ITERATES = 6
 
 
 class ExtrapolatedCheck:
-    """The last :data:`EXTRAPOLATED_ITERATES` checked points, and the certified check at
-    their Anderson extrapolation.
+    """The last :data:`EXTRAPOLATED_ITERATES` checked points, kept as the last one and
+    the differences of successive ones, and the certified check at their Anderson
+    extrapolation.
 
-    ``check(x)`` records the point ``x`` (coefficients and intercepts) and, once the
-    window is full, returns ``(point, Check)`` at the extrapolated point (``point``
-    with its state), or None when the weights cannot be computed.  ``better(x,
-    check)`` returns that pair when it certifies the rule or has a lower objective
-    than ``check``'s, and the window then starts afresh from it; after ``m``
-    extrapolations in a row that did neither, the next ``2^min(m, 4) - 1`` checks
-    only record their point (a problem where extrapolation does not help pays for
-    it at one check in 16 at most)."""
+    ``check(x)`` records the point ``x`` (coefficients, and intercepts when
+    ``has_b``) and, once the window is full, returns ``(point, Check)`` at the
+    extrapolated point (``point`` with its state), or None when the weights cannot
+    be computed or its objective or gap is not finite.  ``better(x, check)``
+    returns that pair when it certifies the rule, or when its objective is lower
+    than ``check``'s and ``check`` is not at the rounding level; the window then
+    starts afresh from it.  After ``m`` extrapolations in a row that did neither,
+    the next ``2^min(m, 4) - 1`` checks only record their point (a problem where
+    extrapolation does not help pays for it at one check in 16 at most).
 
-    def __init__(self, datafit, penalty, tol, point_type, n_points=EXTRAPOLATED_ITERATES):
+    Memory: the differences (``EXTRAPOLATED_ITERATES - 1`` arrays of ``W``'s size,
+    and of the intercepts'); an extrapolation adds the combined point and one
+    temporary of that size, and the point's state."""
+
+    def __init__(self, datafit, penalty, tol, point_type, has_b,
+                 n_points=EXTRAPOLATED_ITERATES):
         self.datafit, self.penalty, self.tol = datafit, penalty, tol
-        self.point_type = point_type
+        self.point_type, self.has_b = point_type, has_b
         self.n_points = n_points
-        self.points = []
+        self.last, self.diffs = None, []
         self._misses = self._wait = 0
 
-    def _record(self, x):
-        self.points.append((x.coef, x.intercept))
-        if len(self.points) > self.n_points:
-            self.points.pop(0)
+    def record(self, x):
+        """Add the point ``x``; True when the window is full."""
+        if self.last is not None:
+            self.diffs.append((x.coef - self.last.coef,
+                               x.intercept - self.last.intercept if self.has_b else None))
+            if len(self.diffs) >= self.n_points:
+                self.diffs.pop(0)
+        self.last = x
+        return len(self.diffs) == self.n_points - 1
 
     def check(self, x):
-        self._record(x)
-        if len(self.points) < self.n_points:
+        return self._extrapolate(x.coef.dtype) if self.record(x) else None
+
+    def better(self, x, check):
+        if not self.record(x):  # the window fills
             return None
-        weights = gram_anderson_weights(self._difference_gram())
+        if self._wait > 0:  # backing off after extrapolations that did not help
+            self._wait -= 1
+            return None
+        out = self._extrapolate(x.coef.dtype)
+        if out is None or not (out[1].converged or (out[1].objective < check.objective
+                                                    and not check.near_rounding)):
+            self._misses += 1
+            self._wait = 2 ** min(self._misses, 4) - 1
+            return None
+        self._misses = 0
+        self.last, self.diffs = out[0], []
+        return out
+
+    def _extrapolate(self, dtype):
+        eps = float(self.datafit.xp.finfo(dtype).eps)
+        weights = gram_anderson_weights(self._difference_gram(), eps)
         if weights is None:
             return None
         coef, intercept = self._combine(weights)
         point = self.point_type(coef, intercept, self.datafit.state(coef, intercept))
         primal = objective_at(self.datafit, self.penalty, point)
         gap = duality_gap(self.datafit, self.penalty, coef, intercept, point.state)
+        if not (math.isfinite(primal) and math.isfinite(gap)):
+            return None
         return point, Check(primal, gap, gap_threshold(self.tol, primal), gap)
 
-    def better(self, x, check):
-        if self._wait > 0:  # backing off after extrapolations that did not help
-            self._wait -= 1
-            self._record(x)
-            return None
-        out = self.check(x)
-        if out is None or not (out[1].converged or out[1].objective < check.objective):
-            self._misses += 1
-            self._wait = 2 ** min(self._misses, 4) - 1
-            return None
-        self._misses = 0
-        self.points = [(out[0].coef, out[0].intercept)]
-        return out
-
-    def _differences(self):
-        return [(c1 - c0, None if b1 is None else b1 - b0)
-                for (c0, b0), (c1, b1) in zip(self.points[:-1], self.points[1:])]
-
     def _difference_gram(self):
-        """``C_ij = <u_i, u_j>`` over the coefficients and intercepts (host): one product
-        of the stacked differences (``k`` rows of the iterates' size, transient)."""
+        """``C_ij = <u_i, u_j>`` over the coefficients and intercepts (host): vector
+        dot products of flattened views, one read of the host at the end."""
         xp = self.datafit.xp
-        rows = [xp.reshape(c, (-1,)) if b is None else xp.concat([xp.reshape(c, (-1,)), b])
-                for c, b in self._differences()]
-        U = xp.stack(rows)
-        return np.asarray(to_numpy(U @ xp.permute_dims(U, (1, 0))), dtype=np.float64)
+        flat = [(xp.reshape(c, (-1,)), b) for c, b in self.diffs]
+        k = len(flat)
+        entries = []
+        for i in range(k):
+            for j in range(i + 1):
+                value = xp.vecdot(flat[i][0], flat[j][0])
+                if self.has_b:
+                    value = value + xp.vecdot(flat[i][1], flat[j][1])
+                entries.append(value)
+        values = np.asarray(to_numpy(xp.stack(entries)), dtype=np.float64)
+        C = np.empty((k, k))
+        C[np.tril_indices(k)] = values
+        return np.tril(C) + np.tril(C, -1).T
 
     def _combine(self, weights):
-        """``sum_i c_i p_{i+1}``: the later point of each difference."""
-        later = self.points[1:]
-        coef = sum(float(c) * p[0] for c, p in zip(weights, later))
-        intercept = None if later[0][1] is None else sum(
-            float(c) * p[1] for c, p in zip(weights, later))
+        """``sum_i c_i p_{i+1} = p_last - sum_l (sum_{i<l} c_i) u_l`` (the later point of
+        each difference ``u_l = p_{l+1} - p_l``): one new array, updated in place."""
+        below = np.concatenate([[0.0], np.cumsum(weights)[:-1]])
+        coef, intercept = self.last.coef, self.last.intercept
+        fresh = False
+        for w, (c, b) in zip(below, self.diffs):
+            if w == 0.0:
+                continue
+            if not fresh:  # the first update makes the new arrays
+                coef = coef - float(w) * c
+                intercept = intercept - float(w) * b if self.has_b else intercept
+                fresh = True
+                continue
+            coef -= float(w) * c
+            if self.has_b:
+                intercept -= float(w) * b
         return coef, intercept
 
 
-def gram_anderson_weights(C):
+def gram_anderson_weights(C, eps=0.0):
     """Affine weights ``c`` (summing to 1) minimizing ``c^T C c`` for the Gram matrix
-    ``C`` of the differences, regularized at its rounding level; None when the
-    system cannot be solved."""
-    C = C + 1e-12 * max(np.trace(C), np.finfo(np.float64).tiny) * np.eye(C.shape[0])
+    ``C`` of the differences, regularized at its rounding level (``1e-12`` of its
+    trace, or ``eps`` of it for iterates of a coarser dtype, whose ``C`` carries
+    their rounding); None when the system cannot be solved."""
+    level = max(1e-12, float(eps)) * max(np.trace(C), np.finfo(np.float64).tiny)
+    C = C + level * np.eye(C.shape[0])
     try:
         z = np.linalg.solve(C, np.ones(C.shape[0]))
     except np.linalg.LinAlgError:

@@ -121,6 +121,14 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     the last iterate's, FISTA goes on from it with its momentum reset (a
     restart at a better point, as skglm does with its extrapolated iterates).
 
+    Memory, beyond the data fit's: the points ``x``, ``x_old``, the extrapolated
+    ``y`` and the trial's new point, each an iterate of ``W`` (``n_tasks x
+    n_features``, stacked parts included) with its state (the linear predictor,
+    one number per sample, or ``G W`` on the Gram path), the gradient, and with
+    ``extrapolate`` five differences of iterates of ``W`` (the extrapolation's
+    window) and, at a check, one more point with its state.  An extrapolated
+    point that is taken adds a second ``history`` entry at the same iteration.
+
     Parameters
     ----------
     datafit : DataFit or GramDataFit
@@ -147,7 +155,7 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     stop = (DualityGapStop(datafit, penalty, tol) if use_gap else
             GradientMappingStop(datafit, penalty, x, has_b, tol, eps))
     momentum = momentum_for(xp, step, restart, coef0)
-    extrapolation = ExtrapolatedCheck(datafit, penalty, tol, _Point) \
+    extrapolation = ExtrapolatedCheck(datafit, penalty, tol, _Point, has_b) \
         if use_gap and extrapolate else None
 
     def try_step(L, L_prev):
