@@ -17,6 +17,7 @@ the data (the extrapolated point's state) and one more gap.
 """
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class ExtrapolatedCheck:
                                x.intercept - self.last.intercept if self.has_b else None))
             if len(self.diffs) >= self.n_points:
                 self.diffs.pop(0)
-        self.last = x
+        self.last = _Pair(x.coef, x.intercept)  # not its state: FISTA moves on from it
         return len(self.diffs) == self.n_points - 1
 
     def check(self, x):
@@ -82,7 +83,7 @@ class ExtrapolatedCheck:
             self._wait = 2 ** min(self._misses, 4) - 1
             return None
         self._misses = 0
-        self.last, self.diffs = out[0], []
+        self.last, self.diffs = _Pair(out[0].coef, out[0].intercept), []
         return out
 
     def _extrapolate(self, dtype):
@@ -134,6 +135,13 @@ class ExtrapolatedCheck:
             if self.has_b:
                 intercept -= float(w) * b
         return coef, intercept
+
+
+class _Pair(NamedTuple):
+    """A recorded point: coefficients and intercepts."""
+
+    coef: object
+    intercept: object
 
 
 def gram_anderson_weights(C, eps=0.0):
