@@ -28,6 +28,11 @@ __all__ = ["ExtrapolatedCheck", "EXTRAPOLATED_ITERATES", "gram_anderson_weights"
 
 # iterates combined (differences: one fewer); celer and skglm use 5 differences
 EXTRAPOLATED_ITERATES = 6
+# a jump to the extrapolated point resets FISTA's momentum: taken when it lowers the
+# objective by more than this many times the last check interval's progress (on
+# standardized Landmine's GraphClassifier(alpha=1), jumps on any decrease kept FISTA
+# from certifying in 5,000 iterations where it certifies in 2,610 without them)
+JUMP_GAIN = 3.0
 
 
 class ExtrapolatedCheck:
@@ -39,8 +44,9 @@ class ExtrapolatedCheck:
     ``has_b``) and, once the window is full, returns ``(point, Check)`` at the
     extrapolated point (``point`` with its state), or None when the weights cannot
     be computed or its objective or gap is not finite.  ``better(x, check)``
-    returns that pair when it certifies the rule, or when its objective is lower
-    than ``check``'s and ``check`` is not at the rounding level; the window then
+    returns that pair when it certifies the rule, or when it lowers the objective
+    below ``check``'s by more than :data:`JUMP_GAIN` times the progress of the
+    last check interval (``check`` not at the rounding level); the window then
     starts afresh from it.  After ``m`` extrapolations in a row that did neither,
     the next ``2^min(m, 4) - 1`` checks only record their point (a problem where
     extrapolation does not help pays for it at one check in 16 at most).
@@ -56,6 +62,7 @@ class ExtrapolatedCheck:
         self.n_points = n_points
         self.last, self.diffs = None, []
         self._misses = self._wait = 0
+        self._previous = None
 
     def record(self, x):
         """Add the point ``x``; True when the window is full."""
@@ -71,14 +78,17 @@ class ExtrapolatedCheck:
         return self._extrapolate(x.coef.dtype) if self.record(x) else None
 
     def better(self, x, check):
+        previous, self._previous = self._previous, check.objective
         if not self.record(x):  # the window fills
             return None
         if self._wait > 0:  # backing off after extrapolations that did not help
             self._wait -= 1
             return None
         out = self._extrapolate(x.coef.dtype)
-        if out is None or not (out[1].converged or (out[1].objective < check.objective
-                                                    and not check.near_rounding)):
+        progress = previous - check.objective if previous is not None else 0.0
+        gain = check.objective - out[1].objective if out is not None else 0.0
+        if out is None or not (out[1].converged or (
+                gain > JUMP_GAIN * max(progress, 0.0) and gain > 0 and not check.near_rounding)):
             self._misses += 1
             self._wait = 2 ** min(self._misses, 4) - 1
             return None

@@ -117,9 +117,10 @@ def fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=1000,
     Anderson extrapolation of the last checked iterates
     (:mod:`._fista_extrapolation`), with its own objective and certified gap
     (one more pass over the data and one more gap per check).  It is returned
-    when its gap meets the rule; otherwise, when its objective is lower than
-    the last iterate's, FISTA goes on from it with its momentum reset (a
-    restart at a better point, as skglm does with its extrapolated iterates).
+    when its gap meets the rule; otherwise, when it lowers the objective by
+    more than three times the progress of the last check interval, FISTA goes
+    on from it with its momentum reset (a restart at a better point, as skglm
+    does with its extrapolated iterates).
 
     Memory, beyond the data fit's: the points ``x``, ``x_old``, the extrapolated
     ``y`` and the trial's new point, each an iterate of ``W`` (``n_tasks x
