@@ -40,6 +40,7 @@ from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
 from .solvers import (SolverResult, admm, admm_then_fista, alternating_minimization,
                       coordinate_descent, fista, use_coordinate_descent, use_working_set,
                       working_set_fista)
+from .solvers.admm import splits_penalty
 from .solvers.fista import effective_tol
 
 __all__ = ["Problem", "Part", "Objective", "Solution", "prepare", "solve", "solver_inputs",
@@ -625,11 +626,13 @@ def _choose_solver(objective, datafit, penalty):
 
 def _splits_smooth_term(datafit, penalty):
     """ADMM can split the data fit from the smooth term: a closed-form proximal
-    solve, a smooth term with a closed-form prox, a zero prox penalty and a
-    certificate (the graph quadratic on the squared loss's Gram path)."""
+    solve, a smooth term with a closed-form prox, a zero prox penalty or a norm
+    separable over the features (:func:`mtlreg.solvers.admm.splits_penalty`),
+    and a certificate (the graph quadratic on the squared loss's Gram path,
+    with or without its L1 term)."""
     smooth, inner = getattr(datafit, "smooth", None), getattr(datafit, "inner", None)
     return (smooth is not None and smooth.has_prox and inner.has_proximal_solve
-            and penalty.is_zero and datafit.has_dual)
+            and (penalty.is_zero or splits_penalty(penalty)) and datafit.has_dual)
 
 
 def solver_inputs(problem, objective, start=None):
