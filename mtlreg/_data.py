@@ -33,8 +33,8 @@ import numpy as np
 
 from ._backend import device, is_numpy_namespace
 
-__all__ = ["TaskData", "build_task_data", "build_gram_task_data", "encode_tasks",
-           "stack_tasks"]
+__all__ = ["TaskData", "build_task_data", "build_gram_task_data", "build_shared_gram_data",
+           "encode_tasks", "stack_tasks"]
 
 # A task's sum loops over its rows' slice (one call, about 5 us) instead of the
 # padded gather (about 5 ns a number) when the gather would move this many numbers
@@ -592,6 +592,54 @@ def build_gram_task_data(xp, X, y, task_index, n_tasks, *, loss_scaling="mean", 
         xp, xp.stack(grams), xp.stack(cross), xp.stack(squares),
         xp.asarray(c, dtype=X.dtype, device=dev), counts,
         xp.stack(x_means) if center else None, xp.stack(y_means) if center else None)
+
+
+#: implicit centring of a shared design's Gram matrix while every feature's mean is at
+#: most this many times its standard deviation (squared: ``n mean_j^2 <= CANCELLATION
+#: (X_c^T X_c)_jj``); the centred entries then err by at most ``CANCELLATION`` eps
+#: relative to the centred scale.  Else (a constant feature, a large offset) the
+#: centred copy.
+CANCELLATION = 1e4
+
+
+def build_shared_gram_data(xp, X, Y, *, loss_scaling="mean", center=True):
+    """The Gram form of a shared design (``Y`` of shape (n_samples, n_tasks)) with no
+    copy of ``X``: ``X^T X - n mean mean^T`` (the centring applied inside the
+    product, as scikit-learn does for sparse designs), ``X^T y_t`` and ``||y_t||^2``
+    from the centred targets (``n x T``).  When a feature's mean is large against
+    its spread (:data:`CANCELLATION`), or in float32, the Gram matrix comes from a
+    centred copy instead: subtracting ``n mean_j^2`` would cancel its digits."""
+    n, d = X.shape
+    T = Y.shape[1]
+    dev = device(X)
+    counts = np.full(T, n)
+    c = xp.asarray(task_weights(counts, loss_scaling), dtype=X.dtype, device=dev)
+    XT = xp.permute_dims(X, (1, 0))
+    Yt = xp.permute_dims(Y, (1, 0))
+    gram = XT @ X
+    if not center:
+        return _shared(TaskData.from_moments(xp, gram, Yt @ X, xp.sum(Yt * Yt, axis=1), c,
+                                             counts))
+    x_mean = xp.mean(X, axis=0)
+    y_mean = xp.mean(Yt, axis=1)
+    Yc = Yt - y_mean[:, None]
+    offset = float(n) * x_mean[:, None] * x_mean[None, :]
+    gram = gram - offset
+    spread = xp.linalg.diagonal(gram)
+    if X.dtype != xp.float64 or \
+            not bool(xp.all(xp.linalg.diagonal(offset) <= CANCELLATION * spread)):
+        Xc = X - x_mean[None, :]
+        gram = xp.permute_dims(Xc, (1, 0)) @ Xc
+    # X_c^T y_c = X^T y_c - mean (1^T y_c); the second term is rounding-sized
+    Xty = Yc @ X - xp.sum(Yc, axis=1)[:, None] * x_mean[None, :]
+    return _shared(TaskData.from_moments(
+        xp, gram, Xty, xp.sum(Yc * Yc, axis=1), c, counts,
+        xp.broadcast_to(x_mean[None, :], (T, d)), y_mean))
+
+
+def _shared(data):
+    data.shared = True
+    return data
 
 
 def build_task_data(xp, X, y, task_index=None, n_tasks=None, *, loss_scaling="mean"):

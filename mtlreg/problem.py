@@ -31,8 +31,8 @@ import numpy as np
 
 from ._backend import (SMALL_WORK, as_float, compute_device, device, get_namespace,
                        input_namespace, is_numpy_namespace, move_to, one_blas_thread, to_numpy)
-from ._data import (TaskData, build_gram_task_data, build_task_data, encode_tasks,
-                    gram_task_data_applies, padded_samples)
+from ._data import (TaskData, build_gram_task_data, build_shared_gram_data, build_task_data,
+                    encode_tasks, gram_task_data_applies, padded_samples)
 from ._parts import PartsPenalty, SumOfParts, split_parts
 from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, SquaredLoss,
                      make_datafit, optimal_intercepts_at_zero)
@@ -192,6 +192,9 @@ def prepare(X, y, tasks=None, *, loss="squared", loss_scaling="mean", fit_interc
         # large tasks: the Gram form task by task from X, no chunked copy of it
         data = build_gram_task_data(xp, X, Y, task_index, n_tasks, loss_scaling=loss_scaling,
                                     center=fit_intercept)
+    elif use_gram and task_index is None:
+        # a shared design: one Gram matrix, centred inside the product (no copy of X)
+        data = build_shared_gram_data(xp, X, Y, loss_scaling=loss_scaling, center=fit_intercept)
     else:
         data = build_task_data(xp, X, Y, task_index, n_tasks if task_index is not None
                                else None, loss_scaling=loss_scaling)

@@ -232,3 +232,66 @@ def test_array_calls_per_iteration_do_not_grow_with_the_number_of_tasks(logistic
         return counting.calls / res.n_iter
 
     assert calls_per_iteration(3) == calls_per_iteration(60)
+
+
+# -- a shared design's Gram form, centred inside the product ------------------------------------
+
+def _explicit_shared_moments(X, Y):
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
+    return Xc.T @ Xc, Yc.T @ Xc, np.sum(Yc * Yc, axis=0)
+
+
+def test_shared_gram_is_centred_inside_the_product():
+    """``X^T X - n mean mean^T`` against the centred copy's ``X_c^T X_c``: each entry of
+    either is a sum of ``n`` products (plus the subtraction), each erring by at most
+    ``(n + 2) eps`` times the sum of the products' magnitudes, at most ``||x_i|| ||x_j||``
+    over the raw columns by Cauchy-Schwarz; the targets' moments likewise."""
+    from mtlreg._data import build_shared_gram_data
+
+    rng = np.random.default_rng(0)
+    n, d, T = 400, 6, 3
+    X = rng.standard_normal((n, d)) * np.logspace(-1, 1, d) + rng.uniform(-5, 5, d)
+    Y = rng.standard_normal((n, T)) + 3.0
+    data = build_shared_gram_data(xp, X, Y)
+    gram, Xty, yty = _explicit_shared_moments(X, Y)
+    norms = np.linalg.norm(X, axis=0)
+    bound = 2 * (n + 2) * EPS * np.outer(norms, norms)
+    assert np.all(np.abs(data.gram - gram) <= bound)
+    bound_q = 2 * (n + 2) * EPS * np.outer(np.linalg.norm(Y - Y.mean(0), axis=0), norms)
+    assert np.all(np.abs(data.Xty - Xty) <= bound_q)
+    np.testing.assert_array_equal(data.yty, yty)
+    np.testing.assert_allclose(data.X_offset, np.broadcast_to(X.mean(0), (T, d)), rtol=0)
+    assert data.shared and data.X is None
+
+
+@pytest.mark.parametrize("column", ["constant", "large mean"])
+def test_shared_gram_falls_back_to_a_centred_copy_when_the_mean_would_cancel(column):
+    """A constant feature, or a mean 1e6 times the spread: ``n mean^2`` would cancel the
+    centred diagonal's digits, so the Gram matrix is the centred copy's, computed as
+    the explicit one is (equal to the bit)."""
+    from mtlreg._data import build_shared_gram_data
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 4))
+    X[:, 2] = 7.0 if column == "constant" else 1e6 + rng.standard_normal(300)
+    Y = rng.standard_normal((300, 2))
+    data = build_shared_gram_data(xp, X, Y)
+    Xc = X - X.mean(axis=0)
+    np.testing.assert_array_equal(data.gram, Xc.T @ Xc)
+
+
+def test_a_shared_gram_fit_makes_no_copy_of_X():
+    """The shared design's Gram path allocates less than half of ``X`` (tracemalloc): no
+    centred copy (it made one of ``X``'s size before), only ``d x d``, ``T x d`` and
+    the centred targets (``T x n``, a tenth of ``X`` here)."""
+    from benchmarks.suites.memory import traced_peak
+    from mtlreg import L21Regressor
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((20000, 50)) + 1.0
+    Y = X[:, :5] + rng.standard_normal((20000, 5))
+    est = L21Regressor(alpha=0.05)
+    est.fit(X, Y)  # warm-up: imports and caches
+    peak = traced_peak(lambda: est.fit(X, Y))
+    assert est.solution_.raw is not None and est.converged_
+    assert peak < 0.5 * X.nbytes, (peak, X.nbytes)

@@ -40,6 +40,11 @@ __all__ = ["working_set_fista", "use_working_set"]
 
 MIN_FEATURES = 200  # below this, plain FISTA is as fast
 SUB_MAX_ITER = 500  # a subproblem that needs more is grown, not solved further
+#: a subproblem is solved to this fraction of the full problem's relative gap (celer: 0.3).
+#: Its epochs cost little next to the full pass that checks it, so a tighter solve that
+#: saves an outer iteration pays: over the speed suite's d >> n problems, 0.01 needed
+#: fewer or as many outer iterations as 0.3 (per-task Lasso, T = 100: 6 instead of 8)
+SUB_TOL_FACTOR = 0.01
 
 
 def _gather(xp, coef, index):
@@ -90,7 +95,11 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     dev = data.device
     n_features = data.n_features
     tol = effective_tol(tol, coef0.dtype, xp)
-    scale = objective_scale(datafit, intercept0, coef0)
+    state = _zero_state(datafit, coef0, intercept0)
+    # from W = 0 the scale is the data fit there, read from the one-feature state
+    # (objective_scale would make a pass over every feature)
+    scale = objective_scale(datafit, intercept0, coef0) if state is None else \
+        as_float(datafit.value(coef0, intercept0, state))
     per_task = penalty.separable_over_entries and data.n_tasks > 1
     coef, intercept = coef0, intercept0
     name = "working-set fista"
@@ -100,7 +109,6 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
     converged = False
     gap = math.inf
     objective = math.nan
-    state = _zero_state(datafit, coef, intercept)
     for outer in range(1, max_outer + 1):
         if state is None:
             state = datafit.state(coef, intercept)
@@ -145,7 +153,7 @@ def working_set_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter
         sub = inner(sub_datafit, penalty, coef if size == n_features else
                     _gather(xp, coef, index), intercept,
                     tol=tol if size == n_features else
-                    max(tol, min(1e-3, 0.3 * gap / max(objective, 1e-300))),
+                    max(tol, min(1e-3, SUB_TOL_FACTOR * gap / max(objective, 1e-300))),
                     max_iter=max(1, max_iter - total_iter) if size == n_features else
                     max(1, min(max_iter - total_iter, SUB_MAX_ITER)), scale=scale)
         total_iter += sub.n_iter
