@@ -392,10 +392,12 @@ class Objective:
         many).  ``"admm"``: ADMM (:func:`mtlreg.solvers.admm`), for a data fit
         with a closed-form proximal solve (the squared loss's Gram path) and
         no smooth term, or a smooth term with a closed-form prox (the graph
-        quadratic) and zero prox penalties.  ``"auto"`` (default): FISTA's working sets where they
-        apply, else ADMM where it applies (its exact per-task solve makes it
-        insensitive to the conditioning of raw features; handed over to FISTA after
-        2,000 iterations, :func:`mtlreg.solvers.admm_then_fista`), else FISTA.
+        quadratic) and a zero prox penalty or a norm separable over the
+        features (the graph's L1 term: a three-way split).  ``"auto"``
+        (default): FISTA's working sets where they apply, else ADMM where it
+        applies (its exact per-task solve makes it insensitive to the
+        conditioning of raw features; handed over to FISTA after 2,000
+        iterations, :func:`mtlreg.solvers.admm_then_fista`), else FISTA.
         ``"alternating"``: alternating minimization over an
         auxiliary matrix (a single part whose penalty ``has_auxiliary``).
     solver_options : mapping
