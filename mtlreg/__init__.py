@@ -20,6 +20,8 @@ Task-relation family:
 
 * :class:`RelationRegressor` / :class:`RelationClassifier` -- learned task covariance (MTRL)
 * :class:`GraphRegressor` / :class:`GraphClassifier` -- known task graph (graph Laplacian)
+* :class:`MeanRegularizedRegressor` / :class:`MeanRegularizedClassifier` -- shared model plus
+  task deviations (Evgeniou & Pontil)
 
 Decomposition family (``W = P + Q``):
 
@@ -53,7 +55,8 @@ from .lowrank import (
     TraceRegressor,
 )
 from .clustering import ClusteredClassifier, ClusteredRegressor
-from .relation import GraphClassifier, GraphRegressor, RelationClassifier, RelationRegressor
+from .relation import (GraphClassifier, GraphRegressor, MeanRegularizedClassifier,
+                       MeanRegularizedRegressor, RelationClassifier, RelationRegressor)
 from .decomposition import (
     DirtyClassifier,
     DirtyRegressor,
@@ -73,5 +76,6 @@ __all__ = [
     "SparseTraceClassifier", "SparseTraceRegressor", "CASOClassifier", "CASORegressor",
     "ClusteredClassifier", "ClusteredRegressor", "DirtyClassifier", "DirtyRegressor", "RobustClassifier", "RobustRegressor",
     "RMTFLClassifier", "RMTFLRegressor", "RelationClassifier", "RelationRegressor",
-    "GraphClassifier", "GraphRegressor", "alpha_max", "stack_tasks", "metrics", "model_selection", "__version__",
+    "GraphClassifier", "GraphRegressor", "MeanRegularizedClassifier", "MeanRegularizedRegressor",
+    "alpha_max", "stack_tasks", "metrics", "model_selection", "__version__",
 ]

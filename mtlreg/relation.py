@@ -17,7 +17,8 @@ from .penalties.aso import factored_matrix
 from .penalties.graph import complete_laplacian, graph_laplacian
 from .problem import Objective, Part
 
-__all__ = ["RelationRegressor", "RelationClassifier", "GraphRegressor", "GraphClassifier"]
+__all__ = ["RelationRegressor", "RelationClassifier", "GraphRegressor", "GraphClassifier",
+           "MeanRegularizedRegressor", "MeanRegularizedClassifier", "mean_regularized_as_graph"]
 
 # -- multi-task relationship learning ---------------------------------------------------------
 
@@ -156,18 +157,19 @@ _GRAPH_DETAIL = """Graph-regularized multi-task learning with a known task graph
 
     The quadratic (with ``ridge``) is a smooth term of the objective;
     FISTA takes its prox step on ``beta * ||W||_1`` only.  With the squared
-    loss (its Gram path) and a graph of at most 2,000 tasks or ``graph=None``, ADMM splits the
-    loss from the quadratic instead (and from the L1 term when ``beta > 0``),
-    in variables scaled per feature, which makes it insensitive to the
-    features' scales (raw School: 960 iterations, as standardized; FISTA
-    stopped at 5,000 without a certificate; with ``beta = 0.01``, 570 ADMM
-    iterations where FISTA stopped at 5,000 without one).  Every setting
-    stops on a certified duality gap (``dual_gap_``).  With ``beta = 0``: the
-    quadratic's conjugate when ``ridge > 0``; when ``ridge = 0`` the conjugate
-    is finite only on the range of ``L``, and the loss's dual point is moved
-    there (per-task Gram matrices, one ``d x d`` solve per connected
-    component of the graph; for the logistic loss, in the conjugate's own
-    metric when the cheap move would leave its domain).  With ``beta > 0``
+    loss (its Gram path) and the Laplacian in dense or closed form (up to
+    2,000 tasks, ``graph=None``, or an incidence matrix), ADMM splits the loss
+    from the quadratic instead (and from the L1 term when ``beta > 0`` and the
+    features are badly scaled), in variables scaled per feature, which makes
+    it insensitive to the features' scales (raw School: 960 iterations, as
+    standardized; FISTA stopped at 5,000 without a certificate; with ``beta =
+    0.01``, 570 ADMM iterations where FISTA stopped at 5,000 without one).
+    Every setting stops on a certified duality gap (``dual_gap_``).  With
+    ``beta = 0``: the quadratic's conjugate when ``ridge > 0``; when ``ridge =
+    0`` the conjugate is finite only on the range of ``L``, and the loss's
+    dual point is moved there (per-task Gram matrices, one ``d x d`` solve per
+    connected component of the graph; for the logistic loss, in the
+    conjugate's own metric when the cheap move would leave its domain).  With ``beta > 0``
     the quadratic is read as a squared loss of ``W``, whose dual point joins
     the L1 term's.  See ``docs/relation.md``."""
 
@@ -243,4 +245,100 @@ class GraphClassifier(_Graph, MultiTaskClassifierBase):
     def __init__(self, alpha=0.01, *, graph=None, beta=0.0, graph_format="auto", ridge=0.0,
                  loss_scaling="mean", fit_intercept=True, tol=1e-6, max_iter=5000,
                  warm_start=False, device=None):
+        set_params_from_init(self, locals())
+
+
+# -- mean-regularized multi-task learning ------------------------------------------------------
+
+_MEAN_PENALTY = ("alpha * sum_t ||v_t||^2 + beta * ||w_0||^2  "
+                 "[w_t = w_0 + v_t, minimized over w_0 too]")
+
+_MEAN_DETAIL = """Mean-regularized multi-task learning (Evgeniou & Pontil, KDD 2004,
+    "Regularized multi-task learning"): each task's model is a shared model
+    ``w_0`` plus its own deviation ``v_t``; ``alpha`` pulls the tasks towards the
+    shared model and ``beta`` shrinks the shared model.  ``alpha -> inf``: one
+    model ``w_0`` for all tasks, with the penalty ``beta ||w_0||^2``;
+    ``alpha = 0``: independent tasks (with ``ridge`` only).
+
+    The minimum over ``w_0`` is in closed form, ``w_0 = alpha T w_mean /
+    (alpha T + beta)`` (``w_mean`` the mean of the task models), so the
+    penalty is the quadratic ``alpha sum_t ||w_t - w_mean||^2 + (alpha beta T
+    / (alpha T + beta)) ||w_mean||^2`` of ``W`` alone.  That is
+    :class:`GraphRegressor` on the complete graph (``graph=None``) with
+    ``alpha' = alpha^2 / (alpha T + beta)`` and ``ridge' = ridge + alpha beta /
+    (alpha T + beta)`` (:func:`mean_regularized_as_graph`), and it is solved
+    as that one (ADMM on the squared loss's Gram path, else FISTA), with a
+    certified duality gap.  ``beta = 0`` leaves ``w_0 = w_mean`` free:
+    ``GraphRegressor(graph=None, alpha=alpha / T)``.  See
+    ``docs/relation.md``."""
+
+_MEAN_PARAMS = """
+    beta : float, default=0.1
+        Strength of ``||w_0||^2``, the shared model's shrinkage."""
+
+_MEAN_ATTRS = """
+    coef_shared_ : ndarray of shape (n_features,)
+        The shared model ``w_0`` (0 when ``alpha = beta = 0``, where any ``w_0``
+        is optimal).
+    coef_specific_ : ndarray of shape (n_tasks, n_features)
+        The deviations ``v_t = w_t - w_0``; ``coef_ = coef_shared_ +
+        coef_specific_``."""
+
+
+def mean_regularized_as_graph(alpha, beta, n_tasks, ridge=0.0):
+    """``(alpha', ridge')`` of the complete-graph penalty ``alpha' sum_{a<b} ||w_a -
+    w_b||^2 + ridge' ||W||_F^2`` that equals ``min_{w_0} alpha sum_t ||w_t - w_0||^2 +
+    beta ||w_0||^2 + ridge ||W||_F^2``.
+
+    With ``sum_t ||w_t - w_0||^2 = sum_t ||w_t - w_mean||^2 + T ||w_mean - w_0||^2``
+    the minimum over ``w_0`` is ``alpha sum_t ||w_t - w_mean||^2 + k ||w_mean||^2``,
+    ``k = alpha beta T / (alpha T + beta)``; the complete graph's term is
+    ``alpha' T sum_t ||w_t - w_mean||^2`` and ``||W||_F^2 = sum_t ||w_t - w_mean||^2 +
+    T ||w_mean||^2``, so ``ridge' = ridge + k / T`` and ``alpha' T + ridge' = alpha +
+    ridge``."""
+    denominator = alpha * n_tasks + beta
+    if denominator == 0.0:  # alpha = beta = 0: no pull and no shrinkage
+        return 0.0, float(ridge)
+    return alpha * alpha / denominator, float(ridge) + alpha * beta / denominator
+
+
+class _MeanRegularized:
+    _parameter_constraints = {
+        **MultiTaskRegressorBase._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def get_objective(self, problem):
+        xp, data, T = problem.xp, problem.data, problem.n_tasks
+        alpha, ridge = mean_regularized_as_graph(self.alpha, self.beta, T, self.ridge)
+        like = xp.empty((0,), dtype=data.dtype, device=data.device)
+        term = GraphQuadratic(xp, alpha, None, ridge=ridge, like=like, n_tasks=T)
+        denominator = self.alpha * T + self.beta
+        pull = 0.0 if denominator == 0.0 else self.alpha * T / denominator
+
+        def readouts(solution):
+            shared = pull * xp.mean(solution.coef, axis=0)
+            return {"coef_shared_": shared, "coef_specific_": solution.coef - shared[None, :]}
+
+        return Objective(parts=(Part(Zero(xp)),), smooth=term, readouts=readouts)
+
+
+class MeanRegularizedRegressor(_MeanRegularized, MultiTaskRegressorBase):
+    __doc__ = estimator_doc("Mean-regularized multi-task regression (shared model plus "
+                            "task deviations).", _MEAN_PENALTY, _MEAN_DETAIL, "1.0",
+                            _MEAN_PARAMS, _MEAN_ATTRS)
+
+    def __init__(self, alpha=1.0, *, beta=0.1, ridge=0.0, loss_scaling="mean",
+                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
+        set_params_from_init(self, locals())
+
+
+class MeanRegularizedClassifier(_MeanRegularized, MultiTaskClassifierBase):
+    __doc__ = estimator_doc("Mean-regularized multi-task logistic regression.",
+                            _MEAN_PENALTY, _MEAN_DETAIL, "0.01",
+                            _MEAN_PARAMS.replace("default=0.1", "default=0.001"), _MEAN_ATTRS,
+                            classifier=True)
+
+    def __init__(self, alpha=0.01, *, beta=0.001, ridge=0.0, loss_scaling="mean",
+                 fit_intercept=True, tol=1e-6, max_iter=5000, warm_start=False, device=None):
         set_params_from_init(self, locals())

@@ -26,6 +26,8 @@ from sklearn.linear_model import Lasso, LinearRegression, LogisticRegression
 from mtlreg import (
     GraphClassifier,
     GraphRegressor,
+    MeanRegularizedClassifier,
+    MeanRegularizedRegressor,
     RelationClassifier,
     RelationRegressor,
     alpha_max,
@@ -33,10 +35,11 @@ from mtlreg import (
 )
 from mtlreg.datasets import make_multitask_classification, make_multitask_regression
 from mtlreg.penalties.graph import GraphQuadratic, graph_laplacian
+from mtlreg.relation import mean_regularized_as_graph
 from mtlreg.penalties.quadratic import MetricQuadratic
 from mtlreg.penalties.trace import TaskSquaredTraceNorm
 
-from certificates import (assert_same_optimum, assert_same_solution, assert_stopping_rule,
+from certificates import (EPS, assert_same_optimum, assert_same_solution, assert_stopping_rule,
                           distance_between, rounding, spectral_rounding, split_tasks,
                           sum_rounding,
                           squared_loss_certificate, task_weights)
@@ -824,38 +827,85 @@ def test_graph_l1_splits_three_ways_on_badly_scaled_features():
     assert_matches_reference(est.objective_, est.dual_gap_, reference)
 
 
+def _certified_at_its_point(problem, objective, solution, tol):
+    """The solver's reported objective and gap are those of the point it returns, and
+    that gap meets ``tol``."""
+    from mtlreg.problem import solver_inputs
+    from mtlreg.solvers import duality_gap
+
+    fit, penalty, _, _ = solver_inputs(problem, objective)
+    raw = solution.raw
+    state = fit.state(raw.coef, None)
+    assert raw.objective == float(fit.value(raw.coef, None, state) + penalty.value(raw.coef))
+    assert raw.dual_gap == duality_gap(fit, penalty, raw.coef, None, state)
+    assert raw.dual_gap <= tol * raw.objective
+
+
 def test_graph_l1_admm_returns_the_optimum_zeros():
     """ADMM certifies before its L1 iterate has found every zero of the solution; the
-    proximal-gradient steps that follow set them (standardized School with
-    ``beta=0.1``: 139 exact zeros without them, 1,248 with them, as FISTA).  On a
-    problem whose solution has a clear KKT margin (every zero entry's gradient at
-    most 90% of ``beta``, checked here on a tight FISTA solve), the zero pattern
-    returned at the default ``tol`` is the optimum's, and the point returned is the
-    one its gap certifies."""
+    proximal-gradient steps that follow set them when their point certifies too
+    (standardized School with ``beta=0.1``: 139 exact zeros without them, 1,248 with
+    them, as FISTA).  On a problem whose solution has a clear KKT margin (every zero
+    entry's gradient at most 90% of ``beta``, checked here on a tight FISTA solve), the
+    zero pattern ADMM returns at the default ``tol`` is the optimum's, and the point
+    returned is the one its gap certifies."""
     from dataclasses import replace
 
     from mtlreg.problem import solve, solver_inputs
-    from mtlreg.solvers import duality_gap
 
     Xs, ys, edges = _sparse_chain_problem(np.ones(10), seed=5)
     X, y, tasks = stack_tasks(Xs, ys)
     beta = 0.4 * alpha_max(X, y, tasks, estimator=GraphRegressor(graph=edges), param="beta")
-    est = GraphRegressor(alpha=0.1, beta=beta, graph=edges).fit(X, y, tasks=tasks)
-    assert est.converged_ and est.solution_.raw.solver == "admm"
+    est = GraphRegressor(alpha=0.1, beta=beta, graph=edges)
     problem = est.prepare(X, y, tasks)
-    objective = est.get_objective(problem)
+    objective = replace(est.get_objective(problem), solver="admm")
+    split = solve(problem, objective, tol=1e-6)
+    assert split.converged and split.raw.solver == "admm"
+    _certified_at_its_point(problem, objective, split, 1e-6)
     tight = solve(problem, replace(objective, solver="fista"), tol=1e-13, max_iter=100000)
     assert tight.converged
-    fit, penalty, _, _ = solver_inputs(problem, objective)  # the solver's own inputs
+    fit, _, _, _ = solver_inputs(problem, objective)  # the solver's own inputs
     W = tight.raw.coef
     grad = fit.value_and_grad(W, None, fit.state(W, None))[1]
     zero = W == 0
     assert 0 < zero.sum() < zero.size
     assert np.max(np.abs(grad[zero])) <= 0.9 * beta  # the margin the claim rests on
-    np.testing.assert_array_equal(est.coef_ == 0, zero)
-    point = est.solution_.raw.coef
-    state = fit.state(point, None)
-    assert est.solution_.raw.dual_gap == duality_gap(fit, penalty, point, None, state)
+    np.testing.assert_array_equal(split.raw.coef == 0, zero)
+
+
+def test_graph_l1_admm_keeps_its_point_when_the_polished_one_does_not_certify():
+    """Raw School, ``beta = 0.01``: the proximal-gradient steps after ADMM lower the
+    objective, but their points' gaps stay far above ``tol`` (the features' scales
+    span 0.07 to 15), so ADMM's own certified point is returned, with its gap."""
+    from mtlreg.datasets import load_school
+
+    school = load_school()
+    est = GraphRegressor(alpha=1.0, beta=0.01).fit(school.X, school.y, tasks=school.tasks)
+    assert est.converged_ and est.solution_.raw.solver == "admm"
+    problem = est.prepare(school.X, school.y, school.tasks)
+    _certified_at_its_point(problem, est.get_objective(problem), est.solution_, est.tol)
+
+
+def test_graph_l1_admm_warm_start_at_the_solution_stays_there():
+    """The split's scaled duals start at ``U_W = -grad F' / rho``, ``U_V = (grad F' +
+    grad g') / rho``: with ``Z_0`` optimal that is a fixed point, so from a solve
+    certified to ``1e-12`` a refit at ``tol=1e-6`` is certified at ADMM's first check
+    (10 iterations).  With the duals at 0 the iterates first move away from the start."""
+    from dataclasses import replace
+
+    from mtlreg.problem import solve
+
+    Xs, ys, edges = _sparse_chain_problem(np.logspace(-2, 2, 10))
+    X, y, tasks = stack_tasks(Xs, ys)
+    beta = 0.05 * alpha_max(X, y, tasks, estimator=GraphRegressor(graph=edges), param="beta")
+    est = GraphRegressor(alpha=0.1, beta=beta, graph=edges)
+    problem = est.prepare(X, y, tasks)
+    objective = replace(est.get_objective(problem), solver="admm")
+    first = solve(problem, objective, tol=1e-12, max_iter=20000)
+    assert first.converged
+    again = solve(problem, objective, start=first, tol=1e-6)
+    k, value, gap = again.history[0]  # ADMM's first check (proximal-gradient steps may follow)
+    assert again.converged and k == 10 and gap <= 1e-6 * value
 
 
 # -- many tasks: factored covariance, sparse and closed-form graphs (issue 18) ------------------
@@ -1036,3 +1086,75 @@ def test_graph_classifier_on_standardized_landmine_certifies_despite_extrapolati
     X = StandardScaler().fit_transform(data.X)
     est = GraphClassifier(alpha=1.0).fit(X, data.y, tasks=data.tasks)
     assert est.converged_ and est.dual_gap_ <= est.tol * est.objective_
+
+
+# -- mean-regularized MTL (Evgeniou & Pontil 2004) -----------------------------------------------
+
+@pytest.mark.parametrize("logistic", [False, True])
+@pytest.mark.parametrize("loss_scaling, alpha, beta, ridge", [
+    ("mean", 0.3, 0.05, 0.0), ("sum", 2.0, 0.5, 0.1), ("mean", 0.3, 0.0, 0.0)])
+def test_mean_regularized_matches_cvxpy(logistic, loss_scaling, alpha, beta, ridge):
+    """The docstring's objective over ``w_0``, ``V`` and ``b`` (CVXPY, every variable
+    free) against the fit's certified gap; the fitted ``coef_shared_`` minimizes
+    ``alpha sum_t ||w_t - w_0||^2 + beta ||w_0||^2`` for the fitted ``W`` (its gradient
+    in ``w_0`` vanishes), so the penalty evaluated on the two fitted parts is the
+    one of the optimum."""
+    Xs, ys, X, y, tasks = _string_tasks(21, logistic)
+    Est = MeanRegularizedClassifier if logistic else MeanRegularizedRegressor
+    est = Est(alpha=alpha, beta=beta, ridge=ridge, loss_scaling=loss_scaling,
+              tol=1e-10).fit(X, y, tasks=tasks)
+    assert est.converged_ and est.dual_gap_ is not None
+    d, T = Xs[0].shape[1], len(Xs)
+    w0, V, b = cp.Variable(d), cp.Variable((d, T)), cp.Variable(T)
+    W = cp.reshape(w0, (d, 1), order="F") @ np.ones((1, T)) + V
+    reference = _solve(_loss_terms(Xs, ys, W, b, loss_scaling, logistic)
+                       + alpha * cp.sum_squares(V) + beta * cp.sum_squares(w0)
+                       + ridge * cp.sum_squares(W))
+    assert_matches_reference(est.objective_, est.dual_gap_, reference)
+    coef, shared = est.coef_, est.coef_shared_
+    np.testing.assert_array_equal(est.coef_specific_, coef - shared)
+    # d/dw_0 [alpha sum_t ||w_t - w_0||^2 + beta ||w_0||^2] = 0 at w_0 = coef_shared_
+    grad = -2 * alpha * np.sum(coef - shared, axis=0) + 2 * beta * shared
+    scale = 2 * (alpha * T + beta) * np.max(np.abs(coef)) + 1e-300
+    assert np.max(np.abs(grad)) <= 8 * T * EPS * scale
+
+
+def test_mean_regularized_is_the_complete_graph_with_mapped_parameters():
+    """``min_{w_0} alpha sum_t ||w_t - w_0||^2 + beta ||w_0||^2 + ridge ||W||^2`` is the
+    complete graph's ``alpha' sum_{a<b} ||w_a - w_b||^2 + ridge' ||W||^2`` with
+    ``alpha' = alpha^2 / (alpha T + beta)``, ``ridge' = ridge + alpha beta / (alpha T +
+    beta)`` (:func:`mean_regularized_as_graph`): the two penalties agree on random
+    ``W`` to rounding, and the two estimators reach the same solution within their
+    certified gaps."""
+    rng = np.random.default_rng(3)
+    T, d, alpha, beta, ridge = 5, 4, 0.7, 0.2, 0.05
+    a, r = mean_regularized_as_graph(alpha, beta, T, ridge)
+    assert (a, r) == pytest.approx((alpha**2 / (alpha * T + beta),
+                                    ridge + alpha * beta / (alpha * T + beta)), rel=1e-15)
+    for _ in range(3):
+        W = rng.standard_normal((T, d))  # rows are tasks, as coef_
+        w0 = alpha * T * W.mean(axis=0) / (alpha * T + beta)
+        mean_reg = (alpha * np.sum((W - w0) ** 2) + beta * np.sum(w0**2)
+                    + ridge * np.sum(W**2))
+        graph = (a * sum(np.sum((W[i] - W[j]) ** 2) for i in range(T) for j in range(i))
+                 + r * np.sum(W**2))
+        assert graph == pytest.approx(mean_reg, rel=64 * T * d * EPS)
+    Xs, ys, X, y, tasks = _string_tasks(22, False)
+    a, r = mean_regularized_as_graph(alpha, beta, len(Xs), ridge)
+    mean_fit = MeanRegularizedRegressor(alpha=alpha, beta=beta, ridge=ridge,
+                                        tol=1e-12).fit(X, y, tasks=tasks)
+    graph_fit = GraphRegressor(graph=None, alpha=a, ridge=r, tol=1e-12).fit(X, y, tasks=tasks)
+    assert mean_fit.converged_ and graph_fit.converged_
+    assert_same_optimum(mean_fit.objective_, mean_fit.dual_gap_, graph_fit.objective_,
+                        graph_fit.dual_gap_)
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.0, 0.0), (0.5, 0.0), (0.0, 0.5)])
+def test_mean_regularized_shared_model_at_the_limits(alpha, beta):
+    """``beta = 0``: ``w_0`` is the mean of the task models (nothing shrinks it);
+    ``alpha = 0``: the tasks are independent and ``w_0 = 0``; both zero: any ``w_0`` is
+    optimal, and 0 is reported."""
+    _, _, X, y, tasks = _string_tasks(23, False)
+    est = MeanRegularizedRegressor(alpha=alpha, beta=beta, ridge=0.01).fit(X, y, tasks=tasks)
+    expected = est.coef_.mean(axis=0) if alpha > 0 else np.zeros(est.coef_.shape[1])
+    np.testing.assert_array_equal(est.coef_shared_, expected)

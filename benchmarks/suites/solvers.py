@@ -3,9 +3,9 @@
 Two parts, every fit with single-threaded BLAS and each estimator's default parameters
 (``tol=1e-6``, ``max_iter=5000``):
 
-* ``defaults``: the 12 regressors on raw School (the 28 features as loaded, scales 0.07
-  to 15, a constant column included; :func:`mtlreg.datasets.load_school`) and the 12
-  classifiers on raw Landmine and on Landmine's standardized features scaled by ``2^-27``
+* ``defaults``: every regressor on raw School (the 28 features as loaded, scales 0.07
+  to 15, a constant column included; :func:`mtlreg.datasets.load_school`) and every
+  classifier on raw Landmine and on Landmine's standardized features scaled by ``2^-27``
   and ``2^27`` with the penalty strengths rescaled so that the problem is the same one
   (a norm's strength times the scale, a squared term's and the ridge times its square).
   Metrics: ``converged`` (1 or 0), ``n_iter``, ``seconds`` (one fit), ``rel_gap``
@@ -31,7 +31,8 @@ DESCRIPTION = ("Every estimator with its defaults on raw School / Landmine and c
                "feature scales 2^-27 and 2^27; ADMM against FISTA on the Gram path")
 
 SQUARED_PARAMS = {"MTFL": ("alpha",), "Relation": ("alpha",), "CASO": ("alpha", "beta"),
-                  "Clustered": ("alpha", "beta"), "Graph": ("alpha",)}
+                  "Clustered": ("alpha", "beta"), "Graph": ("alpha",),
+                  "MeanRegularized": ("alpha", "beta")}
 ADMM_MODELS = ("LassoRegressor", "L21Regressor", "TraceRegressor", "SparseTraceRegressor",
                "DirtyRegressor", "RobustRegressor", "RMTFLRegressor", "GraphRegressor")
 
