@@ -23,6 +23,10 @@ Task-relation family:
 * :class:`MeanRegularizedRegressor` / :class:`MeanRegularizedClassifier` -- shared model plus
   task deviations (Evgeniou & Pontil)
 
+Disease progression (tasks are time points):
+
+* :class:`TGLRegressor` / :class:`TGLClassifier` -- temporal group lasso (MALSAR's TGL)
+
 Decomposition family (``W = P + Q``):
 
 * :class:`DirtyRegressor` / :class:`DirtyClassifier` -- block-sparse + sparse (dirty model)
@@ -55,6 +59,7 @@ from .lowrank import (
     TraceRegressor,
 )
 from .clustering import ClusteredClassifier, ClusteredRegressor
+from .progression import TGLClassifier, TGLRegressor
 from .relation import (GraphClassifier, GraphRegressor, MeanRegularizedClassifier,
                        MeanRegularizedRegressor, RelationClassifier, RelationRegressor)
 from .decomposition import (
@@ -77,5 +82,5 @@ __all__ = [
     "ClusteredClassifier", "ClusteredRegressor", "DirtyClassifier", "DirtyRegressor", "RobustClassifier", "RobustRegressor",
     "RMTFLClassifier", "RMTFLRegressor", "RelationClassifier", "RelationRegressor",
     "GraphClassifier", "GraphRegressor", "MeanRegularizedClassifier", "MeanRegularizedRegressor",
-    "alpha_max", "stack_tasks", "metrics", "model_selection", "__version__",
+    "TGLClassifier", "TGLRegressor", "alpha_max", "stack_tasks", "metrics", "model_selection", "__version__",
 ]

@@ -594,11 +594,12 @@ def build_gram_task_data(xp, X, y, task_index, n_tasks, *, loss_scaling="mean", 
         xp.stack(x_means) if center else None, xp.stack(y_means) if center else None)
 
 
-#: implicit centring of a shared design's Gram matrix while every feature's mean is at
-#: most this many times its standard deviation (squared: ``n mean_j^2 <= CANCELLATION
-#: (X_c^T X_c)_jj``); the centred entries then err by at most ``CANCELLATION`` eps
-#: relative to the centred scale.  Else (a constant feature, a large offset) the
-#: centred copy.
+#: implicit centring of a shared design's Gram matrix while every feature's squared mean
+#: is at most this many times its variance (``n mean_j^2 <= CANCELLATION (X_c^T
+#: X_c)_jj``).  A raw product's rounding is bounded by its magnitude, ``n (var + mean^2)``
+#: per diagonal entry against the centred copy's ``n var``, so the centred entries'
+#: rounding bound grows by at most a factor ``1 + CANCELLATION`` over the copy's.  Else
+#: (a constant feature, a large offset) the centred copy.
 CANCELLATION = 1e4
 
 
@@ -623,15 +624,18 @@ def build_shared_gram_data(xp, X, Y, *, loss_scaling="mean", center=True):
     x_mean = xp.mean(X, axis=0)
     y_mean = xp.mean(Yt, axis=1)
     Yc = Yt - y_mean[:, None]
-    offset = float(n) * x_mean[:, None] * x_mean[None, :]
+    root = math.sqrt(n) * x_mean  # n mean mean^T as an exactly symmetric outer product
+    offset = root[:, None] * root[None, :]
     gram = gram - offset
     spread = xp.linalg.diagonal(gram)
     if X.dtype != xp.float64 or \
             not bool(xp.all(xp.linalg.diagonal(offset) <= CANCELLATION * spread)):
         Xc = X - x_mean[None, :]
         gram = xp.permute_dims(Xc, (1, 0)) @ Xc
-    # X_c^T y_c = X^T y_c - mean (1^T y_c); the second term is rounding-sized
-    Xty = Yc @ X - xp.sum(Yc, axis=1)[:, None] * x_mean[None, :]
+        Xty = Yc @ Xc
+    else:
+        # X_c^T y_c = X^T y_c - mean (1^T y_c); the second term is rounding-sized
+        Xty = Yc @ X - xp.sum(Yc, axis=1)[:, None] * x_mean[None, :]
     return _shared(TaskData.from_moments(
         xp, gram, Xty, xp.sum(Yc * Yc, axis=1), c, counts,
         xp.broadcast_to(x_mean[None, :], (T, d)), y_mean))

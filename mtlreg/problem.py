@@ -38,8 +38,8 @@ from .losses import (BaseDataFit, LogisticLoss, SmoothlyPenalizedDataFit, Square
                      make_datafit, optimal_intercepts_at_zero)
 from .penalties import NORMS, NormPenalty, Penalty, SmoothTerm
 from .solvers import (SolverResult, admm, admm_then_fista, alternating_minimization,
-                      coordinate_descent, fista, use_coordinate_descent, use_working_set,
-                      working_set_fista)
+                      coordinate_descent, fista, fista_then_admm, use_coordinate_descent,
+                      use_working_set, working_set_fista)
 from .solvers.admm import splits_penalty
 from .solvers.fista import effective_tol
 
@@ -397,7 +397,10 @@ class Objective:
         (default): FISTA's working sets where they apply, else ADMM where it
         applies (its exact per-task solve makes it insensitive to the
         conditioning of raw features; handed over to FISTA after 2,000
-        iterations, :func:`mtlreg.solvers.admm_then_fista`), else FISTA.
+        iterations, :func:`mtlreg.solvers.admm_then_fista`), except the
+        three-way split, which runs only on badly scaled features and after
+        500 FISTA iterations (:func:`mtlreg.solvers.fista_then_admm`), else
+        FISTA.
         ``"alternating"``: alternating minimization over an
         auxiliary matrix (a single part whose penalty ``has_auxiliary``).
     solver_options : mapping
@@ -622,16 +625,17 @@ def _choose_solver(objective, datafit, penalty):
     if objective.solver == "auto" and not objective.solver_options and \
             use_coordinate_descent(datafit, penalty):
         return coordinate_descent
-    if objective.solver == "auto" and not objective.solver_options and \
-            (datafit.has_proximal_solve and penalty.has_conjugate
-             or _splits_smooth_term(datafit, penalty)
-             and (penalty.is_zero or _badly_scaled(datafit.inner))):
-        return admm_then_fista
+    if objective.solver == "auto" and not objective.solver_options:
+        if datafit.has_proximal_solve and penalty.has_conjugate or \
+                _splits_smooth_term(datafit, penalty) and penalty.is_zero:
+            return admm_then_fista
+        if _splits_smooth_term(datafit, penalty) and _badly_scaled(datafit.inner):
+            return fista_then_admm  # the three-way split, after a short FISTA run
     return fista
 
 
-#: the three-way split (the graph quadratic with its L1 term) runs when the features'
-#: curvature scales span more than this factor; FISTA otherwise
+#: the three-way split (the graph quadratic with its L1 term) takes over from a short FISTA
+#: run when the features' curvature scales span more than this factor; FISTA alone otherwise
 SPLIT_SCALE_SPREAD = 10.0
 
 
@@ -643,9 +647,12 @@ def _badly_scaled(datafit):
     but FISTA is the faster one on well-scaled or small sparse problems: on
     standardized School (``GraphRegressor(alpha=1)``) with ``beta = 0.01`` FISTA
     certified in 2,670 iterations, the split (then FISTA) in 3,410; on 36 draws of
-    ``tests/test_relation.py``'s chain problem FISTA took fewer iterations in 30.
-    On raw School (scales 0.07 to 15) with ``beta = 0.01`` FISTA stopped at 5,000
-    without a certificate and the split certified in 570."""
+    ``tests/test_relation.py``'s chain problem, with unit and log-spaced scales,
+    FISTA took fewer iterations in 30.  On raw School (scales 0.07 to 15) with
+    ``beta = 0.01`` FISTA stopped at 5,000 without a certificate and the split
+    certified in 570.  So badly scaled problems get FISTA first and the split
+    after :data:`mtlreg.solvers.admm.FISTA_BUDGET` iterations
+    (:func:`mtlreg.solvers.admm.fista_then_admm`)."""
     xp, data = datafit.xp, datafit.data
     diagonal = xp.linalg.diagonal(data.gram)
     c = datafit.c

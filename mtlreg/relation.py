@@ -152,7 +152,8 @@ _GRAPH_DETAIL = """Graph-regularized multi-task learning with a known task graph
     (counted once).  In matrix form ``alpha * tr(W L W^T)`` with ``L`` the
     graph Laplacian and ``W = coef_.T``.  ``graph=None`` is the complete graph
     with unit weights, ``alpha * n_tasks * sum_t ||w_t - w_mean||^2``
-    (mean-regularized MTL, Evgeniou & Pontil 2004).  A graph without edges
+    (mean-regularized MTL, Evgeniou & Pontil 2004, with the shared model
+    unpenalized; :class:`MeanRegularizedRegressor` penalizes it too).  A graph without edges
     and ``ridge = beta = 0`` leaves the tasks independent.
 
     The quadratic (with ``ridge``) is a smooth term of the objective;
@@ -264,7 +265,7 @@ _MEAN_DETAIL = """Mean-regularized multi-task learning (Evgeniou & Pontil, KDD 2
     (alpha T + beta)`` (``w_mean`` the mean of the task models), so the
     penalty is the quadratic ``alpha sum_t ||w_t - w_mean||^2 + (alpha beta T
     / (alpha T + beta)) ||w_mean||^2`` of ``W`` alone.  That is
-    :class:`GraphRegressor` on the complete graph (``graph=None``) with
+    the Graph estimator on the complete graph (``graph=None``) with
     ``alpha' = alpha^2 / (alpha T + beta)`` and ``ridge' = ridge + alpha beta /
     (alpha T + beta)`` (:func:`mean_regularized_as_graph`), and it is solved
     as that one (ADMM on the squared loss's Gram path, else FISTA), with a
@@ -317,7 +318,8 @@ class _MeanRegularized:
         pull = 0.0 if denominator == 0.0 else self.alpha * T / denominator
 
         def readouts(solution):
-            shared = pull * xp.mean(solution.coef, axis=0)
+            shared = pull * xp.mean(solution.coef, axis=0) if pull > 0 else \
+                xp.zeros_like(solution.coef[0, ...])
             return {"coef_shared_": shared, "coef_specific_": solution.coef - shared[None, :]}
 
         return Objective(parts=(Part(Zero(xp)),), smooth=term, readouts=readouts)

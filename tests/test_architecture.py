@@ -27,7 +27,7 @@ LAYERS = [
     {"_parts"},
     {"problem"},
     {"base"},
-    {"feature", "lowrank", "clustering", "relation", "decomposition"},
+    {"feature", "lowrank", "clustering", "relation", "decomposition", "progression"},
     {"metrics", "plotting", "model_selection"},
     {"datasets"},
     {"__init__"},

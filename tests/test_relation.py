@@ -809,22 +809,53 @@ def _sparse_chain_problem(scales, seed=6):
 
 def test_graph_l1_splits_three_ways_on_badly_scaled_features():
     """``beta > 0`` on the Gram path: ADMM splits the loss, the L1 term and the graph
-    quadratic (``W = V = Z``), in feature-scaled variables, so that curvatures from 1e-4
-    to 1e4 do not slow it down; its certified gap bounds the distance to an independent
-    CVXPY solve.  (FISTA, the solver before, stopped at 5,000 iterations without a
-    certificate on raw School with ``beta = 0.01``; ``docs/relation.md``.)"""
+    quadratic (``W = V = Z``), in feature-scaled variables (curvatures from 1e-4 to
+    1e4); its certified gap bounds the distance to an independent CVXPY solve."""
+    from dataclasses import replace
+
+    from mtlreg.problem import solve
+
     scales = np.logspace(-2, 2, 10)
     Xs, ys, edges = _sparse_chain_problem(scales)
     X, y, tasks = stack_tasks(Xs, ys)
     beta = 0.05 * alpha_max(X, y, tasks, estimator=GraphRegressor(graph=edges), param="beta")
-    est = GraphRegressor(alpha=0.1, beta=beta, graph=edges, tol=1e-9).fit(X, y, tasks=tasks)
-    assert est.converged_ and est.solution_.raw.solver == "admm"
+    est = GraphRegressor(alpha=0.1, beta=beta, graph=edges)
+    problem = est.prepare(X, y, tasks)
+    split = solve(problem, replace(est.get_objective(problem), solver="admm"), tol=1e-9,
+                  max_iter=20000)
+    assert split.converged and split.raw.solver == "admm"
 
     def term(W):
         return sum(cp.sum_squares(W[:, a] - W[:, b]) for a, b in edges)
 
     reference = _cvxpy_graph(Xs, ys, term, 0.1, beta, 0.0, "mean", False)
-    assert_matches_reference(est.objective_, est.dual_gap_, reference)
+    assert_matches_reference(split.objective, split.dual_gap, reference)
+
+
+def test_graph_l1_solver_follows_the_feature_scales():
+    """``solver="auto"`` with ``beta > 0`` on the Gram path: FISTA alone when the
+    features' curvature scales span at most a factor 10; on badly scaled features FISTA
+    first and the three-way split after 500 iterations.  The small sparse chain problems
+    certify within FISTA's 500 (with scales 1e-2 to 1e2 the split alone took 81 to 431
+    iterations where FISTA took 10 to 90, a review found); raw School (scales 0.07 to
+    15, ``beta = 0.01``) goes on to the split and converges at the default
+    ``max_iter``."""
+    from mtlreg.datasets import load_school
+    from mtlreg.problem import _badly_scaled, solver_inputs
+
+    for scales, badly in ((np.ones(10), False), (np.logspace(-2, 2, 10), True)):
+        Xs, ys, edges = _sparse_chain_problem(scales)
+        X, y, tasks = stack_tasks(Xs, ys)
+        beta = 0.05 * alpha_max(X, y, tasks, estimator=GraphRegressor(graph=edges),
+                                param="beta")
+        est = GraphRegressor(alpha=0.1, beta=beta, graph=edges)
+        problem = est.prepare(X, y, tasks)
+        datafit = solver_inputs(problem, est.get_objective(problem))[0]
+        assert _badly_scaled(datafit.inner) is badly
+        assert est.fit(X, y, tasks=tasks).solution_.raw.solver == "fista"  # within 500
+    school = load_school()
+    est = GraphRegressor(alpha=1.0, beta=0.01).fit(school.X, school.y, tasks=school.tasks)
+    assert est.converged_ and est.solution_.raw.solver == "fista, then admm"
 
 
 def _certified_at_its_point(problem, objective, solution, tol):
@@ -881,7 +912,7 @@ def test_graph_l1_admm_keeps_its_point_when_the_polished_one_does_not_certify():
 
     school = load_school()
     est = GraphRegressor(alpha=1.0, beta=0.01).fit(school.X, school.y, tasks=school.tasks)
-    assert est.converged_ and est.solution_.raw.solver == "admm"
+    assert est.converged_ and est.solution_.raw.solver == "fista, then admm"
     problem = est.prepare(school.X, school.y, school.tasks)
     _certified_at_its_point(problem, est.get_objective(problem), est.solution_, est.tol)
 

@@ -25,7 +25,7 @@ SCALES = (2.0 ** -27, 2.0 ** 27)  # about 7.5e-9 and 1.3e8
 # the penalty strengths of a squared term (power 2); the others are norms (power 1)
 SQUARED = {"MTFL": ("alpha",), "Relation": ("alpha",), "CASO": ("alpha", "beta"),
            "Clustered": ("alpha", "beta"), "Graph": ("alpha",),
-           "MeanRegularized": ("alpha", "beta")}
+           "MeanRegularized": ("alpha", "beta"), "TGL": ("beta",)}
 CLASSIFIERS = [name for name in mtlreg.__all__ if name.endswith("Classifier")]
 
 

@@ -268,16 +268,21 @@ def test_shared_gram_is_centred_inside_the_product():
 def test_shared_gram_falls_back_to_a_centred_copy_when_the_mean_would_cancel(column):
     """A constant feature, or a mean 1e6 times the spread: ``n mean^2`` would cancel the
     centred diagonal's digits, so the Gram matrix is the centred copy's, computed as
-    the explicit one is (equal to the bit)."""
+    the explicit one is (equal to the bit), and ``X^T y`` comes from the centred copy
+    too: within ``(n + 2) eps ||x_c|| ||y_c||`` of the explicit product (from the raw
+    column, its rounding would scale with the mean instead)."""
     from mtlreg._data import build_shared_gram_data
 
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((300, 4))
-    X[:, 2] = 7.0 if column == "constant" else 1e6 + rng.standard_normal(300)
-    Y = rng.standard_normal((300, 2))
+    n = 300
+    X = rng.standard_normal((n, 4))
+    X[:, 2] = 7.0 if column == "constant" else 1e6 + rng.standard_normal(n)
+    Y = rng.standard_normal((n, 2))
     data = build_shared_gram_data(xp, X, Y)
-    Xc = X - X.mean(axis=0)
+    Xc, Yc = X - X.mean(axis=0), Y - Y.mean(axis=0)
     np.testing.assert_array_equal(data.gram, Xc.T @ Xc)
+    bound = 2 * (n + 2) * EPS * np.outer(np.linalg.norm(Yc, axis=0), np.linalg.norm(Xc, axis=0))
+    assert np.all(np.abs(data.Xty - Yc.T @ Xc) <= bound)
 
 
 def test_a_shared_gram_fit_makes_no_copy_of_X():

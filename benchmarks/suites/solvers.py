@@ -32,7 +32,7 @@ DESCRIPTION = ("Every estimator with its defaults on raw School / Landmine and c
 
 SQUARED_PARAMS = {"MTFL": ("alpha",), "Relation": ("alpha",), "CASO": ("alpha", "beta"),
                   "Clustered": ("alpha", "beta"), "Graph": ("alpha",),
-                  "MeanRegularized": ("alpha", "beta")}
+                  "MeanRegularized": ("alpha", "beta"), "TGL": ("beta",)}
 ADMM_MODELS = ("LassoRegressor", "L21Regressor", "TraceRegressor", "SparseTraceRegressor",
                "DirtyRegressor", "RobustRegressor", "RMTFLRegressor", "GraphRegressor")
 
