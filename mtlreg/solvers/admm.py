@@ -328,16 +328,8 @@ def admm_then_fista(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5
     by the budget, and the certificate is the one of whichever solver stops."""
     from .fista import fista
 
-    first = admm(datafit, penalty, coef0, intercept0, tol=tol,
-                 max_iter=min(max_iter, ADMM_BUDGET))
-    if first.converged or first.n_iter >= max_iter:
-        return first
-    rest = fista(datafit, penalty, first.coef, intercept0, tol=tol,
-                 max_iter=max_iter - first.n_iter, scale=first.scale)
-    rest.history = first.history + [(k + first.n_iter, P, c) for k, P, c in rest.history]
-    rest.n_iter += first.n_iter
-    rest.solver = "admm, then fista"
-    return rest
+    return _in_turn(admm, fista, ADMM_BUDGET, "admm, then fista", datafit, penalty, coef0,
+                    intercept0, tol, max_iter)
 
 
 def fista_then_admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5000):
@@ -354,13 +346,19 @@ def fista_then_admm(datafit, penalty, coef0, intercept0, *, tol=1e-6, max_iter=5
     variables at their optimal values for that point."""
     from .fista import fista
 
-    first = fista(datafit, penalty, coef0, intercept0, tol=tol,
-                  max_iter=min(max_iter, FISTA_BUDGET))
-    if first.converged or first.n_iter >= max_iter:
-        return first
-    rest = admm(datafit, penalty, first.coef, intercept0, tol=tol,
-                max_iter=max_iter - first.n_iter, scale=first.scale)
-    rest.history = first.history + [(k + first.n_iter, P, c) for k, P, c in rest.history]
-    rest.n_iter += first.n_iter
-    rest.solver = "fista, then admm"
+    return _in_turn(fista, admm, FISTA_BUDGET, "fista, then admm", datafit, penalty, coef0,
+                    intercept0, tol, max_iter)
+
+
+def _in_turn(first, second, budget, name, datafit, penalty, coef0, intercept0, tol, max_iter):
+    """``first`` for at most ``budget`` iterations, then ``second`` from its point for the
+    rest of ``max_iter``; the result of whichever stops, its history and count joined."""
+    one = first(datafit, penalty, coef0, intercept0, tol=tol, max_iter=min(max_iter, budget))
+    if one.converged or one.n_iter >= max_iter:
+        return one
+    rest = second(datafit, penalty, one.coef, intercept0, tol=tol,
+                  max_iter=max_iter - one.n_iter, scale=one.scale)
+    rest.history = one.history + [(k + one.n_iter, P, c) for k, P, c in rest.history]
+    rest.n_iter += one.n_iter
+    rest.solver = name
     return rest
