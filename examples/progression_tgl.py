@@ -7,8 +7,9 @@ Synthetic longitudinal data with a stated model (no bundled data set has time po
 * at visit ``t`` the score is ``y_t = X w_t + noise`` (standard deviation 2), with
   ``w_t = w_base + (t / 36) w_slope`` on 8 relevant features (the same at every visit,
   drifting smoothly with time) and 0 on the other 32;
-* patients drop out: a patient is seen at the visits in the order above with
-  probabilities 1, 0.9, 0.75, 0.6 and 0.45, so later visits have fewer samples.
+* patients miss visits: a patient is seen at each visit independently, with
+  probabilities 1, 0.9, 0.75, 0.6 and 0.45 in the order above, so later visits have
+  fewer samples.
 
 Patients are split 60/40 into training and test sets. Each estimator's strengths are
 chosen by 3-fold cross-validation over patients in the training set (a grid of ``alpha``

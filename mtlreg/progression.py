@@ -13,6 +13,8 @@ task labels (``tasks_``): label the time points so that they sort in time.
 
 from numbers import Real
 
+import warnings
+
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
@@ -44,8 +46,9 @@ _TGL_DETAIL = """Temporal group lasso (Zhou et al., KDD 2011; MALSAR's ``Least_T
 
     The smoothness term is a smooth quadratic of ``W``; the L2,1 norm is the
     prox penalty.  On the squared loss's Gram path with badly scaled
-    features, ADMM splits the three terms (as for ``GraphRegressor`` with its
-    L1 term); otherwise FISTA runs.  Both stop on a certified duality gap
+    features, ADMM splits the three terms after 500 FISTA iterations (as for
+    ``GraphRegressor`` with its L1 term); otherwise FISTA runs.  With ``beta =
+    0`` the model is ``L21Regressor`` (``L21Classifier``) and is solved as one.  Both stop on a certified duality gap
     (the quadratic read as a squared loss of ``W``, whose dual point joins the
     L2,1 norm's).  See ``docs/progression.md``."""
 
@@ -82,22 +85,54 @@ class _TGL:
     def get_objective(self, problem):
         xp, data, T = problem.xp, problem.data, problem.n_tasks
         if self.R is None:
+            _warn_if_text_sorts_differently(problem.labels)
             # the chain of consecutive time points (no edge for a single task)
             edges = [(problem.labels[t], problem.labels[t + 1]) for t in range(T - 1)]
             L = graph_laplacian(edges, problem.labels, "edges")
         else:
-            R = np.asarray(self.R, dtype=np.float64)
-            if R.ndim != 2 or R.shape[0] != T:
-                raise ValueError(f"R must have one row per task ({T}), got shape "
-                                 f"{R.shape}.")
-            if not np.all(np.isfinite(R)):
-                raise ValueError("R must be finite.")
-            L = graph_laplacian(R, problem.labels, "incidence")
+            L = graph_laplacian(_checked_R(self.R, T), problem.labels, "incidence")
+        readouts = lambda solution: {"laplacian_": L}  # noqa: E731
+        if self.beta == 0 and self.alpha > 0:
+            # no smoothness term: L21Regressor's objective, and its solvers
+            return Objective(parts=(Part(L21(xp, self.alpha, ridge=self.ridge), param="alpha",
+                                         norm="l21"),), readouts=readouts)
         like = xp.empty((0,), dtype=data.dtype, device=data.device)
         term = GraphQuadratic(xp, self.beta, L, ridge=self.ridge, like=like, n_tasks=T)
         l21 = L21(xp, self.alpha) if self.alpha > 0 else Zero(xp)
         return Objective(parts=(Part(l21, param="alpha", norm="l21"),), smooth=term,
-                         readouts=lambda solution: {"laplacian_": L})
+                         readouts=readouts)
+
+
+def _checked_R(R, n_tasks):
+    """``R`` as a real float64 host array of one row per task, or a ValueError."""
+    R = np.asarray(R)
+    if R.dtype == bool or not (np.issubdtype(R.dtype, np.integer)
+                               or np.issubdtype(R.dtype, np.floating)):
+        raise ValueError(f"R must hold real numbers, got dtype {R.dtype}.")
+    R = R.astype(np.float64)
+    if R.ndim != 2 or R.shape[0] != n_tasks:
+        raise ValueError(f"R must have one row per task ({n_tasks}), got shape {R.shape}.")
+    if not np.all(np.isfinite(R)):
+        raise ValueError("R must be finite.")
+    return R
+
+
+def _warn_if_text_sorts_differently(labels):
+    """The time points are the sorted labels: text labels that read as numbers but sort
+    differently as text ("12" before "6") would chain the wrong time points."""
+    if labels.dtype.kind not in "US" and not (labels.dtype == object and
+                                              all(isinstance(v, str) for v in labels)):
+        return
+    try:
+        numbers = np.array([float(v) for v in labels])
+    except ValueError:
+        return
+    if np.any(np.diff(numbers) < 0):
+        warnings.warn(f"the task labels {[str(v) for v in labels]} are text that reads as "
+                      "numbers in "
+                      "another order; the time points are taken in the text order. Pass "
+                      "numeric labels, or R for the order you mean.", UserWarning,
+                      stacklevel=4)
 
 
 class TGLRegressor(_TGL, MultiTaskRegressorBase):

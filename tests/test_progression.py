@@ -3,6 +3,8 @@
 against CVXPY, MALSAR's ``Least_TGL`` / ``Logistic_TGL`` objectives written as
 their source computes them, and the threshold ``alpha_max``."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -120,3 +122,78 @@ def test_tgl_rejects_an_R_of_the_wrong_shape():
     _, _, X, y, tasks = _time_points(7, False)
     with pytest.raises(ValueError, match="R must have one row per task"):
         TGLRegressor(R=np.ones((3, 2))).fit(X, y, tasks=tasks)
+
+
+def _badly_scaled_progression(seed):
+    """200 samples, 8 features with scales 1e-2 to 1e2, four time points drifting."""
+    rng = np.random.default_rng(seed)
+    scales = np.logspace(-2, 2, 8)[rng.permutation(8)]
+    Xs = [rng.standard_normal((50, 8)) * scales for _ in range(4)]
+    W = np.cumsum(rng.standard_normal((8, 4)), axis=1) / scales[:, None]
+    W[rng.random(8) < 0.4] = 0
+    ys = [X @ W[:, t] + 0.5 * rng.standard_normal(50) for t, X in enumerate(Xs)]
+    return Xs, ys
+
+
+def test_tgl_on_badly_scaled_features_splits_three_ways_and_matches_cvxpy():
+    """Feature scales 1e-2 to 1e2: FISTA does not certify in its first 500 iterations, the
+    three-way ADMM split (L2,1 with the step ``1 / s_j`` per feature) takes over, and the
+    certified gap bounds the distance to CVXPY."""
+    Xs, ys = _badly_scaled_progression(1)
+    X, y, tasks = stack_tasks(Xs, ys)
+    est = TGLRegressor(alpha=0.05, beta=0.5, tol=1e-8).fit(X, y, tasks=tasks)
+    assert est.converged_ and est.solution_.raw.solver == "fista, then admm"
+    d, T = 8, 4
+    W, b = cp.Variable((d, T)), cp.Variable(T)
+    R = temporal_difference(T)
+    reference = _solve(_loss_terms(Xs, ys, W, b, "mean", False)
+                       + 0.05 * cp.sum(cp.norm(W, 2, axis=1)) + 0.5 * cp.sum_squares(W @ R))
+    assert_matches_reference(est.objective_, est.dual_gap_, reference)
+
+
+def test_tgl_limits_are_l21_and_the_graph_chain():
+    """``beta = 0`` is ``L21Regressor`` (solved as one), ``alpha = 0`` is
+    ``GraphRegressor(alpha=beta)`` on the chain of time points: the same optimum within
+    the certified gaps; one task has no smoothness term at all."""
+    from mtlreg import GraphRegressor, L21Regressor
+
+    from certificates import assert_same_optimum
+
+    _, _, X, y, tasks = _time_points(8, False)
+    pairs = [(TGLRegressor(alpha=0.05, beta=0.0, ridge=0.01, tol=1e-10),
+              L21Regressor(alpha=0.05, ridge=0.01, tol=1e-10)),
+             (TGLRegressor(alpha=0.0, beta=0.7, ridge=0.01, tol=1e-10),
+              GraphRegressor(alpha=0.7, ridge=0.01, graph=[(0, 6), (6, 12), (12, 24)],
+                             tol=1e-10))]
+    for tgl, other in pairs:
+        tgl.fit(X, y, tasks=tasks)
+        other.fit(X, y, tasks=tasks)
+        assert_same_optimum(tgl.objective_, tgl.dual_gap_, other.objective_, other.dual_gap_)
+    assert pairs[0][0].solution_.raw.solver == pairs[0][1].solution_.raw.solver
+    one = tasks == 6
+    single = TGLRegressor(alpha=0.05, beta=5.0, tol=1e-10).fit(X[one], y[one], tasks=tasks[one])
+    alone = L21Regressor(alpha=0.05, tol=1e-10).fit(X[one], y[one], tasks=tasks[one])
+    assert single.laplacian_.nnz == 0
+    assert_same_optimum(single.objective_, single.dual_gap_, alone.objective_, alone.dual_gap_)
+
+
+def test_tgl_warns_when_text_labels_sort_differently_from_their_numbers():
+    """Months given as text ("0", "6", "12", "24") sort as "0" < "12" < "24" < "6": the
+    chain would join the wrong visits, so the fit warns (numbers, or text that sorts
+    the same way, do not)."""
+    _, _, X, y, tasks = _time_points(9, False)
+    with pytest.warns(UserWarning, match="text that reads as numbers"):
+        TGLRegressor().fit(X, y, tasks=tasks.astype(str))
+    padded = np.char.zfill(tasks.astype(str), 2)  # "00" < "06" < "12" < "24"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TGLRegressor().fit(X, y, tasks=padded)
+
+
+@pytest.mark.parametrize("R, match", [(np.full((4, 3), np.nan), "finite"),
+                                      (np.ones((4, 3), dtype=complex), "real numbers"),
+                                      (np.ones((4, 3), dtype=bool), "real numbers")])
+def test_tgl_rejects_a_bad_R(R, match):
+    _, _, X, y, tasks = _time_points(7, False)
+    with pytest.raises(ValueError, match=match):
+        TGLRegressor(R=R).fit(X, y, tasks=tasks)
