@@ -48,7 +48,8 @@ _TGL_DETAIL = """Temporal group lasso (Zhou et al., KDD 2011; MALSAR's ``Least_T
     prox penalty.  On the squared loss's Gram path with badly scaled
     features, ADMM splits the three terms after 500 FISTA iterations (as for
     ``GraphRegressor`` with its L1 term); otherwise FISTA runs.  With ``beta =
-    0`` the model is ``L21Regressor`` (``L21Classifier``) and is solved as one.  Both stop on a certified duality gap
+    0`` the model is ``L21Regressor`` (``L21Classifier``) and is solved as one.
+    Both stop on a certified duality gap
     (the quadratic read as a squared loss of ``W``, whose dual point joins the
     L2,1 norm's).  See ``docs/progression.md``."""
 
