@@ -80,7 +80,7 @@ class _TGL:
     _parameter_constraints = {
         **MultiTaskRegressorBase._parameter_constraints,
         "beta": [Interval(Real, 0, None, closed="left")],
-        "R": ["array-like", None],
+        "R": ["array-like", "sparse matrix", None],
     }
 
     def get_objective(self, problem):
@@ -106,7 +106,7 @@ class _TGL:
 
 def _checked_R(R, n_tasks):
     """``R`` as a real float64 host array of one row per task, or a ValueError."""
-    R = np.asarray(R)
+    R = R.toarray() if hasattr(R, "toarray") else np.asarray(R)
     if R.dtype == bool or not (np.issubdtype(R.dtype, np.integer)
                                or np.issubdtype(R.dtype, np.floating)):
         raise ValueError(f"R must hold real numbers, got dtype {R.dtype}.")

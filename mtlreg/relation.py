@@ -203,7 +203,7 @@ _GRAPH_ATTRS = """
 class _Graph:
     _parameter_constraints = {
         **MultiTaskRegressorBase._parameter_constraints,
-        "graph": ["array-like", list, tuple, None],
+        "graph": ["array-like", "sparse matrix", list, tuple, None],
         "beta": [Interval(Real, 0, None, closed="left")],
         "graph_format": [StrOptions({"auto", "adjacency", "edges", "incidence"})],
     }

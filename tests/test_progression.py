@@ -197,3 +197,25 @@ def test_tgl_rejects_a_bad_R(R, match):
     _, _, X, y, tasks = _time_points(7, False)
     with pytest.raises(ValueError, match=match):
         TGLRegressor(R=R).fit(X, y, tasks=tasks)
+
+
+def test_tgl_and_graph_take_a_scipy_sparse_matrix():
+    """A SciPy sparse ``R`` (TGL) or adjacency (Graph) passes the parameter validation
+    and gives the dense one's optimum, within the two certified gaps."""
+    import scipy.sparse as sp
+
+    from mtlreg import GraphRegressor
+
+    from certificates import assert_same_optimum
+
+    _, _, X, y, tasks = _time_points(10, False)
+    R = temporal_difference(4)
+    A = np.diag(np.ones(3), 1) + np.diag(np.ones(3), -1)
+    for sparse, dense in ((TGLRegressor(R=sp.csc_array(R), tol=1e-10),
+                           TGLRegressor(R=R, tol=1e-10)),
+                          (GraphRegressor(graph=sp.csr_array(A), tol=1e-10),
+                           GraphRegressor(graph=A, tol=1e-10))):
+        sparse.fit(X, y, tasks=tasks)
+        dense.fit(X, y, tasks=tasks)
+        assert_same_optimum(sparse.objective_, sparse.dual_gap_, dense.objective_,
+                            dense.dual_gap_)
