@@ -937,6 +937,8 @@ def test_graph_l1_admm_warm_start_at_the_solution_stays_there():
     again = solve(problem, objective, start=first, tol=1e-6)
     k, value, gap = again.history[0]  # ADMM's first check (proximal-gradient steps may follow)
     assert again.converged and k == 10 and gap <= 1e-6 * value
+    # the steps that follow stay within max_iter
+    assert solve(problem, objective, start=first, tol=1e-6, max_iter=10).n_iter == 10
 
 
 # -- many tasks: factored covariance, sparse and closed-form graphs (issue 18) ------------------
