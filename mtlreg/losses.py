@@ -525,20 +525,25 @@ class GramDataFit(BaseDataFit):
     def restrict_features(self, index):
         return GramDataFit(self.data.restrict_features(index))
 
-    def feature_scale(self):
-        """``s_j = sqrt(mean_t c_t (G_t)_jj)`` (1 for a feature without data, or whose
-        curvature is at the rounding level of the largest): the
-        scale of feature ``j``'s curvature, whose square is 1 for standardized data."""
+    def feature_curvature(self):
+        """``(mean_t c_t (G_t)_jj, data_bearing)``: each feature's curvature, and whether
+        it carries data (a constant feature centres to rounding noise, not to zero: a
+        curvature below eps times the largest is that noise)."""
         xp, data = self.xp, self.data
         diagonal = xp.linalg.diagonal(data.gram)
         if data.shared:
             mean = xp.mean(self.c) * diagonal
         else:
             mean = xp.mean(self.c[:, None] * diagonal, axis=0)
-        # a constant feature centres to rounding noise, not to zero: a curvature
-        # below eps times the largest is that noise, and is left unscaled
         eps = float(xp.finfo(mean.dtype).eps)
-        data_bearing = mean > eps * xp.max(mean)
+        return mean, mean > eps * xp.max(mean)
+
+    def feature_scale(self):
+        """``s_j = sqrt(mean_t c_t (G_t)_jj)`` (1 for a feature without data, or whose
+        curvature is at the rounding level of the largest): the
+        scale of feature ``j``'s curvature, whose square is 1 for standardized data."""
+        xp = self.xp
+        mean, data_bearing = self.feature_curvature()
         return xp.where(data_bearing, xp.sqrt(xp.where(data_bearing, mean, xp.ones_like(mean))),
                         xp.ones_like(mean))
 

@@ -653,12 +653,9 @@ def _badly_scaled(datafit):
     certified in 570.  So badly scaled problems get FISTA first and the split
     after :data:`mtlreg.solvers.admm.FISTA_BUDGET` iterations
     (:func:`mtlreg.solvers.admm.fista_then_admm`)."""
-    xp, data = datafit.xp, datafit.data
-    diagonal = xp.linalg.diagonal(data.gram)
-    c = datafit.c
-    curvature = xp.mean(c) * diagonal if data.shared else xp.mean(c[:, None] * diagonal, axis=0)
+    xp = datafit.xp
+    curvature, bearing = datafit.feature_curvature()
     top = as_float(xp.max(curvature))
-    bearing = curvature > float(xp.finfo(curvature.dtype).eps) * top
     low = as_float(xp.min(xp.where(bearing, curvature, xp.full_like(curvature, top))))
     return top > SPLIT_SCALE_SPREAD**2 * low
 
